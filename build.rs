@@ -1,0 +1,110 @@
+//! Build script: lays out the WABinary token tables and compiles our `.proto` files.
+//!
+//! Both outputs go to `OUT_DIR`; nothing is downloaded and no system `protoc` is needed (protox
+//! parses the `.proto` files in-process).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+include!("src/binary/token_hash.rs");
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    tokens(&out)?;
+    protos(&out)?;
+    Ok(())
+}
+
+/// Turns `src/binary/tokens.txt` into static arrays plus an open-addressing lookup table, so the
+/// encoder finds a token with one hash and (almost always) one comparison, and nothing is built
+/// at run time.
+fn tokens(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let src = "src/binary/tokens.txt";
+    println!("cargo:rerun-if-changed={src}");
+    let text = fs::read_to_string(src)?;
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest.split(']').next().unwrap_or_default().to_string();
+            sections.push((name, Vec::new()));
+            continue;
+        }
+        let (idx, tok) = line.split_once('\t').ok_or("token line without a tab")?;
+        let (_, list) = sections.last_mut().ok_or("token before any section")?;
+        if idx.parse::<usize>()? != list.len() {
+            return Err(format!("token index {idx} out of order").into());
+        }
+        list.push(tok.to_string());
+    }
+    let names: Vec<&str> = sections.iter().map(|(n, _)| n.as_str()).collect();
+    if names.len() != 5 || sections[0].1.len() != 236 || sections[1..].iter().any(|s| s.1.len() != 256)
+    {
+        return Err(format!("unexpected token sections {names:?}").into());
+    }
+
+    let mut code = String::new();
+    writeln!(code, "/// Single-byte tokens, indexed by the wire byte (index 0 is reserved).")?;
+    writeln!(code, "pub static SINGLE_BYTE: [&str; 236] = [")?;
+    for t in &sections[0].1 {
+        writeln!(code, "    {t:?},")?;
+    }
+    writeln!(code, "];")?;
+    writeln!(code, "/// Double-byte dictionaries 0..=3 (`EC`..`EF`), indexed by the second byte.")?;
+    writeln!(code, "pub static DOUBLE_BYTE: [[&str; 256]; 4] = [")?;
+    for (_, list) in &sections[1..] {
+        writeln!(code, "    [")?;
+        for t in list {
+            writeln!(code, "        {t:?},")?;
+        }
+        writeln!(code, "    ],")?;
+    }
+    writeln!(code, "];")?;
+
+    // Slot value: 0 = empty; 1..=235 single byte; 0x100 * (1 + dict) + index for double byte.
+    let mut table = vec![0u16; TOKEN_TABLE_SLOTS];
+    let mut place = |s: &str, v: u16| -> Result<(), String> {
+        let mut slot = token_slot(s.as_bytes());
+        for _ in 0..TOKEN_TABLE_SLOTS {
+            if table[slot] == 0 {
+                table[slot] = v;
+                return Ok(());
+            }
+            slot = (slot + 1) & (TOKEN_TABLE_SLOTS - 1);
+        }
+        Err("token table full".into())
+    };
+    for (i, t) in sections[0].1.iter().enumerate().skip(1) {
+        place(t, i as u16)?;
+    }
+    for (d, (_, list)) in sections[1..].iter().enumerate() {
+        for (i, t) in list.iter().enumerate() {
+            place(t, 0x100 * (1 + d as u16) + i as u16)?;
+        }
+    }
+    writeln!(code, "/// Open-addressing table over all tokens (see `token_hash.rs`).")?;
+    writeln!(code, "pub static LOOKUP: [u16; {TOKEN_TABLE_SLOTS}] = {table:?};")?;
+    fs::write(out.join("tokens.rs"), code)?;
+    Ok(())
+}
+
+/// Compiles every `.proto` under `proto/` with protox + prost-build.
+fn protos(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let mut files: Vec<PathBuf> = fs::read_dir("proto")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "proto"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Ok(());
+    }
+    let fds = protox::compile(&files, ["proto"])?;
+    prost_build::Config::new()
+        .out_dir(out)
+        .compile_fds(fds)?;
+    Ok(())
+}

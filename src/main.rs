@@ -1,0 +1,5 @@
+//! The `wuts` command.
+
+fn main() {
+    println!("wuts {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! Noise XX secure channel (filled by the Noise issue).

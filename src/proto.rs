@@ -1,0 +1,1 @@
+//! Protobuf messages generated from `proto/*.proto` by prost (never edited by hand).
