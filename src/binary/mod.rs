@@ -1,8 +1,63 @@
-//! WABinary stanza codec (work in progress).
+//! WABinary: WhatsApp's binary XML stanza codec (dictionary version 3).
+//!
+//! - [`encode`] writes an owned [`Node`] into a caller's buffer, flag byte first.
+//! - [`unpack`] strips the flag byte of a received frame and inflates it if compressed.
+//! - [`Tree::decode`] is the zero-copy decoder for the hot path: strings stay in the frame.
+//!   [`decode_owned`] copies into a [`Node`] for everything else.
+//! - [`Jid`] / [`JidRef`] cover every JID wire form; [`json`] is the inspector's JSON form;
+//!   nodes print in an XML-like text form with `{}` (one line) or `{:#}` (indented).
+//!
+//! Facts: protocol-binary.md; choices where public implementations differ are written where
+//! they are made (strings become JID forms only when lossless, see [`encode`]). No I/O here.
 
+mod decode;
+mod encode;
+mod error;
+pub mod jid;
+pub mod json;
+mod node;
+mod packed;
+mod text;
 #[allow(dead_code)]
+mod token_hash;
+mod value;
+
+#[allow(clippy::all)]
 mod tokens {
     include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 }
-#[allow(dead_code)]
-mod token_hash;
+
+pub use decode::{Children, ContentRef, DEFAULT_MAX_INFLATED, NodeRef, Tree, compress, unpack};
+pub use encode::{encode, encode_to_vec, token};
+pub use error::Error;
+pub use jid::{Jid, JidRef, ParseJidError};
+pub use node::{AttrValue, Content, Node};
+pub use packed::{PACKED_MAX, Packing};
+pub use value::{Str, Value};
+
+/// Deepest nesting the decoder and encoder accept. Real stanzas nest fewer than 10 levels.
+pub const MAX_DEPTH: usize = 128;
+/// Flag bit of a packed payload: the body is a zlib stream.
+pub const FLAG_COMPRESSED: u8 = 0x02;
+
+pub(crate) const LIST_EMPTY: u8 = 0;
+pub(crate) const DICTIONARY_0: u8 = 236;
+pub(crate) const DICTIONARY_3: u8 = 239;
+pub(crate) const INTEROP_JID: u8 = 245;
+pub(crate) const FB_JID: u8 = 246;
+pub(crate) const AD_JID: u8 = 247;
+pub(crate) const LIST_8: u8 = 248;
+pub(crate) const LIST_16: u8 = 249;
+pub(crate) const JID_PAIR: u8 = 250;
+pub(crate) const HEX_8: u8 = 251;
+pub(crate) const BINARY_8: u8 = 252;
+pub(crate) const BINARY_20: u8 = 253;
+pub(crate) const BINARY_32: u8 = 254;
+pub(crate) const NIBBLE_8: u8 = 255;
+
+/// Decodes a whole frame (flag byte included) into an owned node.
+pub fn decode_owned(frame: &[u8]) -> Result<Node, Error> {
+    let body = unpack(frame, DEFAULT_MAX_INFLATED)?;
+    let tree = Tree::decode(&body)?;
+    Ok(tree.root().to_owned())
+}

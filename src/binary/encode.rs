@@ -1,0 +1,278 @@
+//! The encoder: an owned [`Node`] into a caller's buffer.
+//!
+//! String rules, in order (protocol-binary.md §2.3): empty → `FC 00`; dictionary token; nibble
+//! packing; upper-case hex packing; a JID form when the text is a JID on a known server that
+//! prints back exactly as written; raw bytes. The encoder is lossless or refuses: whatever it
+//! writes decodes back to the same text.
+
+use super::jid::{self, JidRef};
+use super::packed::{self, PACKED_MAX};
+use super::token_hash::{TOKEN_TABLE_SLOTS, token_slot};
+use super::tokens::{DOUBLE_BYTE, LOOKUP, SINGLE_BYTE};
+use super::value::Str;
+use super::*;
+
+/// Longest token in the dictionaries: longer strings skip the lookup.
+const MAX_TOKEN_LEN: usize = 48;
+
+/// Encodes `node` as a packed payload (flag byte `00` first) appended to `out`. On error `out`
+/// is left as it was.
+pub fn encode(node: &Node, out: &mut Vec<u8>) -> Result<(), Error> {
+    let start = out.len();
+    out.push(0);
+    let r = write_node(node, out, 0);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+/// Encodes `node` into a new buffer (flag byte first).
+pub fn encode_to_vec(node: &Node) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(64);
+    encode(node, &mut out)?;
+    Ok(out)
+}
+
+/// The wire code of a token: `1..=235` single byte, `0x100 * (1 + dict) + index` double byte.
+#[inline]
+pub fn token(s: &str) -> Option<u16> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut slot = token_slot(b);
+    loop {
+        let code = LOOKUP[slot];
+        if code == 0 {
+            return None;
+        }
+        if token_text(code).as_bytes() == b {
+            return Some(code);
+        }
+        slot = (slot + 1) & (TOKEN_TABLE_SLOTS - 1);
+    }
+}
+
+fn token_text(code: u16) -> &'static str {
+    if code < 0x100 {
+        SINGLE_BYTE[code as usize]
+    } else {
+        DOUBLE_BYTE[((code >> 8) - 1) as usize & 3][(code & 0xff) as usize]
+    }
+}
+
+fn write_node(node: &Node, out: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    if depth >= MAX_DEPTH {
+        return Err(Error::TooDeep {
+            at: 0,
+            max: MAX_DEPTH,
+        });
+    }
+    if node.tag.is_empty() {
+        return Err(Error::EmptyTag);
+    }
+    let has_content = !matches!(node.content, Content::None);
+    let size = 1 + 2 * node.attrs.len() + usize::from(has_content);
+    write_list_header(size, "attribute list", out)?;
+    write_str(&node.tag, false, out)?;
+    for (k, v) in &node.attrs {
+        write_str(k, false, out)?;
+        match v {
+            AttrValue::Str(s) => write_str(s, true, out)?,
+            AttrValue::Jid(j) => write_jid(&j.as_ref(), out)?,
+        }
+    }
+    match &node.content {
+        Content::None => {}
+        Content::Bytes(b) => write_bytes(b, out)?,
+        Content::Str(s) => write_str(s, true, out)?,
+        Content::Jid(j) => write_jid(&j.as_ref(), out)?,
+        Content::Nodes(children) => {
+            if children.is_empty() {
+                out.push(LIST_EMPTY);
+            } else {
+                write_list_header(children.len(), "child list", out)?;
+                for c in children {
+                    write_node(c, out, depth + 1)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_list_header(n: usize, what: &'static str, out: &mut Vec<u8>) -> Result<(), Error> {
+    if n < 256 {
+        out.extend_from_slice(&[LIST_8, n as u8]);
+    } else if n <= 0xffff {
+        out.extend_from_slice(&[LIST_16, (n >> 8) as u8, n as u8]);
+    } else {
+        return Err(Error::TooLarge {
+            what,
+            len: n,
+            max: 0xffff,
+        });
+    }
+    Ok(())
+}
+
+/// Raw bytes with the shortest length prefix.
+fn write_bytes(b: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    let n = b.len();
+    if n < 256 {
+        out.reserve(2 + n);
+        out.extend_from_slice(&[BINARY_8, n as u8]);
+    } else if n < 1 << 20 {
+        out.reserve(4 + n);
+        out.extend_from_slice(&[BINARY_20, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    } else {
+        let len = u32::try_from(n).map_err(|_| Error::TooLarge {
+            what: "binary payload",
+            len: n,
+            max: u32::MAX as usize,
+        })?;
+        out.reserve(5 + n);
+        out.push(BINARY_32);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    out.extend_from_slice(b);
+    Ok(())
+}
+
+/// Writes text with the string rules. Only text over 4 GiB, which has no length prefix, fails.
+#[inline]
+fn write_str(s: &str, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        out.extend_from_slice(&[BINARY_8, 0]);
+        return Ok(());
+    }
+    if let Some(code) = token(s) {
+        if code < 0x100 {
+            out.push(code as u8);
+        } else {
+            out.extend_from_slice(&[DICTIONARY_0 + ((code >> 8) - 1) as u8, code as u8]);
+        }
+        return Ok(());
+    }
+    if b.len() <= PACKED_MAX {
+        if let Some(p) = packed::classify(b) {
+            packed::pack(b, p, out);
+            return Ok(());
+        }
+    }
+    if allow_jid && b.contains(&b'@') {
+        if let Some(j) = JidRef::parse_exact(s) {
+            if jid_form(&j).is_ok() {
+                return write_jid(&j, out);
+            }
+        }
+    }
+    write_bytes(b, out)
+}
+
+/// Writes a string that may still be packed (a JID part taken from a decoded tree).
+fn write_str_value(s: &Str<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    match *s {
+        Str::Static(t) => write_str(t, false, out),
+        Str::Raw(t) => write_str(t, false, out),
+        Str::Packed { packing, data, odd } => {
+            out.push(match packing {
+                packed::Packing::Nibble => NIBBLE_8,
+                packed::Packing::Hex => HEX_8,
+            });
+            out.push(data.len() as u8 | if odd { 0x80 } else { 0 });
+            out.extend_from_slice(data);
+            Ok(())
+        }
+    }
+}
+
+/// Which JID form carries `j` without loss.
+enum JidForm {
+    Pair,
+    Ad { domain: u8, device: u8 },
+    Fb { device: u16 },
+    Interop { device: u16 },
+}
+
+fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
+    let server = j.server;
+    if let Some(device) = j.device {
+        if server.eq_str(jid::SERVER_INTEROP) {
+            return Ok(JidForm::Interop { device });
+        }
+        if server.eq_str(jid::SERVER_MSGR) {
+            return Ok(JidForm::Fb { device });
+        }
+        if j.integrator != 0 {
+            return Err("only interop JIDs carry an integrator");
+        }
+        let domain = [
+            jid::SERVER_PN,
+            jid::SERVER_LID,
+            jid::SERVER_HOSTED,
+            jid::SERVER_HOSTED_LID,
+        ]
+        .into_iter()
+        .find(|s| server.eq_str(s))
+        .and_then(jid::ad_domain)
+        .ok_or("this server has no device form")?;
+        let device = u8::try_from(device).map_err(|_| "device above 255")?;
+        let domain = match (j.agent, domain) {
+            (0, d) => d,
+            (agent, 0) if !matches!(agent, 1 | 128 | 129) => agent,
+            _ => return Err("an agent is only carried on s.whatsapp.net"),
+        };
+        return Ok(JidForm::Ad { domain, device });
+    }
+    if j.agent != 0 {
+        return Err("an agent needs a device");
+    }
+    if j.integrator != 0 {
+        return Err("an integrator needs a device");
+    }
+    if server.is_empty() {
+        return Err("empty server");
+    }
+    Ok(JidForm::Pair)
+}
+
+fn write_jid(j: &JidRef<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let form = jid_form(j).map_err(|reason| Error::JidNotEncodable {
+        jid: j.to_string(),
+        reason,
+    })?;
+    match form {
+        JidForm::Pair => {
+            out.push(JID_PAIR);
+            if j.user.is_empty() {
+                out.push(LIST_EMPTY);
+            } else {
+                write_str_value(&j.user, out)?;
+            }
+            write_str_value(&j.server, out)?;
+        }
+        JidForm::Ad { domain, device } => {
+            out.extend_from_slice(&[AD_JID, domain, device]);
+            write_str_value(&j.user, out)?;
+        }
+        JidForm::Fb { device } => {
+            out.push(FB_JID);
+            write_str_value(&j.user, out)?;
+            out.extend_from_slice(&device.to_be_bytes());
+            write_str_value(&j.server, out)?;
+        }
+        JidForm::Interop { device } => {
+            // The server trailer is written (whatsmeow's choice): every decoder reads one, and
+            // whatsapp-rust's claim that WA Web omits it is unverified (protocol-binary.md §10).
+            out.push(INTEROP_JID);
+            write_str_value(&j.user, out)?;
+            out.extend_from_slice(&device.to_be_bytes());
+            out.extend_from_slice(&j.integrator.to_be_bytes());
+            write_str_value(&j.server, out)?;
+        }
+    }
+    Ok(())
+}

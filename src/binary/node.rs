@@ -1,0 +1,174 @@
+//! The owned node: what callers build to send, and what a borrowed tree copies into.
+
+use std::borrow::Cow;
+
+use super::decode::{ContentRef, NodeRef};
+use super::jid::Jid;
+use super::value::Value;
+
+/// A stanza node: tag, ordered attributes, content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The tag (`iq`, `message`, ...). Never empty on the wire.
+    pub tag: String,
+    /// Attributes in wire order. Order is kept: it is what makes output byte-reproducible.
+    pub attrs: Vec<(String, AttrValue)>,
+    /// The content.
+    pub content: Content,
+}
+
+/// An attribute value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttrValue {
+    /// Text. The encoder picks its wire form: token, packed digits, a JID form when the text is
+    /// a JID on a known server that prints back identically, or raw bytes.
+    Str(String),
+    /// A typed JID, always sent in a JID form (or refused if it has none).
+    Jid(Jid),
+}
+
+/// A node's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Content {
+    /// No content.
+    #[default]
+    None,
+    /// Opaque bytes, sent as they are.
+    Bytes(Vec<u8>),
+    /// Text, encoded with the string rules like an attribute value.
+    Str(String),
+    /// A typed JID.
+    Jid(Jid),
+    /// Child nodes. An empty list is kept apart from no content: the wire tells them apart.
+    Nodes(Vec<Node>),
+}
+
+impl AttrValue {
+    /// The value as text (a JID in its usual text form).
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            AttrValue::Str(s) => Cow::Borrowed(s),
+            AttrValue::Jid(j) => Cow::Owned(j.to_string()),
+        }
+    }
+
+    /// The value as a JID: a typed JID, or text that parses as one.
+    pub fn to_jid(&self) -> Option<Jid> {
+        match self {
+            AttrValue::Jid(j) => Some(j.clone()),
+            AttrValue::Str(s) => s.parse().ok(),
+        }
+    }
+}
+
+impl From<&str> for AttrValue {
+    fn from(s: &str) -> Self {
+        AttrValue::Str(s.to_owned())
+    }
+}
+
+impl From<String> for AttrValue {
+    fn from(s: String) -> Self {
+        AttrValue::Str(s)
+    }
+}
+
+impl From<Jid> for AttrValue {
+    fn from(j: Jid) -> Self {
+        AttrValue::Jid(j)
+    }
+}
+
+impl Node {
+    /// A node with a tag and nothing else.
+    pub fn new(tag: impl Into<String>) -> Self {
+        Node {
+            tag: tag.into(),
+            attrs: Vec::new(),
+            content: Content::None,
+        }
+    }
+
+    /// Adds an attribute (builder style).
+    pub fn with_attr(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Self {
+        self.attrs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets child nodes as the content (builder style).
+    pub fn with_children(mut self, children: Vec<Node>) -> Self {
+        self.content = Content::Nodes(children);
+        self
+    }
+
+    /// Sets bytes as the content (builder style).
+    pub fn with_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.content = Content::Bytes(bytes.into());
+        self
+    }
+
+    /// Sets text as the content (builder style).
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.content = Content::Str(text.into());
+        self
+    }
+
+    /// The value of attribute `key`.
+    pub fn attr(&self, key: &str) -> Option<&AttrValue> {
+        self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The child nodes (empty if the content is not a list).
+    pub fn children(&self) -> &[Node] {
+        match &self.content {
+            Content::Nodes(n) => n,
+            _ => &[],
+        }
+    }
+
+    /// The first child with tag `tag`.
+    pub fn child(&self, tag: &str) -> Option<&Node> {
+        self.children().iter().find(|c| c.tag == tag)
+    }
+
+    /// Content as bytes: raw bytes as they are, text and JIDs as their UTF-8.
+    pub fn content_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        match &self.content {
+            Content::Bytes(b) => Some(Cow::Borrowed(b)),
+            Content::Str(s) => Some(Cow::Borrowed(s.as_bytes())),
+            Content::Jid(j) => Some(Cow::Owned(j.to_string().into_bytes())),
+            Content::None | Content::Nodes(_) => None,
+        }
+    }
+}
+
+impl From<Value<'_>> for AttrValue {
+    fn from(v: Value<'_>) -> Self {
+        match v {
+            Value::Str(s) => AttrValue::Str(s.as_str().into_owned()),
+            Value::Jid(j) => AttrValue::Jid(j.to_owned()),
+        }
+    }
+}
+
+impl From<NodeRef<'_, '_>> for Node {
+    fn from(n: NodeRef<'_, '_>) -> Self {
+        let content = match n.content() {
+            ContentRef::None => Content::None,
+            ContentRef::Bytes(b) => Content::Bytes(b.to_vec()),
+            ContentRef::Value(Value::Str(s)) => Content::Str(s.as_str().into_owned()),
+            ContentRef::Value(Value::Jid(j)) => Content::Jid(j.to_owned()),
+            // Depth is bounded by the decoder's MAX_DEPTH, so this recursion is too.
+            ContentRef::Nodes(c) => Content::Nodes(c.map(Node::from).collect()),
+        };
+        Node {
+            tag: n.tag().as_str().into_owned(),
+            attrs: n
+                .attrs()
+                .iter()
+                .map(|(k, v)| (k.as_str().into_owned(), AttrValue::from(*v)))
+                .collect(),
+            content,
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Nibble and hex packing (`NIBBLE_8`, `HEX_8`): two characters a byte, odd length flagged in
+//! the header's top bit and padded with `0xF` (protocol-binary.md §2.5).
+
+use super::Error;
+
+/// Longest string the packed forms may carry (header holds the byte count in 7 bits, but the
+/// protocol caps the character count at 127).
+pub const PACKED_MAX: usize = 127;
+
+/// Which packed alphabet a string fits, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packing {
+    /// `0-9`, `-`, `.`
+    Nibble,
+    /// `0-9`, `A-F` (upper case only)
+    Hex,
+}
+
+/// Character class table: bit 0 = nibble alphabet, bit 1 = hex alphabet.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = 3;
+        c += 1;
+    }
+    t[b'-' as usize] = 1;
+    t[b'.' as usize] = 1;
+    let mut c = b'A';
+    while c <= b'F' {
+        t[c as usize] = 2;
+        c += 1;
+    }
+    t
+};
+
+/// The packing to use for `s`, nibble first (an all-digit string fits both).
+#[inline]
+pub fn classify(s: &[u8]) -> Option<Packing> {
+    if s.is_empty() || s.len() > PACKED_MAX {
+        return None;
+    }
+    let mut acc = 3u8;
+    for &b in s {
+        acc &= CLASS[b as usize];
+        if acc == 0 {
+            return None;
+        }
+    }
+    if acc & 1 != 0 {
+        Some(Packing::Nibble)
+    } else {
+        Some(Packing::Hex)
+    }
+}
+
+#[inline]
+fn nibble_value(c: u8) -> u8 {
+    match c {
+        b'-' => 10,
+        b'.' => 11,
+        b'A'..=b'F' => c - b'A' + 10,
+        // Only called on classified input: the remaining bytes are digits.
+        _ => c.wrapping_sub(b'0') & 0x0f,
+    }
+}
+
+/// Appends the packed form of `s` (already classified) to `out`, tag byte included.
+pub fn pack(s: &[u8], packing: Packing, out: &mut Vec<u8>) {
+    let tag = match packing {
+        Packing::Nibble => super::NIBBLE_8,
+        Packing::Hex => super::HEX_8,
+    };
+    let n = s.len();
+    let bytes = n.div_ceil(2);
+    let header = (bytes as u8) | if n % 2 == 1 { 0x80 } else { 0 };
+    out.reserve(2 + bytes);
+    out.push(tag);
+    out.push(header);
+    let mut pairs = s.chunks_exact(2);
+    for p in &mut pairs {
+        out.push((nibble_value(p[0]) << 4) | nibble_value(p[1]));
+    }
+    if let [last] = pairs.remainder() {
+        out.push((nibble_value(*last) << 4) | 0x0f);
+    }
+}
+
+/// Digit lookup for unpacking: 0xff marks a value outside the alphabet (the nibble pad 15 is
+/// only legal as the dropped last half of an odd string, which is never looked up).
+static NIBBLE_CHARS: [u8; 16] = *b"0123456789-.\xff\xff\xff\xff";
+static HEX_CHARS: [u8; 16] = *b"0123456789ABCDEF";
+
+/// Unpacks `data` (the bytes after the header) into `out`; `odd` drops the final pad.
+/// `at` is the offset of `data` in the frame, for error messages.
+pub fn unpack(
+    packing: Packing,
+    data: &[u8],
+    odd: bool,
+    at: usize,
+    out: &mut String,
+) -> Result<(), Error> {
+    let table = match packing {
+        Packing::Nibble => &NIBBLE_CHARS,
+        Packing::Hex => &HEX_CHARS,
+    };
+    out.reserve(data.len() * 2);
+    let last = data.len().wrapping_sub(1);
+    for (i, &b) in data.iter().enumerate() {
+        let hi = table[(b >> 4) as usize];
+        if hi == 0xff {
+            return Err(Error::InvalidNibble {
+                at: at + i,
+                value: b >> 4,
+            });
+        }
+        out.push(hi as char);
+        if odd && i == last {
+            // The low nibble is padding; whatever it holds is dropped, as every decoder does.
+            break;
+        }
+        let lo = table[(b & 0x0f) as usize];
+        if lo == 0xff {
+            return Err(Error::InvalidNibble {
+                at: at + i,
+                value: b & 0x0f,
+            });
+        }
+        out.push(lo as char);
+    }
+    Ok(())
+}
+
+/// Checks packed data without building a string: the borrowing decoder validates eagerly so
+/// that a tree it hands out never fails later on access.
+pub fn validate(packing: Packing, data: &[u8], odd: bool, at: usize) -> Result<(), Error> {
+    if packing == Packing::Hex {
+        return Ok(()); // every nibble is a hex digit
+    }
+    let last = data.len().wrapping_sub(1);
+    for (i, &b) in data.iter().enumerate() {
+        let hi = b >> 4;
+        if (12..=15).contains(&hi) {
+            return Err(Error::InvalidNibble {
+                at: at + i,
+                value: hi,
+            });
+        }
+        if odd && i == last {
+            break;
+        }
+        let lo = b & 0x0f;
+        if (12..=15).contains(&lo) {
+            return Err(Error::InvalidNibble {
+                at: at + i,
+                value: lo,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(s: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        let p = classify(s.as_bytes()).expect("packable");
+        pack(s.as_bytes(), p, &mut v);
+        v
+    }
+
+    #[test]
+    fn packs_the_fact_sheet_examples() {
+        assert_eq!(packed("123.45-1"), [0xff, 0x04, 0x12, 0x3b, 0x45, 0xa1]);
+        assert_eq!(packed("403"), [0xff, 0x82, 0x40, 0x3f]);
+        assert_eq!(
+            packed("-.0123456789"),
+            [0xff, 0x06, 0xab, 0x01, 0x23, 0x45, 0x67, 0x89]
+        );
+        assert_eq!(
+            packed("DEADBEEF1"),
+            [0xfb, 0x85, 0xde, 0xad, 0xbe, 0xef, 0x1f]
+        );
+    }
+
+    #[test]
+    fn lower_case_hex_and_long_strings_are_not_packed() {
+        assert_eq!(classify(b"deadbeef"), None);
+        assert_eq!(classify(&[b'1'; 128]), None);
+        assert_eq!(classify(&[b'1'; 127]), Some(Packing::Nibble));
+        assert_eq!(classify(b""), None);
+    }
+
+    #[test]
+    fn rejects_nibbles_outside_the_alphabet() {
+        let mut s = String::new();
+        let err = unpack(Packing::Nibble, &[0x1c], false, 7, &mut s).unwrap_err();
+        assert!(matches!(err, Error::InvalidNibble { at: 7, value: 12 }));
+        assert!(validate(Packing::Nibble, &[0xd1], false, 0).is_err());
+        // A pad nibble (15) in the middle of a nibble string is invalid too.
+        assert!(validate(Packing::Nibble, &[0x1f, 0x11], false, 0).is_err());
+        assert!(unpack(Packing::Nibble, &[0x1f, 0x11], false, 0, &mut s).is_err());
+    }
+}

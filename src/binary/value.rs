@@ -1,0 +1,173 @@
+//! Borrowed string and attribute values as they sit on the wire.
+//!
+//! The borrowing decoder does not unpack anything: a packed string stays packed until somebody
+//! asks for its text, and a raw string is a slice of the frame. That is what makes decoding
+//! allocation-free apart from the tree's two arenas.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::jid::JidRef;
+use super::packed::{self, Packing};
+
+/// A string value: a token, a slice of the frame, or packed digits.
+#[derive(Clone, Copy)]
+pub enum Str<'a> {
+    /// A dictionary token or another string with a static lifetime (known JID servers).
+    Static(&'static str),
+    /// Raw UTF-8 text, borrowed.
+    Raw(&'a str),
+    /// A `NIBBLE_8` / `HEX_8` string, still packed: `data` is the bytes after the header.
+    Packed {
+        packing: Packing,
+        data: &'a [u8],
+        odd: bool,
+    },
+}
+
+impl<'a> Str<'a> {
+    /// Length of the text in bytes (all packed characters are ASCII).
+    pub fn len(&self) -> usize {
+        match self {
+            Str::Static(s) => s.len(),
+            Str::Raw(s) => s.len(),
+            Str::Packed { data, odd, .. } => data.len() * 2 - usize::from(*odd),
+        }
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text, borrowed where it can be, unpacked where it must be.
+    pub fn as_str(&self) -> Cow<'a, str> {
+        match *self {
+            Str::Static(s) => Cow::Borrowed(s),
+            Str::Raw(s) => Cow::Borrowed(s),
+            Str::Packed { .. } => {
+                let mut s = String::with_capacity(self.len());
+                self.push_to(&mut s);
+                Cow::Owned(s)
+            }
+        }
+    }
+
+    /// Appends the text to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        match *self {
+            Str::Static(s) => out.push_str(s),
+            Str::Raw(s) => out.push_str(s),
+            Str::Packed { packing, data, odd } => {
+                // Validated when decoded, so unpacking cannot fail here; an error would only
+                // leave the text short, never panic.
+                let _ = packed::unpack(packing, data, odd, 0, out);
+            }
+        }
+    }
+
+    /// Compares the text with `other` without allocating.
+    pub fn eq_str(&self, other: &str) -> bool {
+        match *self {
+            Str::Static(s) => s == other,
+            Str::Raw(s) => s == other,
+            Str::Packed { .. } => {
+                if self.len() != other.len() {
+                    return false;
+                }
+                self.bytes().eq(other.bytes())
+            }
+        }
+    }
+
+    /// The text's bytes, unpacked lazily.
+    pub fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let (whole, packed) = match *self {
+            Str::Static(s) => (s.as_bytes(), None),
+            Str::Raw(s) => (s.as_bytes(), None),
+            Str::Packed { packing, data, odd } => (&[][..], Some((packing, data, odd))),
+        };
+        let unpacked = packed.into_iter().flat_map(|(packing, data, odd)| {
+            let n = data.len() * 2 - usize::from(odd);
+            (0..n).map(move |i| {
+                let b = data[i / 2];
+                let v = if i % 2 == 0 { b >> 4 } else { b & 0x0f };
+                match (packing, v) {
+                    (_, 0..=9) => b'0' + v,
+                    (Packing::Nibble, 10) => b'-',
+                    (Packing::Nibble, 11) => b'.',
+                    (Packing::Hex, _) => b'A' + v - 10,
+                    _ => b'?',
+                }
+            })
+        });
+        whole.iter().copied().chain(unpacked)
+    }
+}
+
+impl PartialEq<&str> for Str<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.eq_str(other)
+    }
+}
+
+impl fmt::Display for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Str::Static(s) => f.write_str(s),
+            Str::Raw(s) => f.write_str(s),
+            Str::Packed { .. } => f.write_str(&self.as_str()),
+        }
+    }
+}
+
+impl fmt::Debug for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.as_str(), f)
+    }
+}
+
+/// A decoded attribute value or string content: plain text, or a JID if the wire used a JID
+/// form.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    /// A string value.
+    Str(Str<'a>),
+    /// A JID value.
+    Jid(JidRef<'a>),
+}
+
+impl<'a> Value<'a> {
+    /// The value as text (a JID in its usual text form).
+    pub fn as_str(&self) -> Cow<'a, str> {
+        match self {
+            Value::Str(s) => s.as_str(),
+            Value::Jid(j) => Cow::Owned(j.to_string()),
+        }
+    }
+
+    /// The JID, if the wire carried one.
+    pub fn as_jid(&self) -> Option<&JidRef<'a>> {
+        match self {
+            Value::Jid(j) => Some(j),
+            Value::Str(_) => None,
+        }
+    }
+
+    /// Compares the value's text with `other`; JIDs compare by their text form.
+    pub fn eq_str(&self, other: &str) -> bool {
+        match self {
+            Value::Str(s) => s.eq_str(other),
+            Value::Jid(j) => j.to_string() == other,
+        }
+    }
+}
+
+impl fmt::Display for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => fmt::Display::fmt(s, f),
+            Value::Jid(j) => fmt::Display::fmt(j, f),
+        }
+    }
+}
