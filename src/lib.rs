@@ -11,6 +11,8 @@
 //! The protocol layers ([`binary`], [`noise`]) are sans-IO: no sockets, no clocks, no OS
 //! randomness. Time, randomness and bytes are their inputs; bytes and events are their outputs.
 
+#![forbid(unsafe_code)]
+
 pub mod binary;
 pub mod noise;
 pub mod proto;

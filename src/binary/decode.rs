@@ -45,7 +45,7 @@ fn inflate(body: &[u8], max: usize) -> Result<Vec<u8>, Error> {
         let (in_before, out_before) = (z.total_in(), z.total_out());
         let input = body.get(in_before as usize..).unwrap_or_default();
         let status = z
-            .decompress_vec(input, &mut out, flate2::FlushDecompress::Finish)
+            .decompress_vec(input, &mut out, flate2::FlushDecompress::None)
             .map_err(Error::Inflate)?;
         if out.len() > max {
             return Err(Error::InflatedTooLarge { limit: max });
