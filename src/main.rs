@@ -1,5 +1,33 @@
-//! The `wuts` command.
+//! The `wuts` command: the stanza inspector today; the sandbox server and the gateway as they
+//! land. Protocol logic lives in the library; this file only parses arguments and dispatches.
 
-fn main() {
-    println!("wuts {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "wuts",
+    version,
+    about = "WUTS: a self-hosted WhatsApp gateway engine"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode, decode, show and benchmark binary stanzas (one item a line, stdin to stdout).
+    #[command(subcommand)]
+    Stanza(cli::stanza::StanzaCommand),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Stanza(cmd) => cli::stanza::run(cmd),
+    }
 }

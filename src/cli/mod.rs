@@ -1,0 +1,3 @@
+//! Subcommands of the `wuts` binary.
+
+pub mod stanza;
