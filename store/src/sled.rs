@@ -1,0 +1,585 @@
+//! `SledStore`: the storage traits on sled. The only module that names sled.
+//!
+//! # Layout
+//!
+//! One data directory holds a lock file (`wuts-store.lock`) and the sled database (`sled/`).
+//! The database has one tree per concern; device-scoped keys start with the device id (layouts in
+//! `keyspace.rs`), so a device's entries are one contiguous prefix and sort in id order:
+//!
+//! | tree              | key                           | value                      |
+//! |-------------------|-------------------------------|----------------------------|
+//! | `store`           | `schema`, `last-device-id`    | counter record             |
+//! | `device-keys`     | device                        | `DeviceKeys` record        |
+//! | `paired`          | device                        | `PairedIdentity` record    |
+//! | `pre-key-counter` | device                        | next pre-key id record     |
+//! | `pre-keys`        | device ‖ pre-key id (4 B BE)  | pre-key record             |
+//! | `meta`            | device ‖ meta key             | meta record                |
+//!
+//! A device exists exactly when it has a `device-keys` entry. Later concerns (the gateway's
+//! tenants, tokens, idempotency records) get trees of their own, opened in [`SledStore::open`]
+//! beside these; nothing here needs to change for that.
+//!
+//! # Locking
+//!
+//! Before sled is opened, an exclusive advisory lock is taken on the lock file, so a second
+//! handle on the same directory, in this process or another, fails with [`Error::Locked`]
+//! instead of sled's untyped I/O error.
+//!
+//! # Durability
+//!
+//! sled writes to its log in memory and flushes in the background every 500 ms (its default).
+//! The methods the traits document as durable call `Db::flush` before returning; multi-key
+//! writes use sled transactions so a crash never leaves them half-applied.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use ::sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
+use ::sled::{Batch, Db, IVec, Tree};
+use fs2::FileExt;
+
+use crate::codec::RecordError;
+use crate::error::{BackendError, Error, RecordKind};
+use crate::keys::{DeviceKeys, OneTimePreKey, PairedIdentity, PreKeyId};
+use crate::keyspace::{
+    DEVICE_KEY_LEN, device_key, meta_key, parse_device_prefix, parse_pre_key_key, pre_key_key,
+};
+use crate::model::{DeviceId, DeviceInfo, DeviceRecord, MetaKey, PreKeyCount};
+use crate::record::{self, StoredPreKey};
+use crate::traits::{Credentials, Devices, Flush, Meta, PreKeys};
+
+/// Newest layout this build writes and reads. Bump it, with a migration step in `check_schema`,
+/// when trees or key layouts change (record layouts carry their own versions).
+const SCHEMA: u64 = 1;
+const LOCK_FILE: &str = "wuts-store.lock";
+const DB_DIR: &str = "sled";
+const SCHEMA_KEY: &[u8] = b"schema";
+const LAST_DEVICE_ID_KEY: &[u8] = b"last-device-id";
+
+/// The store on a sled database in one data directory. Share it as `Arc<SledStore>`.
+pub struct SledStore {
+    dir: PathBuf,
+    db: Db,
+    store: Tree,
+    device_keys: Tree,
+    paired: Tree,
+    pre_key_counter: Tree,
+    pre_keys: Tree,
+    meta: Tree,
+    /// Holds the directory lock; declared last so it is released after sled is closed.
+    _lock: File,
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps a sled error as [`Error::Backend`] for `operation`.
+fn backend(operation: &'static str) -> impl Fn(::sled::Error) -> Error {
+    move |source| Error::Backend {
+        operation,
+        source: BackendError::new(source),
+    }
+}
+
+/// Unwraps a transaction result: our own aborts pass through, sled failures become `Backend`.
+fn transaction<T>(
+    operation: &'static str,
+    result: Result<T, TransactionError<Error>>,
+) -> Result<T, Error> {
+    result.map_err(|error| match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(source) => backend(operation)(source),
+    })
+}
+
+/// Aborts a transaction with `error`.
+fn abort<T>(error: Error) -> Result<T, ConflictableTransactionError<Error>> {
+    Err(ConflictableTransactionError::Abort(error))
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in `dir`.
+    ///
+    /// Fails with [`Error::Locked`] while another handle has `dir` open, and with
+    /// [`Error::UnsupportedSchema`] if a newer build wrote it. Leftovers of a device removal
+    /// interrupted by a crash are swept here.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        if let Err(error) = lock.try_lock_exclusive() {
+            return Err(if error.kind() == fs2::lock_contended_error().kind() {
+                Error::Locked { path: dir }
+            } else {
+                Error::Io {
+                    path: lock_path,
+                    source: error,
+                }
+            });
+        }
+
+        let db = ::sled::Config::new()
+            .path(dir.join(DB_DIR))
+            .open()
+            .map_err(backend("open"))?;
+        let tree = |name: &str| db.open_tree(name).map_err(backend("open tree"));
+        let store = Self {
+            store: tree("store")?,
+            device_keys: tree("device-keys")?,
+            paired: tree("paired")?,
+            pre_key_counter: tree("pre-key-counter")?,
+            pre_keys: tree("pre-keys")?,
+            meta: tree("meta")?,
+            db,
+            dir,
+            _lock: lock,
+        };
+        store.check_schema()?;
+        store.sweep_orphans(&store.pre_keys)?;
+        store.sweep_orphans(&store.meta)?;
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the schema marker into a new store, or refuses one from a newer build.
+    fn check_schema(&self) -> Result<(), Error> {
+        let found = self.store.get(SCHEMA_KEY).map_err(backend("read schema"))?;
+        let Some(found) = found else {
+            self.store
+                .insert(SCHEMA_KEY, record::encode_counter(SCHEMA))
+                .map_err(backend("write schema"))?;
+            return self.flush_for("write schema");
+        };
+        let corrupt = |source| Error::CorruptStore {
+            record: RecordKind::Schema,
+            source,
+        };
+        match record::decode_counter(&found).map_err(corrupt)? {
+            SCHEMA => Ok(()),
+            0 => Err(corrupt(RecordError::OutOfRange { field: "schema" })),
+            found => Err(Error::UnsupportedSchema {
+                found,
+                supported: SCHEMA,
+            }),
+        }
+    }
+
+    /// Removes device-prefixed entries of devices that no longer exist: what remains when a
+    /// crash interrupts `remove_device` between its transaction and its prefix wipe. Visits one
+    /// key per device prefix, so it costs O(devices), not O(entries).
+    fn sweep_orphans(&self, tree: &Tree) -> Result<(), Error> {
+        let mut from = Vec::new();
+        while let Some(entry) = tree.range(from.as_slice()..).next() {
+            let (key, _) = entry.map_err(backend("sweep orphans"))?;
+            let Ok(device) = parse_device_prefix(&key) else {
+                // A key too short to carry a device id: not ours to delete; step past it.
+                from = key.to_vec();
+                from.push(0);
+                continue;
+            };
+            if !self.exists(device)? {
+                self.wipe_prefix(tree, device)?;
+            }
+            match device.get().checked_add(1) {
+                Some(next) => from = next.to_be_bytes().to_vec(),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn exists(&self, device: DeviceId) -> Result<bool, Error> {
+        self.device_keys
+            .contains_key(device_key(device))
+            .map_err(backend("check device"))
+    }
+
+    fn require_device(&self, device: DeviceId) -> Result<(), Error> {
+        if self.exists(device)? {
+            Ok(())
+        } else {
+            Err(Error::UnknownDevice(device))
+        }
+    }
+
+    /// Deletes every entry of `device` in a device-prefixed tree, in one batch.
+    fn wipe_prefix(&self, tree: &Tree, device: DeviceId) -> Result<(), Error> {
+        let mut batch = Batch::default();
+        for entry in tree.scan_prefix(device_key(device)) {
+            let (key, _) = entry.map_err(backend("wipe device"))?;
+            batch.remove(key);
+        }
+        tree.apply_batch(batch).map_err(backend("wipe device"))
+    }
+
+    fn flush_for(&self, operation: &'static str) -> Result<(), Error> {
+        self.db.flush().map(drop).map_err(backend(operation))
+    }
+
+    /// Decodes every stored pre-key of `device`, failing on the first damaged one.
+    fn stored_pre_keys(&self, device: DeviceId) -> Result<Vec<StoredPreKey>, Error> {
+        self.require_device(device)?;
+        let damaged = |source| Error::decode(device, RecordKind::PreKey, source);
+        let mut out = Vec::new();
+        for entry in self.pre_keys.scan_prefix(device_key(device)) {
+            let (key, value) = entry.map_err(backend("read pre-keys"))?;
+            let id = parse_pre_key_key(&key).map_err(damaged)?;
+            out.push(record::decode_pre_key(&value, id).map_err(damaged)?);
+        }
+        Ok(out)
+    }
+
+    /// One line of the device listing; errors stay inside the entry.
+    fn device_info(&self, key: &IVec, value: &IVec) -> Result<DeviceInfo, Error> {
+        let device = parse_device_prefix(key)
+            .and_then(|device| match key.len() {
+                DEVICE_KEY_LEN => Ok(device),
+                len => Err(RecordError::BadKey {
+                    len,
+                    expected: DEVICE_KEY_LEN,
+                }),
+            })
+            .map_err(|source| Error::CorruptStore {
+                record: RecordKind::DeviceKeys,
+                source,
+            })?;
+        record::decode_device_keys(value)
+            .map_err(|source| Error::decode(device, RecordKind::DeviceKeys, source))?;
+        let paired = self.paired.get(key).map_err(backend("list devices"))?;
+        let jid = match paired {
+            Some(bytes) => Some(
+                record::decode_paired(&bytes)
+                    .map_err(|source| Error::decode(device, RecordKind::PairedIdentity, source))?
+                    .jid,
+            ),
+            None => None,
+        };
+        Ok(DeviceInfo::new(device, jid))
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Best effort: a failure here has no caller to report to, and sled flushes periodically
+        // anyway. Callers that must know call `Flush::flush` first.
+        let _ = self.db.flush();
+    }
+}
+
+impl Devices for SledStore {
+    fn create_device(&self, keys: &DeviceKeys) -> Result<DeviceId, Error> {
+        let value = record::encode_device_keys(keys);
+        let result = (&self.store, &self.device_keys).transaction(|(store, devices)| {
+            let last = match store.get(LAST_DEVICE_ID_KEY)? {
+                None => 0,
+                Some(bytes) => match record::decode_counter(&bytes) {
+                    Ok(last) => last,
+                    Err(source) => {
+                        return abort(Error::CorruptStore {
+                            record: RecordKind::DeviceCounter,
+                            source,
+                        });
+                    }
+                },
+            };
+            let Some(next) = last.checked_add(1) else {
+                return abort(Error::DeviceIdsExhausted);
+            };
+            let device = DeviceId::new(next);
+            store.insert(LAST_DEVICE_ID_KEY, record::encode_counter(next))?;
+            devices.insert(&device_key(device), value.as_slice())?;
+            Ok(device)
+        });
+        let device = transaction("create device", result)?;
+        self.flush_for("create device")?;
+        Ok(device)
+    }
+
+    fn list_devices(&self) -> Result<Vec<Result<DeviceInfo, Error>>, Error> {
+        let mut out = Vec::new();
+        for entry in self.device_keys.iter() {
+            let (key, value) = entry.map_err(backend("list devices"))?;
+            out.push(self.device_info(&key, &value));
+        }
+        Ok(out)
+    }
+
+    fn remove_device(&self, device: DeviceId) -> Result<bool, Error> {
+        let key = device_key(device);
+        let result = (&self.device_keys, &self.paired, &self.pre_key_counter).transaction(
+            |(devices, paired, counter)| {
+                let existed = devices.remove(&key)?.is_some();
+                paired.remove(&key)?;
+                counter.remove(&key)?;
+                Ok(existed)
+            },
+        );
+        let existed = transaction("remove device", result)?;
+        // Range deletes cannot run inside a sled transaction. The device is already gone, so
+        // no new entries can appear under its prefix (writers check existence transactionally),
+        // and `open` sweeps whatever a crash right here would leave.
+        self.wipe_prefix(&self.pre_keys, device)?;
+        self.wipe_prefix(&self.meta, device)?;
+        self.flush_for("remove device")?;
+        Ok(existed)
+    }
+}
+
+impl Credentials for SledStore {
+    fn load_device(&self, device: DeviceId) -> Result<DeviceRecord, Error> {
+        let key = device_key(device);
+        // A read-only transaction gives keys and pairing from one consistent snapshot.
+        let result = (&self.device_keys, &self.paired)
+            .transaction(|(devices, paired)| Ok((devices.get(key)?, paired.get(key)?)));
+        let (keys, paired) = transaction("load device", result)?;
+        let keys = keys.ok_or(Error::UnknownDevice(device))?;
+        let keys = record::decode_device_keys(&keys)
+            .map_err(|source| Error::decode(device, RecordKind::DeviceKeys, source))?;
+        let paired = paired
+            .map(|bytes| record::decode_paired(&bytes))
+            .transpose()
+            .map_err(|source| Error::decode(device, RecordKind::PairedIdentity, source))?;
+        Ok(DeviceRecord::new(device, keys, paired))
+    }
+
+    fn save_pairing(&self, device: DeviceId, paired: &PairedIdentity) -> Result<(), Error> {
+        let value = record::encode_paired(paired).map_err(|source| Error::Encode {
+            device,
+            record: RecordKind::PairedIdentity,
+            source,
+        })?;
+        let key = device_key(device);
+        let result = (&self.device_keys, &self.paired).transaction(|(devices, paired_tree)| {
+            if devices.get(key)?.is_none() {
+                return abort(Error::UnknownDevice(device));
+            }
+            match paired_tree.get(key)? {
+                None => {
+                    paired_tree.insert(&key, value.as_slice())?;
+                    Ok(())
+                }
+                Some(existing) => match record::decode_paired(&existing) {
+                    Ok(existing) if existing == *paired => Ok(()),
+                    Ok(_) => abort(Error::AlreadyPaired(device)),
+                    Err(source) => abort(Error::decode(device, RecordKind::PairedIdentity, source)),
+                },
+            }
+        });
+        transaction("save pairing", result)?;
+        // Flush even when the identity was already there: a retry after a failed flush must
+        // still end with the pairing on disk.
+        self.flush_for("save pairing")
+    }
+}
+
+impl PreKeys for SledStore {
+    fn next_pre_key_id(&self, device: DeviceId) -> Result<PreKeyId, Error> {
+        self.require_device(device)?;
+        let stored = self
+            .pre_key_counter
+            .get(device_key(device))
+            .map_err(backend("read pre-key counter"))?;
+        match stored {
+            None => Ok(PreKeyId::FIRST),
+            Some(bytes) => record::decode_pre_key_counter(&bytes)
+                .map_err(|source| Error::decode(device, RecordKind::PreKeyCounter, source)),
+        }
+    }
+
+    fn add_pre_keys(&self, device: DeviceId, keys: &[OneTimePreKey]) -> Result<(), Error> {
+        let mut seen = BTreeSet::new();
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !seen.insert(key.id) {
+                return Err(Error::DuplicatePreKey {
+                    device,
+                    pre_key: key.id,
+                });
+            }
+            let stored = StoredPreKey {
+                key: key.clone(),
+                uploaded: false,
+            };
+            entries.push((
+                key.id,
+                pre_key_key(device, key.id),
+                record::encode_pre_key(&stored),
+            ));
+        }
+        let next = keys
+            .last()
+            .map(|key| record::encode_pre_key_counter(key.id.next()));
+        let dev_key = device_key(device);
+        let trees = (&self.device_keys, &self.pre_keys, &self.pre_key_counter);
+        let result = trees.transaction(|(devices, pre_keys, counter)| {
+            if devices.get(dev_key)?.is_none() {
+                return abort(Error::UnknownDevice(device));
+            }
+            for (id, key, value) in &entries {
+                if pre_keys.insert(key, value.as_slice())?.is_some() {
+                    return abort(Error::DuplicatePreKey {
+                        device,
+                        pre_key: *id,
+                    });
+                }
+            }
+            if let Some(next) = &next {
+                counter.insert(&dev_key, next.as_slice())?;
+            }
+            Ok(())
+        });
+        transaction("add pre-keys", result)?;
+        self.flush_for("add pre-keys")
+    }
+
+    fn pre_keys_to_upload(
+        &self,
+        device: DeviceId,
+        max: usize,
+    ) -> Result<Vec<OneTimePreKey>, Error> {
+        Ok(self
+            .stored_pre_keys(device)?
+            .into_iter()
+            .filter(|stored| !stored.uploaded)
+            .take(max)
+            .map(|stored| stored.key)
+            .collect())
+    }
+
+    fn mark_pre_keys_uploaded(&self, device: DeviceId, ids: &[PreKeyId]) -> Result<usize, Error> {
+        let dev_key = device_key(device);
+        let result = (&self.device_keys, &self.pre_keys).transaction(|(devices, pre_keys)| {
+            if devices.get(dev_key)?.is_none() {
+                return abort(Error::UnknownDevice(device));
+            }
+            mark_uploaded(pre_keys, device, ids)
+        });
+        transaction("mark pre-keys uploaded", result)
+    }
+
+    fn pre_key(&self, device: DeviceId, id: PreKeyId) -> Result<Option<OneTimePreKey>, Error> {
+        self.require_device(device)?;
+        let stored = self
+            .pre_keys
+            .get(pre_key_key(device, id))
+            .map_err(backend("read pre-key"))?;
+        stored
+            .map(|bytes| record::decode_pre_key(&bytes, id).map(|stored| stored.key))
+            .transpose()
+            .map_err(|source| Error::decode(device, RecordKind::PreKey, source))
+    }
+
+    fn remove_pre_key(&self, device: DeviceId, id: PreKeyId) -> Result<bool, Error> {
+        self.require_device(device)?;
+        let removed = self
+            .pre_keys
+            .remove(pre_key_key(device, id))
+            .map_err(backend("remove pre-key"))?;
+        Ok(removed.is_some())
+    }
+
+    fn pre_key_count(&self, device: DeviceId) -> Result<PreKeyCount, Error> {
+        let stored = self.stored_pre_keys(device)?;
+        let uploaded = stored.iter().filter(|stored| stored.uploaded).count();
+        Ok(PreKeyCount::new(stored.len(), uploaded))
+    }
+}
+
+/// The body of `mark_pre_keys_uploaded`, inside its transaction.
+fn mark_uploaded(
+    pre_keys: &TransactionalTree,
+    device: DeviceId,
+    ids: &[PreKeyId],
+) -> Result<usize, ConflictableTransactionError<Error>> {
+    let mut marked = 0;
+    for id in ids {
+        let key = pre_key_key(device, *id);
+        let Some(bytes) = pre_keys.get(key)? else {
+            continue;
+        };
+        let mut stored = match record::decode_pre_key(&bytes, *id) {
+            Ok(stored) => stored,
+            Err(source) => return abort(Error::decode(device, RecordKind::PreKey, source)),
+        };
+        if !stored.uploaded {
+            stored.uploaded = true;
+            pre_keys.insert(&key, record::encode_pre_key(&stored))?;
+            marked += 1;
+        }
+    }
+    Ok(marked)
+}
+
+impl Meta for SledStore {
+    fn meta(&self, device: DeviceId, key: &MetaKey) -> Result<Option<Vec<u8>>, Error> {
+        self.require_device(device)?;
+        let stored = self
+            .meta
+            .get(meta_key(device, key))
+            .map_err(backend("read meta"))?;
+        stored
+            .map(|bytes| record::decode_meta(&bytes))
+            .transpose()
+            .map_err(|source| Error::decode(device, RecordKind::Meta, source))
+    }
+
+    fn set_meta(&self, device: DeviceId, key: &MetaKey, value: &[u8]) -> Result<(), Error> {
+        let value = record::encode_meta(value).map_err(|source| Error::Encode {
+            device,
+            record: RecordKind::Meta,
+            source,
+        })?;
+        let dev_key = device_key(device);
+        let key = meta_key(device, key);
+        let result = (&self.device_keys, &self.meta).transaction(|(devices, meta)| {
+            if devices.get(dev_key)?.is_none() {
+                return abort(Error::UnknownDevice(device));
+            }
+            meta.insert(key.as_slice(), value.as_slice())?;
+            Ok(())
+        });
+        transaction("write meta", result)
+    }
+
+    fn remove_meta(&self, device: DeviceId, key: &MetaKey) -> Result<bool, Error> {
+        self.require_device(device)?;
+        let removed = self
+            .meta
+            .remove(meta_key(device, key))
+            .map_err(backend("remove meta"))?;
+        Ok(removed.is_some())
+    }
+}
+
+impl Flush for SledStore {
+    fn flush(&self) -> Result<(), Error> {
+        self.flush_for("flush")
+    }
+}
+
+#[cfg(test)]
+mod tests;
