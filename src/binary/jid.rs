@@ -55,7 +55,22 @@ pub const KNOWN_SERVERS: [&str; 12] = [
 
 /// The known server spelled `s`, as a static string.
 pub fn known_server(s: &str) -> Option<&'static str> {
-    KNOWN_SERVERS.iter().copied().find(|k| *k == s)
+    // A match compiles to a switch on length before comparing bytes.
+    Some(match s {
+        SERVER_PN => SERVER_PN,
+        SERVER_LID => SERVER_LID,
+        SERVER_GROUP => SERVER_GROUP,
+        SERVER_BROADCAST => SERVER_BROADCAST,
+        SERVER_CALL => SERVER_CALL,
+        SERVER_MSGR => SERVER_MSGR,
+        SERVER_NEWSLETTER => SERVER_NEWSLETTER,
+        SERVER_HOSTED => SERVER_HOSTED,
+        SERVER_HOSTED_LID => SERVER_HOSTED_LID,
+        SERVER_INTEROP => SERVER_INTEROP,
+        SERVER_BOT => SERVER_BOT,
+        SERVER_LEGACY_USER => SERVER_LEGACY_USER,
+        _ => return None,
+    })
 }
 
 /// The `AD_JID` domain byte for the servers that have one.

@@ -75,15 +75,14 @@ pub fn pack(s: &[u8], packing: Packing, out: &mut Vec<u8>) {
     let bytes = n.div_ceil(2);
     let header = (bytes as u8) | if n % 2 == 1 { 0x80 } else { 0 };
     out.reserve(2 + bytes);
-    out.push(tag);
-    out.push(header);
-    let mut pairs = s.chunks_exact(2);
-    for p in &mut pairs {
-        out.push((nibble_value(p[0]) << 4) | nibble_value(p[1]));
-    }
-    if let [last] = pairs.remainder() {
-        out.push((nibble_value(*last) << 4) | 0x0f);
-    }
+    out.extend_from_slice(&[tag, header]);
+    let pairs = s.chunks_exact(2);
+    let last = pairs
+        .remainder()
+        .first()
+        .map(|&c| (nibble_value(c) << 4) | 0x0f);
+    out.extend(pairs.map(|p| (nibble_value(p[0]) << 4) | nibble_value(p[1])));
+    out.extend(last);
 }
 
 /// Digit lookup for unpacking: 0xff marks a value outside the alphabet (the nibble pad 15 is

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use wuts::binary::{self, Tree, json};
 
 #[derive(Subcommand)]
@@ -32,7 +32,18 @@ pub enum StanzaCommand {
         /// Minimum duration of each run, in milliseconds.
         #[arg(long, default_value_t = 200)]
         min_ms: u64,
+        /// Measure only this: encode, decode or owned (for profilers).
+        #[arg(long)]
+        only: Option<Measure>,
     },
+}
+
+/// One of the bench's measurements.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Measure {
+    Encode,
+    Decode,
+    Owned,
 }
 
 pub fn run(cmd: StanzaCommand) -> ExitCode {
@@ -48,9 +59,12 @@ pub fn run(cmd: StanzaCommand) -> ExitCode {
             })
         }),
         StanzaCommand::Show => each_line(|l| with_frame(l, |tree| Ok(tree.root().to_string()))),
-        StanzaCommand::Bench { file, runs, min_ms } => {
-            bench(&file, runs.max(1), Duration::from_millis(min_ms))
-        }
+        StanzaCommand::Bench {
+            file,
+            runs,
+            min_ms,
+            only,
+        } => bench(&file, runs.max(1), Duration::from_millis(min_ms), only),
     };
     match r {
         Ok(0) => ExitCode::SUCCESS,
@@ -96,7 +110,8 @@ fn each_line(mut f: impl FnMut(&str) -> Result<String, String>) -> io::Result<us
     Ok(failed)
 }
 
-fn bench(file: &PathBuf, runs: usize, min: Duration) -> io::Result<usize> {
+fn bench(file: &PathBuf, runs: usize, min: Duration, only: Option<Measure>) -> io::Result<usize> {
+    let wanted = |m: Measure| only.is_none_or(|o| o == m);
     let text = fs::read_to_string(file)?;
     let mut failed = 0;
     let mut nodes = Vec::new();
@@ -137,25 +152,31 @@ fn bench(file: &PathBuf, runs: usize, min: Duration) -> io::Result<usize> {
     );
 
     let mut buf = Vec::with_capacity(frames.iter().map(Vec::len).max().unwrap_or(0));
-    let encode = measure(runs, min, || {
-        for n in &nodes {
-            buf.clear();
-            let _ = black_box(binary::encode(black_box(n), &mut buf));
-        }
-    });
-    report("encode (reused buffer)", encode, nodes.len(), bytes);
-    let decode = measure(runs, min, || {
-        for f in &frames {
-            let _ = black_box(Tree::decode(black_box(&f[1..])));
-        }
-    });
-    report("decode (borrowed)", decode, nodes.len(), bytes);
-    let owned = measure(runs, min, || {
-        for f in &frames {
-            let _ = black_box(binary::decode_owned(black_box(f)));
-        }
-    });
-    report("decode (owned)", owned, nodes.len(), bytes);
+    if wanted(Measure::Encode) {
+        let encode = measure(runs, min, || {
+            for n in &nodes {
+                buf.clear();
+                let _ = black_box(binary::encode(black_box(n), &mut buf));
+            }
+        });
+        report("encode (reused buffer)", encode, nodes.len(), bytes);
+    }
+    if wanted(Measure::Decode) {
+        let decode = measure(runs, min, || {
+            for f in &frames {
+                let _ = black_box(Tree::decode(black_box(&f[1..])));
+            }
+        });
+        report("decode (borrowed)", decode, nodes.len(), bytes);
+    }
+    if wanted(Measure::Owned) {
+        let owned = measure(runs, min, || {
+            for f in &frames {
+                let _ = black_box(binary::decode_owned(black_box(f)));
+            }
+        });
+        report("decode (owned)", owned, nodes.len(), bytes);
+    }
     Ok(failed)
 }
 
