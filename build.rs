@@ -41,19 +41,27 @@ fn tokens(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
         list.push(tok.to_string());
     }
     let names: Vec<&str> = sections.iter().map(|(n, _)| n.as_str()).collect();
-    if names.len() != 5 || sections[0].1.len() != 236 || sections[1..].iter().any(|s| s.1.len() != 256)
+    if names.len() != 5
+        || sections[0].1.len() != 236
+        || sections[1..].iter().any(|s| s.1.len() != 256)
     {
         return Err(format!("unexpected token sections {names:?}").into());
     }
 
     let mut code = String::new();
-    writeln!(code, "/// Single-byte tokens, indexed by the wire byte (index 0 is reserved).")?;
+    writeln!(
+        code,
+        "/// Single-byte tokens, indexed by the wire byte (index 0 is reserved)."
+    )?;
     writeln!(code, "pub static SINGLE_BYTE: [&str; 236] = [")?;
     for t in &sections[0].1 {
         writeln!(code, "    {t:?},")?;
     }
     writeln!(code, "];")?;
-    writeln!(code, "/// Double-byte dictionaries 0..=3 (`EC`..`EF`), indexed by the second byte.")?;
+    writeln!(
+        code,
+        "/// Double-byte dictionaries 0..=3 (`EC`..`EF`), indexed by the second byte."
+    )?;
     writeln!(code, "pub static DOUBLE_BYTE: [[&str; 256]; 4] = [")?;
     for (_, list) in &sections[1..] {
         writeln!(code, "    [")?;
@@ -85,8 +93,14 @@ fn tokens(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
             place(t, 0x100 * (1 + d as u16) + i as u16)?;
         }
     }
-    writeln!(code, "/// Open-addressing table over all tokens (see `token_hash.rs`).")?;
-    writeln!(code, "pub static LOOKUP: [u16; {TOKEN_TABLE_SLOTS}] = {table:?};")?;
+    writeln!(
+        code,
+        "/// Open-addressing table over all tokens (see `token_hash.rs`)."
+    )?;
+    writeln!(
+        code,
+        "pub static LOOKUP: [u16; {TOKEN_TABLE_SLOTS}] = {table:?};"
+    )?;
     fs::write(out.join("tokens.rs"), code)?;
     Ok(())
 }
@@ -103,8 +117,6 @@ fn protos(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let fds = protox::compile(&files, ["proto"])?;
-    prost_build::Config::new()
-        .out_dir(out)
-        .compile_fds(fds)?;
+    prost_build::Config::new().out_dir(out).compile_fds(fds)?;
     Ok(())
 }
