@@ -17,6 +17,11 @@ pub const ROUTING_MAGIC: [u8; 4] = [0x45, 0x44, 0x00, 0x01];
 /// Largest payload a 3-byte length can describe (2^24 − 1); also the default frame cap.
 pub const MAX_FRAME_LEN: usize = 0xff_ffff;
 
+/// Largest edge-routing info the server-side decoder accepts. The format allows 2^24 − 1, but
+/// real routing info is a handful of bytes (6 in a capture, whatsapp-rust issue #941), and
+/// the prefix arrives before any authentication, so we refuse to buffer more than this.
+pub const MAX_ROUTING_INFO_LEN: usize = 4096;
+
 /// Length of the big-endian frame length prefix.
 pub const LEN_PREFIX: usize = 3;
 
@@ -236,11 +241,9 @@ impl FrameDecoder {
             let Some(len) = rest.get(4..).and_then(be24) else {
                 return Ok(false);
             };
-            if len > self.max_frame_len {
-                return Err(FrameError::TooLarge {
-                    len,
-                    max: self.max_frame_len,
-                });
+            let max = MAX_ROUTING_INFO_LEN.min(self.max_frame_len);
+            if len > max {
+                return Err(FrameError::TooLarge { len, max });
             }
             at = 7 + len;
             let Some(info) = rest.get(7..at) else {
