@@ -322,3 +322,137 @@ impl CertChainBuilder {
         encode_chain(leaf_cert, int_cert)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::noise::keys::SecretKey;
+
+    /// A fixed-output "RNG": signing randomness only hedges the nonce, any bytes verify.
+    struct Fixed;
+
+    impl rand_core::RngCore for Fixed {
+        fn next_u32(&mut self) -> u32 {
+            7
+        }
+        fn next_u64(&mut self) -> u64 {
+            7
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(7);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            dest.fill(7);
+            Ok(())
+        }
+    }
+
+    impl rand_core::CryptoRng for Fixed {}
+
+    fn pair(seed: u8) -> KeyPair {
+        KeyPair::from_secret(SecretKey::from_bytes([seed; 32]))
+    }
+
+    fn info(key: PublicKey, serial: u32, issuer_serial: u32) -> CertInfo {
+        CertInfo {
+            serial,
+            issuer_serial,
+            key,
+            not_before: 0,
+            not_after: 10,
+        }
+    }
+
+    #[test]
+    fn builder_chain_verifies_with_issuer_serial_zero() {
+        let builder = CertChainBuilder::new(pair(1), pair(2));
+        let server = pair(3);
+        let chain = builder.build(server.public(), &mut Fixed);
+        let v = verify_chain(&chain, builder.root_public(), server.public(), 5);
+        assert_eq!(
+            v.map(|c| (c.intermediate.issuer_serial, c.leaf.issuer_serial)),
+            Ok((0, 1))
+        );
+    }
+
+    #[test]
+    fn names_missing_parts_and_bad_lengths() {
+        let (root, inter, server) = (pair(1), pair(2), pair(3));
+        let good_int = sign_certificate(
+            info(*inter.public(), 1, 0).encode_details(),
+            &root,
+            &mut Fixed,
+        );
+        let good_leaf = sign_certificate(
+            info(*server.public(), 2, 1).encode_details(),
+            &inter,
+            &mut Fixed,
+        );
+        let check = |leaf: NoiseCertificate, int: NoiseCertificate| {
+            verify_chain(&encode_chain(leaf, int), root.public(), server.public(), 5).err()
+        };
+        assert_eq!(check(good_leaf.clone(), good_int.clone()), None);
+
+        let mut no_sig = good_leaf.clone();
+        no_sig.signature = None;
+        assert_eq!(
+            check(no_sig, good_int.clone()),
+            Some(CertError::Missing(Which::Leaf, "signature"))
+        );
+        let mut short_sig = good_int.clone();
+        short_sig.signature = Some(vec![0; 63]);
+        assert_eq!(
+            check(good_leaf.clone(), short_sig),
+            Some(CertError::SignatureLength {
+                which: Which::Intermediate,
+                len: 63
+            })
+        );
+        let short_key = Details {
+            key: Some(vec![1; 31]),
+            ..Details::default()
+        };
+        let int = sign_certificate(short_key.encode_to_vec(), &root, &mut Fixed);
+        assert_eq!(
+            check(good_leaf.clone(), int),
+            Some(CertError::KeyLength {
+                which: Which::Intermediate,
+                len: 31
+            })
+        );
+        let mut details = info(*inter.public(), 1, 0).encode_details();
+        details.truncate(details.len() - 12); // cuts into the key field
+        let int = sign_certificate(details, &root, &mut Fixed);
+        assert_eq!(
+            check(good_leaf, int),
+            Some(CertError::MalformedDetails(Which::Intermediate))
+        );
+    }
+
+    #[test]
+    fn absent_not_after_counts_as_expired() {
+        let (root, inter, server) = (pair(1), pair(2), pair(3));
+        let int_details = Details {
+            serial: Some(1),
+            issuer_serial: Some(0),
+            key: Some(inter.public().as_bytes().to_vec()),
+            not_before: None,
+            not_after: None,
+        }
+        .encode_to_vec();
+        let int = sign_certificate(int_details, &root, &mut Fixed);
+        let leaf = sign_certificate(
+            info(*server.public(), 2, 1).encode_details(),
+            &inter,
+            &mut Fixed,
+        );
+        assert!(matches!(
+            verify_chain(&encode_chain(leaf, int), root.public(), server.public(), 5),
+            Err(CertError::Expired {
+                which: Which::Intermediate,
+                not_after: 0,
+                ..
+            })
+        ));
+    }
+}

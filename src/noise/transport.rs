@@ -168,6 +168,11 @@ impl Transport {
         }
     }
 
+    /// See [`SendCipher::seal_detached`].
+    pub fn seal_detached(&mut self, buf: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+        self.send.seal_detached(buf)
+    }
+
     /// See [`SendCipher::seal`].
     pub fn seal(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
         self.send.seal(buf)
