@@ -3,8 +3,9 @@
 //!
 //! The inbound direction is a byte stream: one WebSocket message may carry several frames or
 //! part of one. [`FrameDecoder`] buffers what it is fed and hands out complete frames; it
-//! tells "need more bytes" (`Ok(None)`) from "these bytes are wrong" (`Err`). It never panics
-//! and never allocates more than one frame's worth beyond what it was fed.
+//! tells "need more bytes" (`Ok(None)`) from "these bytes are wrong" (`Err`). It never panics,
+//! buffers only what it is fed, and rejects an oversized frame as soon as its length is read,
+//! without waiting for its body.
 
 use thiserror::Error;
 

@@ -36,8 +36,7 @@ pub(crate) fn field<'a>(
 
 /// A required 32-byte public key field.
 pub(crate) fn key_field(value: Option<&Vec<u8>>, name: &'static str) -> Result<PublicKey, Error> {
-    let v = field(value, name, Some(KEY_LEN))?;
-    PublicKey::from_slice(v).ok_or(Error::MissingField(name))
+    key_from(field(value, name, None)?, name)
 }
 
 /// X25519, refusing a non-contributory result (`peer` names the peer key for the error).
@@ -49,8 +48,9 @@ pub(crate) fn dh(
     secret.diffie_hellman(public).ok_or(Error::WeakKey(peer))
 }
 
-/// Turns decrypted static-key bytes into a key (they are 32 bytes when the ciphertext was 48).
-pub(crate) fn decrypted_key(bytes: &[u8], name: &'static str) -> Result<PublicKey, Error> {
+/// Reads a 32-byte key (a received ephemeral, or a decrypted static key, which is 32 bytes
+/// whenever its ciphertext was 48).
+pub(crate) fn key_from(bytes: &[u8], name: &'static str) -> Result<PublicKey, Error> {
     PublicKey::from_slice(bytes).ok_or(Error::FieldLength {
         field: name,
         expected: KEY_LEN,

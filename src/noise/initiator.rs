@@ -7,7 +7,7 @@ use prost::Message;
 use super::Error;
 use super::cert::{self, VerifiedChain, WHATSAPP_ROOT_KEY};
 use super::frame::{PROLOGUE, write_frame, write_intro};
-use super::handshake::{SEALED_KEY_LEN, decode, decrypted_key, dh, field, key_field};
+use super::handshake::{SEALED_KEY_LEN, decode, dh, field, key_field, key_from};
 use super::keys::{KeyPair, PublicKey, SecretKey};
 use super::symmetric::{HashState, KeyedState};
 use super::transport::Transport;
@@ -124,7 +124,7 @@ impl Initiator {
         let s_s = state
             .decrypt_and_hash(sealed_static)
             .ok_or(Error::HandshakeDecrypt("server static"))?;
-        let s_s = decrypted_key(&s_s, "server static")?;
+        let s_s = key_from(&s_s, "server static")?;
         let es = dh(ephemeral.secret(), &s_s, "server static")?;
         state.mix_key(es.as_ref());
         let chain_bytes = state

@@ -11,7 +11,7 @@ use prost::Message;
 use super::Error;
 use super::cert::CertChainBuilder;
 use super::frame::{PROLOGUE, write_frame};
-use super::handshake::{SEALED_KEY_LEN, decode, decrypted_key, dh, field, key_field};
+use super::handshake::{SEALED_KEY_LEN, decode, dh, field, key_field, key_from};
 use super::keys::{KeyPair, PublicKey, SecretKey};
 use super::symmetric::{HashState, KeyedState};
 use super::transport::Transport;
@@ -171,7 +171,7 @@ impl AwaitingClientFinish {
         let s_c = state
             .decrypt_and_hash(sealed_static)
             .ok_or(Error::HandshakeDecrypt("client static"))?;
-        let s_c = decrypted_key(&s_c, "client static")?;
+        let s_c = key_from(&s_c, "client static")?;
         let es = dh(ephemeral.secret(), &s_c, "client static")?;
         state.mix_key(es.as_ref());
         let client_payload = state
