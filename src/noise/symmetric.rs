@@ -48,6 +48,15 @@ fn hkdf2(ck: &[u8; HASH_LEN], ikm: &[u8]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8
     (a, b)
 }
 
+/// h = SHA-256(h || data), shared by both states.
+fn mix_hash(h: &mut [u8; HASH_LEN], data: &[u8]) {
+    *h = Sha256::new()
+        .chain_update(*h)
+        .chain_update(data)
+        .finalize()
+        .into();
+}
+
 /// Builds an AES-256-GCM instance from a derived key.
 pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
     Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
@@ -73,11 +82,7 @@ impl HashState {
 
     /// h = SHA-256(h || data).
     pub(crate) fn mix_hash(&mut self, data: &[u8]) {
-        self.h = Sha256::new()
-            .chain_update(self.h)
-            .chain_update(data)
-            .finalize()
-            .into();
+        mix_hash(&mut self.h, data);
     }
 
     /// The first MixKey: the state gains a cipher key and its counter starts at 0.
@@ -116,11 +121,7 @@ pub(crate) struct SplitKeys {
 impl KeyedState {
     /// h = SHA-256(h || data).
     pub(crate) fn mix_hash(&mut self, data: &[u8]) {
-        self.h = Sha256::new()
-            .chain_update(self.h)
-            .chain_update(data)
-            .finalize()
-            .into();
+        mix_hash(&mut self.h, data);
     }
 
     /// (ck, k) = HKDF(ck, ikm); the counter restarts at 0.
