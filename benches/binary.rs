@@ -4,6 +4,9 @@
 //! Run: `cargo bench --bench binary`. Before criterion's own report, a paired run prints the
 //! ratio ours / theirs for encode and borrowed decode (median of 7 timed passes each).
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::borrow::Cow;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench noise`
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

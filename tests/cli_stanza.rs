@@ -1,5 +1,8 @@
 //! The stanza inspector through the built `wuts` binary.
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -1,6 +1,9 @@
 //! Known answers from the fact sheet (protocol-binary.md §2.5, §4, §5.2, §6, §8) and the
 //! decisions taken where public implementations diverge (tests/data/vectors/divergences.jsonl).
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use wuts::binary::{
     self, AttrValue, Content, Error, Jid, Node, Tree, decode_owned, encode_to_vec, json,
 };

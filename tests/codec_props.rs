@@ -1,6 +1,8 @@
 //! Property tests: generated nodes and JIDs round-trip; random and mutated bytes never panic and
 //! never make the decoder allocate more than the input justifies.
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // A counting allocator is the only way to see what the decoder allocates.
 #![allow(unsafe_code)]
 

@@ -1,6 +1,9 @@
 //! The codec against stanza encodings made by an independent implementation (Baileys), in
 //! `tests/data/vectors/` (see its README): every line, both directions.
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value as Json;
 use wuts::binary::{self, json};
 

@@ -1,6 +1,9 @@
 //! Initiator against responder in memory, through the public API only: transport in both
 //! directions, tampering, certificate failures, framing failures.
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod noise_support;
 
 use noise_support::{Sandbox, TestResult, TestRng, handshake};

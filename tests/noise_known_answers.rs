@@ -3,6 +3,9 @@
 //! WhatsApp's root, and the XEdDSA vector. These are the evidence that we match the real
 //! server, since our own responder shares our code and cannot catch a mirrored mistake.
 
+// A panic in a test is a failed test: unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod noise_support;
 
 use noise_support::{TestResult, bytes, key, number};

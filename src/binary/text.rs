@@ -116,7 +116,7 @@ impl Printable for NodeRef<'_, '_> {
     }
 }
 
-impl<'n> Printable for &'n Node {
+impl Printable for &Node {
     fn write_tag(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.tag)
     }
