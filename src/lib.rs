@@ -14,5 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binary;
+pub mod client;
 pub mod noise;
+pub mod ops;
 pub mod proto;
