@@ -3,7 +3,7 @@
 //! Facts: protocol-binary.md §6. The stanza builder and the result parser live here too (pure
 //! functions over [`Node`](crate::binary::Node)).
 
-use crate::binary::Jid;
+use crate::binary::{AttrValue, Jid, Node, jid};
 
 /// Longest subject WhatsApp accepts, in characters (A/B prop `group_max_subject`, default 100;
 /// whatsapp-rust `GROUP_SUBJECT_MAX_LENGTH`). The server answers 406 beyond it.
@@ -101,4 +101,361 @@ pub struct AddRequest {
     pub code: String,
     /// Expiry, unix seconds.
     pub expiration: u64,
+}
+
+/// Why a create request is refused before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRequest {
+    /// No subject.
+    #[error("subject is empty")]
+    EmptySubject,
+    /// Subject too long.
+    #[error("subject has {0} characters, more than {MAX_SUBJECT_CHARS}")]
+    SubjectTooLong(usize),
+    /// Description too long.
+    #[error("description has {0} characters, more than {MAX_DESCRIPTION_CHARS}")]
+    DescriptionTooLong(usize),
+    /// A participant that is not a user JID.
+    #[error("participant {0} is not a user JID (…@s.whatsapp.net or …@lid, no device)")]
+    NotAUser(String),
+    /// Too many participants.
+    #[error("{0} participants: a group holds at most {MAX_GROUP_SIZE} members with its creator")]
+    TooMany(usize),
+    /// The parent is not a group JID.
+    #[error("parent {0} is not a group JID")]
+    BadParent(String),
+}
+
+impl CreateGroup {
+    /// Checks what WhatsApp would refuse, so a bad request never reaches it.
+    pub fn validate(&self) -> Result<(), InvalidRequest> {
+        let n = self.subject.chars().count();
+        if self.subject.trim().is_empty() {
+            return Err(InvalidRequest::EmptySubject);
+        }
+        if n > MAX_SUBJECT_CHARS {
+            return Err(InvalidRequest::SubjectTooLong(n));
+        }
+        if let Some(d) = &self.description {
+            let n = d.chars().count();
+            if n > MAX_DESCRIPTION_CHARS {
+                return Err(InvalidRequest::DescriptionTooLong(n));
+            }
+        }
+        for p in &self.participants {
+            if !is_user_jid(p) {
+                return Err(InvalidRequest::NotAUser(p.to_string()));
+            }
+        }
+        if self.participants.len() + 1 > MAX_GROUP_SIZE {
+            return Err(InvalidRequest::TooMany(self.participants.len()));
+        }
+        if let Some(p) = &self.parent {
+            if !p.is_group() || p.user.is_empty() || p.device.is_some() {
+                return Err(InvalidRequest::BadParent(p.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A phone-number or LID user, without device or agent.
+pub fn is_user_jid(j: &Jid) -> bool {
+    (j.server == jid::SERVER_PN || j.server == jid::SERVER_LID)
+        && !j.user.is_empty()
+        && j.user.bytes().all(|b| b.is_ascii_digit())
+        && j.device.is_none()
+        && j.agent == 0
+}
+
+/// The `<create>` element of a group-create IQ (whatsmeow's current child set and order,
+/// protocol-binary.md §6.2). `description_id` is the random 8-hex-digit id a description
+/// carries. The IQ envelope (`xmlns="w:g2" type="set" to="@g.us"`, id) is the engine's.
+pub fn create_request(req: &CreateGroup, description_id: &str) -> Node {
+    let mut children: Vec<Node> = req
+        .participants
+        .iter()
+        .map(|p| Node::new("participant").with_attr("jid", p.clone()))
+        .collect();
+    children.push(Node::new("member_add_mode").with_text("all_member_add"));
+    if req.community {
+        children.push(
+            Node::new("parent").with_attr("default_membership_approval_mode", "request_required"),
+        );
+    }
+    if let Some(parent) = &req.parent {
+        children.push(Node::new("linked_parent").with_attr("jid", parent.clone()));
+    }
+    if req.locked {
+        children.push(Node::new("locked"));
+    }
+    if req.announcement {
+        children.push(Node::new("announcement"));
+    }
+    children.push(Node::new("ephemeral").with_attr("expiration", "0"));
+    let state = if req.join_approval { "on" } else { "off" };
+    children.push(
+        Node::new("membership_approval_mode")
+            .with_children(vec![Node::new("group_join").with_attr("state", state)]),
+    );
+    if let Some(d) = &req.description {
+        children.push(
+            Node::new("description")
+                .with_attr("id", description_id)
+                .with_children(vec![Node::new("body").with_text(d.clone())]),
+        );
+    }
+    Node::new("create")
+        .with_attr("subject", req.subject.clone())
+        .with_children(children)
+}
+
+/// Why a create result could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A required element is missing.
+    #[error("result has no <{0}>")]
+    Missing(&'static str),
+    /// A required attribute is missing or malformed.
+    #[error("<{element}> attribute {attr:?} is missing or malformed")]
+    BadAttr {
+        /// The element.
+        element: &'static str,
+        /// The attribute.
+        attr: &'static str,
+    },
+}
+
+fn text(v: &AttrValue) -> String {
+    v.as_str().into_owned()
+}
+
+fn content_text(n: &Node) -> Option<String> {
+    n.content_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Reads the `<group>` (or `<community>`) of a successful create result.
+///
+/// Parsers accept text content as bytes as well as strings (it arrives as raw bytes when it is
+/// not a token), and a `membership_approval_mode` only counts as "on" with `group_join
+/// state="on"` (whatsapp-rust's reading: creators always send the element now).
+pub fn parse_create_result(iq: &Node) -> Result<GroupInfo, ParseError> {
+    let g = iq
+        .child("group")
+        .or_else(|| iq.child("community"))
+        .ok_or(ParseError::Missing("group"))?;
+    let bad = |attr| ParseError::BadAttr {
+        element: "group",
+        attr,
+    };
+    let id = g.attr("id").map(text).ok_or(bad("id"))?;
+    let jid = if id.contains('@') {
+        id.parse::<Jid>().map_err(|_| bad("id"))?
+    } else {
+        Jid::new(id, jid::SERVER_GROUP)
+    };
+    let created_at = g
+        .attr("creation")
+        .and_then(|v| v.as_str().parse().ok())
+        .ok_or(bad("creation"))?;
+    let mut info = GroupInfo {
+        jid,
+        subject: g.attr("subject").map(text).unwrap_or_default(),
+        owner: g.attr("creator").and_then(AttrValue::to_jid),
+        created_at,
+        description: None,
+        announcement: false,
+        locked: false,
+        join_approval: false,
+        is_community: iq.child("community").is_some(),
+        parent: None,
+        addressing_mode: g.attr("addressing_mode").map(text),
+        participants: Vec::new(),
+    };
+    for c in g.children() {
+        match c.tag.as_str() {
+            "participant" => info.participants.push(parse_participant(c)?),
+            "announcement" => info.announcement = true,
+            "locked" => info.locked = true,
+            "parent" => info.is_community = true,
+            "linked_parent" => info.parent = c.attr("jid").and_then(AttrValue::to_jid),
+            "description" => info.description = c.child("body").and_then(content_text),
+            "membership_approval_mode" => {
+                info.join_approval = c
+                    .child("group_join")
+                    .and_then(|j| j.attr("state"))
+                    .is_some_and(|s| s.as_str() == "on");
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+fn parse_participant(p: &Node) -> Result<GroupParticipant, ParseError> {
+    let jid = p
+        .attr("jid")
+        .and_then(AttrValue::to_jid)
+        .ok_or(ParseError::BadAttr {
+            element: "participant",
+            attr: "jid",
+        })?;
+    let kind = p.attr("type").map(text);
+    let is_super_admin = kind.as_deref() == Some("superadmin");
+    let outcome = match p.attr("error").map(text) {
+        None => ParticipantOutcome::Added,
+        Some(code) => ParticipantOutcome::Failed {
+            code: code.parse().map_err(|_| ParseError::BadAttr {
+                element: "participant",
+                attr: "error",
+            })?,
+            invite: p.child("add_request").and_then(|a| {
+                Some(AddRequest {
+                    code: a.attr("code").map(text)?,
+                    expiration: a.attr("expiration")?.as_str().parse().ok()?,
+                })
+            }),
+        },
+    };
+    Ok(GroupParticipant {
+        phone_number: p
+            .attr("phone_number")
+            .or_else(|| p.attr("lid"))
+            .and_then(AttrValue::to_jid),
+        jid,
+        is_admin: is_super_admin || kind.as_deref() == Some("admin"),
+        is_super_admin,
+        outcome,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binary::{Content, decode_owned, encode_to_vec, json};
+
+    fn hex(s: &str) -> Vec<u8> {
+        json::decode_hex(&s.replace([' ', '\n'], "")).expect("hex")
+    }
+
+    #[test]
+    fn parses_the_fact_sheet_result_with_a_403_participant() {
+        let frame = hex(
+            "00f8081906fa001c08ff04123b45a10414f801f80aecaa08ff09120363000000000001eca6faff87551199
+             9990000f033cff051700000000ec7ffc084d792047726f7570f802f805050cfaff875511999990000f03
+             04ec94f806050cfaff875511999990002f03a8ff82403ff801f805fc0b6164645f726571756573747
+             0fc1041624364456647683132333435363738bbff051700604800",
+        );
+        let info = parse_create_result(&decode_owned(&frame).expect("decodes")).expect("parses");
+        assert_eq!(info.jid.to_string(), "120363000000000001@g.us");
+        assert_eq!(info.subject, "My Group");
+        assert_eq!(info.created_at, 1_700_000_000);
+        assert_eq!(info.participants.len(), 2);
+        assert!(info.participants[0].is_super_admin && info.participants[0].is_admin);
+        assert_eq!(
+            info.participants[1].outcome,
+            ParticipantOutcome::Failed {
+                code: 403,
+                invite: Some(AddRequest {
+                    code: "AbCdEfGh12345678".into(),
+                    expiration: 1_700_604_800
+                })
+            }
+        );
+    }
+
+    #[test]
+    fn parses_the_lid_result_with_bytes_content() {
+        let frame = hex(
+            "00f8081906fa001c08ff04123b45a10414f801f812ecaa08ff09120363000000000001eca6faff881000
+             00000000001f763cff051700000000ec7ffc084d792047726f7570eceeff051700000000ed16faff8810
+             0000000000001f76edc645fc0f61646472657373696e675f6d6f646576f804f807050cfaff8810000000
+             0000001f7604ec94fc0c70686f6e655f6e756d626572faff875511999990000f03f805050cfaff88100000
+             000000002f76fc0c70686f6e655f6e756d626572faff875511999990001f03f802ec3cfc0e616c6c5f6d65
+             6d6265725f616464f803edc8bb2d",
+        );
+        let info = parse_create_result(&decode_owned(&frame).expect("decodes")).expect("parses");
+        assert_eq!(info.addressing_mode.as_deref(), Some("lid"));
+        assert_eq!(
+            info.participants[0]
+                .phone_number
+                .as_ref()
+                .map(ToString::to_string),
+            Some("5511999990000@s.whatsapp.net".to_owned())
+        );
+        assert!(!info.join_approval);
+    }
+
+    #[test]
+    fn request_carries_every_option() {
+        let req = CreateGroup {
+            subject: "Launch".into(),
+            participants: vec![Jid::new("5511999990001", "s.whatsapp.net")],
+            description: Some("hello".into()),
+            announcement: true,
+            locked: true,
+            join_approval: true,
+            community: true,
+            parent: None,
+        };
+        req.validate().expect("valid");
+        let create = create_request(&req, "0A1B2C3D");
+        let tags: Vec<&str> = create.children().iter().map(|c| c.tag.as_str()).collect();
+        assert_eq!(
+            tags,
+            [
+                "participant",
+                "member_add_mode",
+                "parent",
+                "locked",
+                "announcement",
+                "ephemeral",
+                "membership_approval_mode",
+                "description"
+            ]
+        );
+        // It encodes, and the participant went out as a JID form.
+        let frame = encode_to_vec(&create).expect("encodes");
+        let back = decode_owned(&frame).expect("decodes");
+        assert!(matches!(
+            back.children()[0].attr("jid"),
+            Some(AttrValue::Jid(_))
+        ));
+        assert!(matches!(
+            back.child("description").and_then(|d| d.child("body")).map(|b| &b.content),
+            Some(Content::Bytes(b)) if b == b"hello"
+        ));
+    }
+
+    #[test]
+    fn validation_refuses_what_whatsapp_would() {
+        let ok = CreateGroup {
+            subject: "x".into(),
+            ..CreateGroup::default()
+        };
+        assert!(ok.validate().is_ok());
+        let long = CreateGroup {
+            subject: "é".repeat(101),
+            ..ok.clone()
+        };
+        assert_eq!(long.validate(), Err(InvalidRequest::SubjectTooLong(101)));
+        let device = CreateGroup {
+            participants: vec![Jid::with_device("1", "s.whatsapp.net", 2)],
+            ..ok.clone()
+        };
+        assert!(matches!(
+            device.validate(),
+            Err(InvalidRequest::NotAUser(_))
+        ));
+        let many = CreateGroup {
+            participants: (0..1024)
+                .map(|i| Jid::new(i.to_string(), "s.whatsapp.net"))
+                .collect(),
+            ..ok
+        };
+        assert_eq!(many.validate(), Err(InvalidRequest::TooMany(1024)));
+    }
 }
