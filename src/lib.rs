@@ -15,6 +15,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod engine;
 pub mod noise;
 pub mod ops;
 pub mod proto;

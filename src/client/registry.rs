@@ -1,0 +1,178 @@
+//! The devices of one process: created, restored at start-up, started, removed, shut down.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rand::rngs::OsRng;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use wuts_store::{DeviceId, Store};
+
+use super::api::{BoxFuture, DeviceEvent, DeviceState, DeviceStatus, Devices, Error};
+use super::driver::{ClientConfig, Driver, Shared};
+use super::handle::Client;
+use crate::binary::Jid;
+use crate::engine::keys;
+use crate::ops::groups::{CreateGroup, GroupInfo};
+
+/// How many devices may be connecting (websocket + handshake) at the same time.
+pub const DEFAULT_CONNECT_CONCURRENCY: usize = 64;
+
+/// Every device of the process. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Arc<ClientConfig>,
+    clients: Mutex<HashMap<DeviceId, Client>>,
+    connect_slots: Arc<Semaphore>,
+}
+
+impl Registry {
+    /// A registry over `store`; call [`Registry::restore`] to bring back paired devices.
+    pub fn new(store: Arc<dyn Store>, config: ClientConfig) -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                store,
+                config: Arc::new(config),
+                clients: Mutex::new(HashMap::new()),
+                connect_slots: Arc::new(Semaphore::new(DEFAULT_CONNECT_CONCURRENCY)),
+            }),
+        }
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceId, Client>> {
+        self.inner.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a task for every stored device; paired ones connect (a bounded number at a
+    /// time). A damaged record is logged and skipped: it never takes the others down.
+    pub fn restore(&self) -> Result<usize, Error> {
+        let mut n = 0;
+        for entry in self.inner.store.list_devices()? {
+            match entry {
+                Ok(info) => {
+                    let jid = info.jid.as_deref().and_then(|j| j.parse::<Jid>().ok());
+                    self.spawn(info.id, jid);
+                    n += 1;
+                }
+                Err(e) => tracing::error!(error = %e, "skipping a damaged device record"),
+            }
+        }
+        Ok(n)
+    }
+
+    fn spawn(&self, id: DeviceId, jid: Option<Jid>) -> Client {
+        let state = if jid.is_some() {
+            DeviceState::Connecting
+        } else {
+            DeviceState::Unpaired
+        };
+        let shared = Arc::new(Shared::new(state, jid));
+        let (tx, rx) = mpsc::channel(32);
+        let client = Client {
+            id,
+            commands: tx,
+            shared: shared.clone(),
+            iq_timeout: self.inner.config.engine.iq_timeout,
+        };
+        let driver = Driver {
+            id,
+            store: self.inner.store.clone(),
+            config: self.inner.config.clone(),
+            shared,
+            commands: rx,
+            connect_slots: self.inner.connect_slots.clone(),
+        };
+        tokio::spawn(driver.run());
+        self.clients().insert(id, client.clone());
+        client
+    }
+
+    /// A new device with fresh keys (saved before this returns), not yet paired.
+    pub fn create_device(&self) -> Result<Client, Error> {
+        let keys = keys::generate(&mut OsRng);
+        let id = self.inner.store.create_device(&keys)?;
+        Ok(self.spawn(id, None))
+    }
+
+    /// The handle of a device.
+    pub fn client(&self, id: DeviceId) -> Result<Client, Error> {
+        self.clients()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::UnknownDevice(id))
+    }
+
+    /// Every device's id.
+    pub fn ids(&self) -> Vec<DeviceId> {
+        self.clients().keys().copied().collect()
+    }
+
+    /// Logs a device out, wipes it and forgets it.
+    pub async fn remove_device(&self, id: DeviceId) -> Result<(), Error> {
+        let client = self.client(id)?;
+        let r = client.logout().await;
+        client.shutdown().await;
+        self.clients().remove(&id);
+        match r {
+            Ok(()) | Err(Error::Closed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes every connection cleanly, then flushes the store.
+    pub async fn shutdown_all(&self) {
+        let clients: Vec<Client> = self.clients().values().cloned().collect();
+        let stops = clients.iter().map(Client::shutdown);
+        futures_util::future::join_all(stops).await;
+        if let Err(e) = self.inner.store.flush() {
+            tracing::error!(error = %e, "store flush at shutdown failed");
+        }
+    }
+}
+
+impl Devices for Registry {
+    fn create(&self) -> BoxFuture<'_, Result<DeviceId, Error>> {
+        Box::pin(async move { self.create_device().map(|c| c.id()) })
+    }
+
+    fn pair(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move { self.client(id)?.pair().await })
+    }
+
+    fn status(&self, id: DeviceId) -> Result<DeviceStatus, Error> {
+        Ok(self.client(id)?.status())
+    }
+
+    fn subscribe(&self, id: DeviceId) -> Result<broadcast::Receiver<DeviceEvent>, Error> {
+        Ok(self.client(id)?.subscribe())
+    }
+
+    fn create_group(
+        &self,
+        id: DeviceId,
+        req: CreateGroup,
+    ) -> BoxFuture<'_, Result<GroupInfo, Error>> {
+        Box::pin(async move {
+            let client = self.client(id)?;
+            match client.status().state {
+                DeviceState::Unpaired | DeviceState::Pairing | DeviceState::LoggedOut => {
+                    return Err(Error::NotPaired);
+                }
+                _ => {}
+            }
+            client.create_group(req).await
+        })
+    }
+
+    fn remove(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.remove_device(id))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.shutdown_all())
+    }
+}

@@ -1,0 +1,256 @@
+//! An in-memory WhatsApp server peer for engine tests (quinn's `Pair` idea): the real Noise
+//! responder, the real codec, and a phone that signs ADV identities — no sockets, no clock.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use prost::Message;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::Sha256;
+use wuts::binary::{self, Jid, Node};
+use wuts::engine::{Connection, EngineConfig, Event, keys};
+use wuts::noise::{
+    CertChainBuilder, FrameDecoder, KeyPair, PublicKey, Responder, SecretKey, ServerIdentity,
+    Transport, xeddsa,
+};
+use wuts::proto::wa6::ClientPayload;
+use wuts::proto::waadv::{AdvDeviceIdentity, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac};
+use wuts_store::{Credentials, DeviceId, Devices, MemStore, Store};
+
+pub const UNIX: u64 = 1_800_000_000;
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// The server's keys and certificate chain.
+pub struct World {
+    pub identity: ServerIdentity,
+    pub root: PublicKey,
+    pub store: Arc<MemStore>,
+    pub device: DeviceId,
+    pub config: Arc<EngineConfig>,
+    pub account: KeyPair,
+    rng: StdRng,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = rng(seed);
+        let builder =
+            CertChainBuilder::new(KeyPair::generate(&mut rng), KeyPair::generate(&mut rng));
+        let root = *builder.root_public();
+        let identity = ServerIdentity::generate(&builder, KeyPair::generate(&mut rng), &mut rng);
+        let store = Arc::new(MemStore::new());
+        let device = store
+            .create_device(&keys::generate(&mut rng))
+            .expect("create device");
+        let config = Arc::new(EngineConfig {
+            trusted_root: root,
+            ..EngineConfig::default()
+        });
+        let account = KeyPair::generate(&mut rng);
+        World {
+            identity,
+            root,
+            store,
+            device,
+            config,
+            account,
+            rng,
+        }
+    }
+
+    /// A connection and the server side of it, handshake done.
+    pub fn connect(&mut self, now: Duration) -> (Connection, Server) {
+        let record = self.store.load_device(self.device).expect("load");
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut self.rng, &mut seed);
+        let store: Arc<dyn Store> = self.store.clone();
+        let mut conn =
+            Connection::new(record, store, self.config.clone(), now, UNIX, seed).expect("conn");
+        let mut decoder = FrameDecoder::expecting_intro();
+        decoder.feed(&conn.poll_transmit().expect("hello"));
+        let hello = decoder
+            .next_frame()
+            .expect("frame")
+            .expect("complete")
+            .to_vec();
+        let responder = Responder::new(self.identity.clone());
+        let (awaiting, server_hello) = responder
+            .read_client_hello(&hello, SecretKey::generate(&mut self.rng))
+            .expect("client hello");
+        conn.handle_bytes(now, &server_hello);
+        decoder.feed(&conn.poll_transmit().expect("finish"));
+        let finish = decoder
+            .next_frame()
+            .expect("frame")
+            .expect("complete")
+            .to_vec();
+        let est = awaiting.read_client_finish(&finish).expect("client finish");
+        let payload = ClientPayload::decode(est.client_payload.as_slice()).expect("payload");
+        (
+            conn,
+            Server {
+                transport: est.transport,
+                decoder,
+                client_static: est.client_static,
+                payload,
+            },
+        )
+    }
+
+    /// The phone's `pair-success` for a QR string, with a hook to tamper with each part.
+    pub fn pair_success(&mut self, qr: &str, tamper: impl FnOnce(&mut Parts)) -> Node {
+        let fields: Vec<&str> = qr
+            .trim_start_matches("https://wa.me/settings/linked_devices#")
+            .split(',')
+            .collect();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let identity = b64.decode(fields[2]).expect("identity");
+        let adv = b64.decode(fields[3]).expect("adv");
+        let details = AdvDeviceIdentity {
+            raw_id: Some(1_797_771_315),
+            timestamp: Some(UNIX),
+            key_index: Some(19),
+            account_type: Some(0),
+            device_type: Some(0),
+        }
+        .encode_to_vec();
+        let mut msg = vec![6, 0];
+        msg.extend_from_slice(&details);
+        msg.extend_from_slice(&identity);
+        let mut z = [0u8; 64];
+        rand::RngCore::fill_bytes(&mut self.rng, &mut z);
+        let sig = xeddsa::sign(self.account.secret(), &msg, &z);
+        let mut parts = Parts {
+            details,
+            account_key: self.account.public().as_bytes().to_vec(),
+            account_sig: sig.to_vec(),
+            hmac_key: adv,
+            hmac_flip: false,
+            jid: "5511999990000:7@s.whatsapp.net".into(),
+            with_device: true,
+        };
+        tamper(&mut parts);
+        let signed = AdvSignedDeviceIdentity {
+            details: Some(parts.details.clone()),
+            account_signature_key: Some(parts.account_key.clone()),
+            account_signature: Some(parts.account_sig.clone()),
+            device_signature: None,
+        }
+        .encode_to_vec();
+        let mut mac = Hmac::<Sha256>::new_from_slice(&parts.hmac_key).expect("hmac key");
+        mac.update(&signed);
+        let mut tag = mac.finalize().into_bytes().to_vec();
+        if parts.hmac_flip {
+            tag[0] ^= 1;
+        }
+        let container = AdvSignedDeviceIdentityHmac {
+            details: Some(signed),
+            hmac: Some(tag),
+            account_type: Some(0),
+        }
+        .encode_to_vec();
+        let mut children = vec![
+            Node::new("device-identity").with_bytes(container),
+            Node::new("platform").with_attr("name", "android"),
+        ];
+        if parts.with_device {
+            children.push(
+                Node::new("device")
+                    .with_attr("jid", parts.jid.as_str())
+                    .with_attr("lid", "100000000000001:7@lid"),
+            );
+        }
+        Node::new("iq")
+            .with_attr("from", Jid::server_only("s.whatsapp.net"))
+            .with_attr("id", "ps-1")
+            .with_attr("type", "set")
+            .with_attr("xmlns", "md")
+            .with_children(vec![Node::new("pair-success").with_children(children)])
+    }
+}
+
+/// The parts of a pair-success a test may tamper with.
+pub struct Parts {
+    pub details: Vec<u8>,
+    pub account_key: Vec<u8>,
+    pub account_sig: Vec<u8>,
+    pub hmac_key: Vec<u8>,
+    pub hmac_flip: bool,
+    pub jid: String,
+    pub with_device: bool,
+}
+
+/// The server's end of one connection.
+pub struct Server {
+    pub transport: Transport,
+    pub decoder: FrameDecoder,
+    pub client_static: PublicKey,
+    pub payload: ClientPayload,
+}
+
+impl Server {
+    /// Sends a stanza to the connection.
+    pub fn send(&mut self, conn: &mut Connection, now: Duration, node: &Node) {
+        let plain = binary::encode_to_vec(node).expect("encode");
+        let mut out = Vec::new();
+        self.transport.seal_frame(&plain, &mut out).expect("seal");
+        conn.handle_bytes(now, &out);
+    }
+
+    /// Everything the connection sent since the last call.
+    pub fn recv(&mut self, conn: &mut Connection) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        while let Some(bytes) = conn.poll_transmit() {
+            self.decoder.feed(&bytes);
+            while let Some(frame) = self.decoder.next_frame().expect("frame") {
+                let plain = self.transport.open_in_place(frame).expect("open").to_vec();
+                nodes.push(binary::decode_owned(&plain).expect("decode"));
+            }
+        }
+        nodes
+    }
+}
+
+/// Drains events.
+pub fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// `<iq from=@s.whatsapp.net id type=set xmlns=md><pair-device><ref>…</ref>×n</pair-device></iq>`
+pub fn pair_device(n: usize) -> Node {
+    Node::new("iq")
+        .with_attr("from", Jid::server_only("s.whatsapp.net"))
+        .with_attr("id", "pd-1")
+        .with_attr("type", "set")
+        .with_attr("xmlns", "md")
+        .with_children(vec![
+            Node::new("pair-device").with_children(
+                (0..n)
+                    .map(|i| Node::new("ref").with_bytes(format!("2@ref{i}").into_bytes()))
+                    .collect(),
+            ),
+        ])
+}
+
+pub fn attr(n: &Node, k: &str) -> String {
+    n.attr(k)
+        .map(|v| v.as_str().into_owned())
+        .unwrap_or_default()
+}
+
+/// The IQ reply the server gives to `req`.
+pub fn result_for(req: &Node, children: Vec<Node>) -> Node {
+    Node::new("iq")
+        .with_attr("from", Jid::server_only("s.whatsapp.net"))
+        .with_attr("id", attr(req, "id"))
+        .with_attr("type", "result")
+        .with_children(children)
+}
