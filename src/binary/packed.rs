@@ -54,16 +54,23 @@ pub fn classify(s: &[u8]) -> Option<Packing> {
     }
 }
 
-#[inline]
-fn nibble_value(c: u8) -> u8 {
-    match c {
-        b'-' => 10,
-        b'.' => 11,
-        b'A'..=b'F' => c - b'A' + 10,
-        // Only called on classified input: the remaining bytes are digits.
-        _ => c.wrapping_sub(b'0') & 0x0f,
+/// Packed value of each character of either alphabet (others are never looked up).
+static VALUE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = c - b'0';
+        c += 1;
     }
-}
+    t[b'-' as usize] = 10;
+    t[b'.' as usize] = 11;
+    let mut c = b'A';
+    while c <= b'F' {
+        t[c as usize] = c - b'A' + 10;
+        c += 1;
+    }
+    t
+};
 
 /// Appends the packed form of `s` (already classified) to `out`, tag byte included.
 pub fn pack(s: &[u8], packing: Packing, out: &mut Vec<u8>) {
@@ -74,15 +81,18 @@ pub fn pack(s: &[u8], packing: Packing, out: &mut Vec<u8>) {
     let n = s.len();
     let bytes = n.div_ceil(2);
     let header = (bytes as u8) | if n % 2 == 1 { 0x80 } else { 0 };
-    out.reserve(2 + bytes);
-    out.extend_from_slice(&[tag, header]);
+    // Packed into a stack buffer, then one copy: no per-byte capacity checks.
+    let mut buf = [0u8; 2 + PACKED_MAX.div_ceil(2)];
+    buf[0] = tag;
+    buf[1] = header;
     let pairs = s.chunks_exact(2);
-    let last = pairs
-        .remainder()
-        .first()
-        .map(|&c| (nibble_value(c) << 4) | 0x0f);
-    out.extend(pairs.map(|p| (nibble_value(p[0]) << 4) | nibble_value(p[1])));
-    out.extend(last);
+    if let [last] = pairs.remainder() {
+        buf[1 + bytes] = (VALUE[*last as usize] << 4) | 0x0f;
+    }
+    for (dst, p) in buf[2..].iter_mut().zip(pairs) {
+        *dst = (VALUE[p[0] as usize] << 4) | VALUE[p[1] as usize];
+    }
+    out.extend_from_slice(&buf[..2 + bytes]);
 }
 
 /// Digit lookup for unpacking: 0xff marks a value outside the alphabet (the nibble pad 15 is
