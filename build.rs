@@ -72,34 +72,66 @@ fn tokens(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     }
     writeln!(code, "];")?;
 
-    // Slot value: 0 = empty; 1..=235 single byte; 0x100 * (1 + dict) + index for double byte.
-    let mut table = vec![0u16; TOKEN_TABLE_SLOTS];
-    let mut place = |s: &str, v: u16| -> Result<(), String> {
-        let mut slot = token_slot(s.as_bytes());
-        for _ in 0..TOKEN_TABLE_SLOTS {
-            if table[slot] == 0 {
-                table[slot] = v;
-                return Ok(());
-            }
-            slot = (slot + 1) & (TOKEN_TABLE_SLOTS - 1);
-        }
-        Err("token table full".into())
-    };
+    // Every token in one flat list: single-byte 1..=235 first, then the four dictionaries.
+    // The lookup table holds flat index + 1 (0 = empty); keys and lengths sit beside it.
+    let mut flat: Vec<(&str, u16)> = Vec::new();
     for (i, t) in sections[0].1.iter().enumerate().skip(1) {
-        place(t, i as u16)?;
+        flat.push((t, i as u16));
     }
     for (d, (_, list)) in sections[1..].iter().enumerate() {
         for (i, t) in list.iter().enumerate() {
-            place(t, 0x100 * (1 + d as u16) + i as u16)?;
+            flat.push((t, 0x100 * (1 + d as u16) + i as u16));
+        }
+    }
+    let mut table = vec![0u16; TOKEN_TABLE_SLOTS];
+    for (fi, (t, _)) in flat.iter().enumerate() {
+        let mut slot = token_slot(token_key(t.as_bytes()), t.len());
+        let mut placed = false;
+        for _ in 0..TOKEN_TABLE_SLOTS {
+            if table[slot] == 0 {
+                table[slot] = fi as u16 + 1;
+                placed = true;
+                break;
+            }
+            slot = (slot + 1) & (TOKEN_TABLE_SLOTS - 1);
+        }
+        if !placed {
+            return Err("token table full".into());
         }
     }
     writeln!(
         code,
-        "/// Open-addressing table over all tokens (see `token_hash.rs`)."
+        "/// Open-addressing table over all tokens (see `token_hash.rs`): flat index + 1."
     )?;
     writeln!(
         code,
         "pub static LOOKUP: [u16; {TOKEN_TABLE_SLOTS}] = {table:?};"
+    )?;
+    writeln!(
+        code,
+        "/// Wire code of each flat token: 1..=235, or 0x100 * (1 + dict) + index."
+    )?;
+    let codes: Vec<u16> = flat.iter().map(|(_, c)| *c).collect();
+    writeln!(code, "pub static CODES: [u16; {}] = {codes:?};", flat.len())?;
+    writeln!(code, "/// Text of each flat token.")?;
+    let texts: Vec<&str> = flat.iter().map(|(t, _)| *t).collect();
+    writeln!(
+        code,
+        "pub static TEXTS: [&str; {}] = {texts:?};",
+        flat.len()
+    )?;
+    writeln!(code, "/// Length and key (`token_key`) of each flat token.")?;
+    let keys: Vec<(u8, u64, u64)> = flat
+        .iter()
+        .map(|(t, _)| {
+            let k = token_key(t.as_bytes());
+            (t.len() as u8, k.0, k.1)
+        })
+        .collect();
+    writeln!(
+        code,
+        "pub static KEYS: [(u8, u64, u64); {}] = {keys:?};",
+        flat.len()
     )?;
     fs::write(out.join("tokens.rs"), code)?;
     Ok(())

@@ -7,8 +7,8 @@
 
 use super::jid::{self, JidRef};
 use super::packed::{self, PACKED_MAX};
-use super::token_hash::{TOKEN_TABLE_SLOTS, token_slot};
-use super::tokens::{DOUBLE_BYTE, LOOKUP, SINGLE_BYTE};
+use super::token_hash::{TOKEN_TABLE_SLOTS, token_key, token_slot};
+use super::tokens::{CODES, KEYS, LOOKUP, TEXTS};
 use super::value::Str;
 use super::*;
 
@@ -38,27 +38,24 @@ pub fn encode_to_vec(node: &Node) -> Result<Vec<u8>, Error> {
 #[inline]
 pub fn token(s: &str) -> Option<u16> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() > MAX_TOKEN_LEN {
+    let n = b.len();
+    if n == 0 || n > MAX_TOKEN_LEN {
         return None;
     }
-    let mut slot = token_slot(b);
+    let key = token_key(b);
+    let mut slot = token_slot(key, n);
     loop {
-        let code = LOOKUP[slot];
-        if code == 0 {
+        let entry = LOOKUP[slot] as usize;
+        if entry == 0 {
             return None;
         }
-        if token_text(code).as_bytes() == b {
-            return Some(code);
+        let i = entry - 1;
+        let (len, k0, k1) = KEYS[i];
+        // Up to 16 bytes, length and key determine the string: no byte comparison needed.
+        if len as usize == n && (k0, k1) == key && (n <= 16 || TEXTS[i].as_bytes() == b) {
+            return Some(CODES[i]);
         }
         slot = (slot + 1) & (TOKEN_TABLE_SLOTS - 1);
-    }
-}
-
-fn token_text(code: u16) -> &'static str {
-    if code < 0x100 {
-        SINGLE_BYTE[code as usize]
-    } else {
-        DOUBLE_BYTE[((code >> 8) - 1) as usize & 3][(code & 0xff) as usize]
     }
 }
 

@@ -1,17 +1,18 @@
 // Shared by build.rs (which lays out the token lookup table) and the encoder (which probes it):
-// both sides must hash identically, so the function lives in one file included by both.
+// both sides must compute keys and slots identically, so the functions live in one file
+// included by both.
 
 /// Number of slots in the token lookup table: a power of two, about three times the token count,
 /// so linear probes stay short.
 pub const TOKEN_TABLE_SLOTS: usize = 4096;
 
-/// Hashes a candidate token (1 to 48 bytes) to a slot from its length and its first and last
-/// eight bytes: two loads and a multiply instead of a loop over every byte.
+/// A string's key: two words from fixed-size, overlapping loads of its first and last bytes.
+/// For strings of at most 16 bytes the key and the length together determine the string, so a
+/// token candidate of that size is confirmed without comparing bytes.
 #[inline]
-pub fn token_slot(s: &[u8]) -> usize {
+pub fn token_key(s: &[u8]) -> (u64, u64) {
     let n = s.len();
-    // Fixed-size loads only (overlapping where the string is short): no memcpy call.
-    let (a, b) = if n >= 8 {
+    if n >= 8 {
         (load8(&s[..8]), load8(&s[n - 8..]))
     } else if n >= 4 {
         (load4(&s[..4]) | load4(&s[n - 4..]) << 32, 0)
@@ -22,8 +23,14 @@ pub fn token_slot(s: &[u8]) -> usize {
         )
     } else {
         (0, 0)
-    };
-    let h = (a ^ b.rotate_left(31) ^ (n as u64) << 56).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The slot of a key in the lookup table.
+#[inline]
+pub fn token_slot(key: (u64, u64), len: usize) -> usize {
+    let h =
+        (key.0 ^ key.1.rotate_left(31) ^ (len as u64) << 56).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (h >> 52) as usize & (TOKEN_TABLE_SLOTS - 1)
 }
 
