@@ -18,3 +18,4 @@ pub mod client;
 pub mod noise;
 pub mod ops;
 pub mod proto;
+pub mod sim;
