@@ -389,3 +389,212 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     mac.update(msg);
     mac.finalize().into_bytes().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binary::jid::{SERVER_LID, SERVER_PN};
+    use crate::noise::SecretKey;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    struct Companion {
+        noise: KeyPair,
+        identity: KeyPair,
+        adv: [u8; 32],
+    }
+
+    fn companion() -> Companion {
+        Companion {
+            noise: KeyPair::from_secret(SecretKey::from_bytes([1; 32])),
+            identity: KeyPair::from_secret(SecretKey::from_bytes([2; 32])),
+            adv: [3; 32],
+        }
+    }
+
+    fn offer_for<'a>(account: &'a KeyPair, qr: &'a Qr) -> Offer<'a> {
+        Offer {
+            account,
+            qr,
+            raw_id: 77,
+            key_index: 4,
+            timestamp: 1_700_000_000,
+            device: Jid::with_device("5511999999999", SERVER_PN, 3),
+            lid: Jid::with_device("100000000000001", SERVER_LID, 3),
+            platform: "android",
+            business_name: Some("Shop"),
+        }
+    }
+
+    /// What a companion does with pair-success (facts sheet 6.6), returning its reply.
+    fn answer(
+        c: &Companion,
+        success: &Node,
+        tamper: impl Fn(&mut AdvSignedDeviceIdentity),
+    ) -> Node {
+        let ps = success.child("pair-success").unwrap();
+        let container_bytes = ps
+            .child("device-identity")
+            .unwrap()
+            .content_bytes()
+            .unwrap();
+        let container = AdvSignedDeviceIdentityHmac::decode(container_bytes.as_ref()).unwrap();
+        let signed_bytes = container.details.unwrap();
+        assert_eq!(container.hmac.unwrap(), hmac_sha256(&c.adv, &signed_bytes));
+        let mut signed = AdvSignedDeviceIdentity::decode(signed_bytes.as_slice()).unwrap();
+        let details = signed.details.clone().unwrap();
+        let account_key =
+            PublicKey::from_slice(signed.account_signature_key.as_ref().unwrap()).unwrap();
+        let mut msg = ACCOUNT_SIGNATURE_PREFIX.to_vec();
+        msg.extend_from_slice(&details);
+        msg.extend_from_slice(c.identity.public().as_bytes());
+        assert!(xeddsa::verify(
+            &account_key,
+            &msg,
+            signed.account_signature.as_ref().unwrap()
+        ));
+        let identity = AdvDeviceIdentity::decode(details.as_slice()).unwrap();
+        let mut msg = DEVICE_SIGNATURE_PREFIX.to_vec();
+        msg.extend_from_slice(&details);
+        msg.extend_from_slice(c.identity.public().as_bytes());
+        msg.extend_from_slice(account_key.as_bytes());
+        signed.device_signature = Some(xeddsa::sign(c.identity.secret(), &msg, &[5; 64]).to_vec());
+        signed.account_signature_key = None;
+        tamper(&mut signed);
+        Node::new("iq")
+            .with_attr("to", stanzas::server_jid())
+            .with_attr("id", "9")
+            .with_attr("type", "result")
+            .with_children(vec![Node::new("pair-device-sign").with_children(vec![
+                Node::new("device-identity")
+                    .with_attr("key-index", identity.key_index.unwrap().to_string())
+                    .with_bytes(signed.encode_to_vec()),
+            ])])
+    }
+
+    #[test]
+    fn parses_every_qr_form() {
+        let c = companion();
+        let full = format_qr("2@abc", c.noise.public(), c.identity.public(), &c.adv);
+        let qr = parse_qr(&full).unwrap();
+        assert_eq!(qr.pairing_ref, "2@abc");
+        assert_eq!(qr.noise_key, *c.noise.public());
+        assert_eq!(qr.client_type, Some('9'));
+        let bare = full.strip_prefix(QR_PREFIX).unwrap();
+        assert_eq!(parse_qr(bare).unwrap(), qr);
+        let four = bare.rsplit_once(',').unwrap().0;
+        assert_eq!(parse_qr(four).unwrap().client_type, None);
+        assert!(matches!(
+            parse_qr("2@abc,AAAA,BBBB,CCCC"),
+            Err(PairingError::BadQr(_))
+        ));
+        assert!(matches!(parse_qr("just text"), Err(PairingError::BadQr(_))));
+        assert!(!new_ref(&mut StdRng::seed_from_u64(1)).contains(','));
+    }
+
+    #[test]
+    fn phone_numbers_are_checked() {
+        assert!(check_phone("5511999999999").is_ok());
+        for bad in ["", "0511999999", "+5511999999", "123", "1234567890123456"] {
+            assert!(check_phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_honest_companion_completes_pairing() {
+        let c = companion();
+        let qr = parse_qr(&format_qr(
+            "2@r",
+            c.noise.public(),
+            c.identity.public(),
+            &c.adv,
+        ))
+        .unwrap();
+        let account = KeyPair::from_secret(SecretKey::from_bytes([4; 32]));
+        let mut rng = StdRng::seed_from_u64(1);
+        let (node, pending) = pair_success(&offer_for(&account, &qr), "9", &mut rng);
+        let text = node.to_string();
+        assert!(
+            text.contains(
+                r#"<device jid="5511999999999:3@s.whatsapp.net" lid="100000000000001:3@lid"/>"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"<platform name="android"/><biz name="Shop"/>"#));
+        let reply = answer(&c, &node, |_| {});
+        assert!(verify_sign(&pending, &reply).is_ok());
+        // whatsapp-rust keeps the account key: accepted too.
+        let with_key = answer(&c, &node, |s| {
+            s.account_signature_key = Some(account.public().as_bytes().to_vec());
+        });
+        assert!(verify_sign(&pending, &with_key).is_ok());
+    }
+
+    #[test]
+    fn every_tampering_fails_the_pairing() {
+        let c = companion();
+        let qr = parse_qr(&format_qr(
+            "2@r",
+            c.noise.public(),
+            c.identity.public(),
+            &c.adv,
+        ))
+        .unwrap();
+        let account = KeyPair::from_secret(SecretKey::from_bytes([4; 32]));
+        let (node, pending) = pair_success(
+            &offer_for(&account, &qr),
+            "9",
+            &mut StdRng::seed_from_u64(2),
+        );
+        let check = |f: &dyn Fn(&mut AdvSignedDeviceIdentity)| {
+            verify_sign(&pending, &answer(&c, &node, f)).err()
+        };
+        assert_eq!(
+            check(&|s| s.device_signature.as_mut().unwrap()[3] ^= 1),
+            Some(PairingError::DeviceSignature)
+        );
+        assert_eq!(
+            check(&|s| s.device_signature = None),
+            Some(PairingError::DeviceSignature)
+        );
+        assert_eq!(
+            check(&|s| s.details.as_mut().unwrap().push(0)),
+            Some(PairingError::DetailsChanged)
+        );
+        assert_eq!(
+            check(&|s| s.account_signature.as_mut().unwrap()[0] ^= 1),
+            Some(PairingError::AccountSignatureChanged)
+        );
+        assert_eq!(
+            check(&|s| s.account_signature_key = Some(vec![9; 32])),
+            Some(PairingError::AccountKeyChanged)
+        );
+        // The wrong key index attribute.
+        let mut reply = answer(&c, &node, |_| {});
+        if let crate::binary::Content::Nodes(k) = &mut reply.content {
+            if let crate::binary::Content::Nodes(k) = &mut k[0].content {
+                k[0].attrs[0].1 = "5".into();
+            }
+        }
+        assert!(matches!(
+            verify_sign(&pending, &reply),
+            Err(PairingError::KeyIndex { expected: 4, .. })
+        ));
+        // The companion's own refusal.
+        let refusal = Node::new("iq")
+            .with_attr("id", "9")
+            .with_attr("type", "error")
+            .with_children(vec![
+                Node::new("error")
+                    .with_attr("code", "401")
+                    .with_attr("text", "hmac-mismatch"),
+            ]);
+        assert_eq!(
+            verify_sign(&pending, &refusal),
+            Err(PairingError::Refused {
+                code: 401,
+                text: "hmac-mismatch".into()
+            })
+        );
+    }
+}
