@@ -343,7 +343,7 @@ impl Conn<'_> {
                     let answers_pairing = pending.as_ref().is_some_and(|p| p.sign.iq_id == id);
                     if let Some(p) = pending.take_if(|_| answers_pairing) {
                         let identity = registration.identity;
-                        return Ok(self.finish_pairing(p, &node, identity));
+                        return Ok(self.finish_pairing(*p, &node, identity));
                     }
                     // The acknowledgement of pair-device, or of nothing we track.
                     return Ok(Flow::Continue);
@@ -392,7 +392,7 @@ impl Conn<'_> {
     /// Checks the companion's answer to pair-success. Verified: the device is registered, the
     /// client is told to restart (515) and the connection closes. Anything else fails the
     /// pairing and closes the connection, as the real phone gives up.
-    fn finish_pairing(&self, p: Box<Pending>, reply: &Node, identity: noise::PublicKey) -> Flow {
+    fn finish_pairing(&self, p: Pending, reply: &Node, identity: noise::PublicKey) -> Flow {
         if p.reply.is_closed() {
             // The scan gave up waiting; the pairing is abandoned.
             return Flow::Close(None);
