@@ -394,14 +394,14 @@ fn serialized(key: &PublicKey) -> Vec<u8> {
 /// Connects with a registration payload and reads `pair-device`; returns the client and refs
 /// (after acknowledging the IQ as whatsmeow does).
 pub async fn register(sb: &SandboxHandle, c: &Companion) -> (RawClient, Vec<String>) {
-    let mut client = RawClient::connect(
-        &sb.ws_url(),
-        sb.root_public_key(),
-        &c.noise,
-        &c.registration_payload(),
-    )
-    .await
-    .unwrap();
+    register_at(&sb.ws_url(), sb.root_public_key(), c).await
+}
+
+/// [`register`] against a sandbox known only by its URL and root key.
+pub async fn register_at(url: &str, root: PublicKey, c: &Companion) -> (RawClient, Vec<String>) {
+    let mut client = RawClient::connect(url, root, &c.noise, &c.registration_payload())
+        .await
+        .unwrap();
     let iq = client.recv().await;
     let refs = iq
         .child("pair-device")
@@ -436,14 +436,14 @@ pub async fn pair(sb: &SandboxHandle, phone: &str) -> (Companion, PairedDevice) 
 
 /// Logs a paired companion in and reads `<success>`.
 pub async fn login(sb: &SandboxHandle, c: &Companion, jid: &str) -> (RawClient, Node) {
-    let mut client = RawClient::connect(
-        &sb.ws_url(),
-        sb.root_public_key(),
-        &c.noise,
-        &Companion::login_payload(jid),
-    )
-    .await
-    .unwrap();
+    login_at(&sb.ws_url(), sb.root_public_key(), c, jid).await
+}
+
+/// [`login`] against a sandbox known only by its URL and root key.
+pub async fn login_at(url: &str, root: PublicKey, c: &Companion, jid: &str) -> (RawClient, Node) {
+    let mut client = RawClient::connect(url, root, &c.noise, &Companion::login_payload(jid))
+        .await
+        .unwrap();
     let success = client.recv().await;
     (client, success)
 }
