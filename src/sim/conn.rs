@@ -174,6 +174,7 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
                 tx,
                 mode: Mode::Registering {
                     registration: reg,
+                    started: Instant::now(),
                     pending: None,
                 },
             };
@@ -209,6 +210,8 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
 enum Mode {
     Registering {
         registration: Registration,
+        /// When `pair-device` was sent: the refs' schedule runs from here.
+        started: Instant,
         pending: Option<Box<Pending>>,
     },
     LoggedIn {
@@ -264,7 +267,15 @@ impl Conn<'_> {
                     Some(Ok(Message::Close(_))) | None => return Ok(()),
                     Some(Err(e)) => return Err(e.into()),
                 },
-                Some(cmd) = self.rx.recv() => self.on_command(cmd).await?,
+                Some(cmd) = self.rx.recv() => {
+                    let flow = self.on_command(cmd).await?;
+                    // A pairing that started changes a registering connection's deadline; a
+                    // logged-in one only counts the client's own traffic.
+                    if matches!(self.mode, Mode::Registering { .. }) {
+                        deadline = self.deadline();
+                    }
+                    flow
+                }
                 () = sleep_until(deadline) => {
                     tracing::debug!("connection idle or pairing window over; closing");
                     Flow::Close(None)
@@ -288,9 +299,13 @@ impl Conn<'_> {
             Mode::Registering {
                 pending: Some(_), ..
             } => Instant::now() + t.pair_reply,
-            Mode::Registering { pending: None, .. } => {
+            Mode::Registering {
+                started,
+                pending: None,
+                ..
+            } => {
                 let last = t.ref_expiry(t.ref_count.saturating_sub(1));
-                Instant::now() + last + t.next_ref
+                *started + last + t.next_ref
             }
         }
     }
@@ -338,6 +353,7 @@ impl Conn<'_> {
             Mode::Registering {
                 pending,
                 registration,
+                ..
             } => {
                 if ty == "result" || ty == "error" {
                     let answers_pairing = pending.as_ref().is_some_and(|p| p.sign.iq_id == id);

@@ -108,6 +108,11 @@ impl RawClient {
         self.ws.send(Message::Binary(out.into())).await.unwrap();
     }
 
+    /// Sends bytes as one websocket message, bypassing the cipher (for hostile-input tests).
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
     /// The next stanza, or how the connection ended.
     pub async fn next(&mut self) -> Result<Node, Ended> {
         tokio::time::timeout(WAIT, self.next_inner())
