@@ -119,6 +119,15 @@ async fn pairing_faults_and_lookups_over_http() {
     assert_eq!(body["error"], json!("bad_json"));
     assert!(status.is_client_error());
 
+    let info: Value = reqwest::get(format!("{control}/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info, sb.info());
+    assert_eq!(info["ws_url"], json!(sb.ws_url()));
+
     // Groups (none yet), then unlinking the device.
     let groups: Value = reqwest::get(format!("{control}/groups"))
         .await

@@ -57,17 +57,7 @@ async fn serve(args: SimArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..SandboxConfig::default()
     })
     .await?;
-    let root: String = sandbox
-        .root_public_key()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let line = serde_json::json!({
-        "ws_url": sandbox.ws_url(),
-        "control_url": sandbox.control_url(),
-        "root_public_key": root,
-    });
+    let line = sandbox.info();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()?;

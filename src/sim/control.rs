@@ -19,12 +19,17 @@ use super::server::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
+        .route("/info", get(info))
         .route("/scan", post(scan))
         .route("/devices", get(devices))
         .route("/devices/{jid}", delete(remove_device))
         .route("/groups", get(groups))
         .route("/phones/{phone}", put(set_phone).get(get_phone))
         .route("/faults", post(inject))
+}
+
+async fn info(State(app): State<AppState>) -> Response {
+    Json(app.info.as_ref().clone()).into_response()
 }
 
 /// `POST /control/scan` body.

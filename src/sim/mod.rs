@@ -161,6 +161,7 @@ impl Sandbox {
             server::AppState {
                 shared: shared.clone(),
                 stop,
+                info: Arc::new(info(addr, &shared.root_public)),
             },
         );
         tracing::info!(%addr, "sandbox listening");
@@ -171,6 +172,16 @@ impl Sandbox {
             task: Some(task),
         })
     }
+}
+
+/// The sandbox's coordinates as one JSON object: `ws_url`, `control_url`, `root_public_key`
+/// (64 hex digits). `wuts sim` prints it; `GET /control/info` returns it.
+fn info(addr: SocketAddr, root: &PublicKey) -> serde_json::Value {
+    serde_json::json!({
+        "ws_url": format!("ws://{addr}{WS_PATH}"),
+        "control_url": format!("http://{addr}{CONTROL_PATH}"),
+        "root_public_key": keys::hex(root.as_bytes()),
+    })
 }
 
 /// A running sandbox. Dropping it stops the server (prefer [`shutdown`](Self::shutdown) to
@@ -204,6 +215,11 @@ impl SandboxHandle {
     /// `http://ADDR/control`: the base of the control API.
     pub fn control_url(&self) -> String {
         format!("http://{}{CONTROL_PATH}", self.addr)
+    }
+
+    /// `{"ws_url", "control_url", "root_public_key"}`: what `wuts sim` prints on start.
+    pub fn info(&self) -> serde_json::Value {
+        info(self.addr, &self.shared.root_public)
     }
 
     /// The root key clients must trust instead of WhatsApp's.

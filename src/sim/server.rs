@@ -31,6 +31,8 @@ const WS_MAX_MESSAGE: usize = (1 << 24) + 8;
 pub(crate) struct AppState {
     pub shared: Arc<Shared>,
     pub stop: watch::Receiver<bool>,
+    /// What `GET /control/info` answers: the same object `wuts sim` prints.
+    pub info: Arc<serde_json::Value>,
 }
 
 /// The router for both halves.
