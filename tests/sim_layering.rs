@@ -11,7 +11,12 @@ fn sim_does_not_use_the_engine_or_the_client() {
     for entry in fs::read_dir(&dir).expect("src/sim") {
         let path = entry.expect("entry").path();
         let text = fs::read_to_string(&path).expect("source");
-        for banned in ["crate::engine", "crate::client", "wuts::engine", "wuts::client"] {
+        for banned in [
+            "crate::engine",
+            "crate::client",
+            "wuts::engine",
+            "wuts::client",
+        ] {
             assert!(!text.contains(banned), "{} uses {banned}", path.display());
         }
         checked += 1;

@@ -332,3 +332,35 @@ async fn a_seed_fixes_the_root_key() {
     .unwrap();
     assert_ne!(a.root_public_key(), c.root_public_key());
 }
+
+#[tokio::test]
+async fn a_companion_can_log_itself_out() {
+    let sb = sandbox().await;
+    let (c, paired, mut client) = online(&sb, PHONE).await;
+    let other = Node::new("remove-companion-device")
+        .with_attr(
+            "jid",
+            format!("{PHONE}:7@s.whatsapp.net")
+                .parse::<wuts::binary::Jid>()
+                .unwrap(),
+        )
+        .with_attr("reason", "user_initiated");
+    let iq = client.iq("md", "set", vec![other]);
+    let reply = client.request(iq).await;
+    assert_eq!(
+        attr(reply.child("error").unwrap(), "code").as_deref(),
+        Some("403")
+    );
+    let own = Node::new("remove-companion-device")
+        .with_attr("jid", paired.jid.parse::<wuts::binary::Jid>().unwrap())
+        .with_attr("reason", "user_initiated");
+    let iq = client.iq("md", "set", vec![own]);
+    assert_eq!(
+        attr(&client.request(iq).await, "type").as_deref(),
+        Some("result")
+    );
+    drop(client);
+    assert!(sb.devices()[0].removed);
+    let (_, reply) = login(&sb, &c, &paired.jid).await;
+    assert_eq!(reply.to_string(), r#"<failure reason="401"/>"#);
+}

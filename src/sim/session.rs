@@ -1,5 +1,5 @@
 //! IQs of a logged-in device (facts sheet protocol-connection.md 5.5, protocol-binary.md §6):
-//! keepalive, passive/active, pre-key count and upload, group creation. Everything else gets
+//! keepalive, passive/active, pre-key count and upload, group creation, logout. Everything else gets
 //! 501 `feature-not-implemented`, so an engine that depends on an IQ the sandbox lacks finds
 //! out at once.
 //!
@@ -56,6 +56,9 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
                 Err(e) => vec![stanzas::iq_error(&id, stanzas::group_server_jid(), e)],
             }
         }
+        ("md", "set") if iq.child("remove-companion-device").is_some() => {
+            vec![reply(logout(shared, jid, iq))]
+        }
         _ => vec![reply(Err(IqError::NOT_IMPLEMENTED))],
     }
 }
@@ -111,6 +114,25 @@ fn upload_prekeys(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, Iq
     }
     let added = u32::try_from(ids.len()).unwrap_or(u32::MAX);
     device.prekeys = device.prekeys.saturating_add(added);
+    Ok(Vec::new())
+}
+
+/// A companion logging itself out (whatsmeow `Logout`): `<remove-companion-device jid=own
+/// reason/>`. The device is unlinked, so later logins fail with 401; the client disconnects.
+/// Removing another device of the account is the phone's business, not a companion's: 403.
+fn logout(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
+    let target = iq
+        .child("remove-companion-device")
+        .and_then(|r| r.attr("jid"))
+        .and_then(|j| j.to_jid())
+        .ok_or(IqError::BAD_REQUEST)?;
+    if target.to_string() != jid {
+        return Err(IqError::FORBIDDEN);
+    }
+    let mut st = shared.lock();
+    let device = st.devices.get_mut(jid).ok_or(IqError::NOT_AUTHORIZED)?;
+    device.removed = true;
+    shared.save(&st);
     Ok(Vec::new())
 }
 
