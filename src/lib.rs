@@ -19,3 +19,4 @@ pub mod engine;
 pub mod noise;
 pub mod ops;
 pub mod proto;
+pub mod sim;

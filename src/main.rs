@@ -23,11 +23,14 @@ enum Command {
     /// Encode, decode, show and benchmark binary stanzas (one item a line, stdin to stdout).
     #[command(subcommand)]
     Stanza(cli::stanza::StanzaCommand),
+    /// Run the sandbox: a simulated WhatsApp server with a simulated phone and fault injection.
+    Sim(cli::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Command::Stanza(cmd) => cli::stanza::run(cmd),
+        Command::Sim(args) => cli::sim::run(args),
     }
 }

@@ -1,0 +1,134 @@
+//! The JSON control API under `/control`: a thin layer over the same operations as the Rust
+//! API ([`SandboxHandle`](super::SandboxHandle)). Each handler extracts, calls one operation
+//! and maps the result; errors are `{"error": "<kind>", "message": "…"}` with one status table
+//! ([`status`]).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Error;
+use super::model::{Fault, PhoneBehaviour};
+use super::pairing::PairingError;
+use super::server::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/info", get(info))
+        .route("/scan", post(scan))
+        .route("/devices", get(devices))
+        .route("/devices/{jid}", delete(remove_device))
+        .route("/groups", get(groups))
+        .route("/phones/{phone}", put(set_phone).get(get_phone))
+        .route("/faults", post(inject))
+}
+
+async fn info(State(app): State<AppState>) -> Response {
+    Json(app.info.as_ref().clone()).into_response()
+}
+
+/// `POST /control/scan` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanRequest {
+    qr: String,
+    phone: String,
+}
+
+async fn scan(
+    State(app): State<AppState>,
+    body: Result<Json<ScanRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    match app.shared.scan(&req.qr, &req.phone).await {
+        Ok(paired) => Json(paired).into_response(),
+        Err(e) => error(&Error::Pairing(e)),
+    }
+}
+
+async fn devices(State(app): State<AppState>) -> Response {
+    Json(app.shared.devices()).into_response()
+}
+
+async fn remove_device(State(app): State<AppState>, Path(jid): Path<String>) -> Response {
+    match app.shared.remove_device(&jid).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn groups(State(app): State<AppState>) -> Response {
+    Json(app.shared.groups()).into_response()
+}
+
+async fn set_phone(
+    State(app): State<AppState>,
+    Path(phone): Path<String>,
+    body: Result<Json<PhoneBehaviour>, JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    match app.shared.set_phone_behaviour(&phone, b) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn get_phone(State(app): State<AppState>, Path(phone): Path<String>) -> Response {
+    Json(app.shared.lock().behaviour(&phone)).into_response()
+}
+
+async fn inject(State(app): State<AppState>, body: Result<Json<Fault>, JsonRejection>) -> Response {
+    let Json(fault) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    match app.shared.inject(fault).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+/// The one table from errors to HTTP status and error kind.
+pub(crate) fn status(e: &Error) -> (StatusCode, &'static str) {
+    use PairingError as P;
+    match e {
+        Error::Pairing(p) => match p {
+            P::BadQr(_) => (StatusCode::BAD_REQUEST, "bad_qr"),
+            P::BadPhone(_) => (StatusCode::BAD_REQUEST, "bad_phone"),
+            P::PhoneNotOnWhatsApp(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_on_whatsapp"),
+            P::UnknownRef => (StatusCode::NOT_FOUND, "unknown_ref"),
+            P::RefExpired => (StatusCode::GONE, "ref_expired"),
+            P::NoiseKeyMismatch => (StatusCode::CONFLICT, "noise_key_mismatch"),
+            P::IdentityKeyMismatch => (StatusCode::CONFLICT, "identity_key_mismatch"),
+            P::Refused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused_by_companion"),
+            P::ConnectionClosed => (StatusCode::CONFLICT, "connection_closed"),
+            P::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "pairing_failed"),
+        },
+        Error::UnknownDevice(_) => (StatusCode::NOT_FOUND, "unknown_device"),
+        Error::NotConnected(_) => (StatusCode::CONFLICT, "not_connected"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+fn error(e: &Error) -> Response {
+    let (status, kind) = status(e);
+    let body = json!({ "error": kind, "message": e.to_string() });
+    (status, Json(body)).into_response()
+}
+
+fn rejection(e: JsonRejection) -> Response {
+    let body = json!({ "error": "bad_json", "message": e.body_text() });
+    (e.status(), Json(body)).into_response()
+}

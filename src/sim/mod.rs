@@ -1,0 +1,285 @@
+//! The sandbox: a simulated WhatsApp server, strict like the real one, with a simulated phone
+//! and fault injection. Every engine test, and every operator working offline, talks to it.
+//!
+//! It speaks the real protocol from the server side over a real websocket: the Noise responder
+//! with the sandbox's own certificate chain, then binary stanzas. It never uses the engine; it
+//! only shares the codec, Noise and protobuf layers with it.
+//!
+//! ```text
+//! server.rs   axum router: /ws/chat and /control/… on one listener
+//! conn.rs     one task per connection: handshake, register or log in, stanzas, commands
+//! shared.rs   operations across state and connections: scan, login, faults
+//! state.rs    accounts, devices, groups, live connections, armed faults
+//! persist.rs  the data directory (root key, accounts, devices, groups)
+//! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
+//! groups.rs   w:g2 create validation and result                           (pure)
+//! payload.rs  ClientPayload: registration or login                          (pure)
+//! session.rs  IQs of a logged-in device
+//! stanzas.rs  the stanzas the server sends
+//! control.rs  the JSON control API
+//! model.rs    public types shared by the Rust and JSON APIs
+//! ```
+//!
+//! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
+
+mod conn;
+mod control;
+pub mod groups;
+mod keys;
+pub mod model;
+pub mod pairing;
+pub mod payload;
+mod persist;
+mod server;
+mod session;
+mod shared;
+pub mod stanzas;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+pub use model::{
+    AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
+    PhoneBehaviour, SimEvent, StreamError, Timing,
+};
+pub use pairing::PairingError;
+pub use persist::PersistError;
+pub use server::{CONTROL_PATH, WS_PATH};
+
+use crate::noise::PublicKey;
+use shared::Shared;
+use state::State;
+
+/// How to start a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Where to listen; port 0 picks a free port. Use a loopback address.
+    pub listen: SocketAddr,
+    /// Keep the root key, accounts, devices and groups in `DIR/sandbox.json`.
+    pub data_dir: Option<PathBuf>,
+    /// Derive every key from this seed (same seed, same root key and phone identities).
+    pub seed: Option<u64>,
+    /// Schedules (ref lifetimes, timeouts).
+    pub timing: Timing,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            seed: None,
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// Why a sandbox operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The data directory could not be read.
+    #[error("data directory: {0}")]
+    Persist(#[from] PersistError),
+    /// A scan failed; the variant says which check.
+    #[error("pairing failed: {0}")]
+    Pairing(#[from] PairingError),
+    /// No device with this JID was ever paired.
+    #[error("unknown device {0}")]
+    UnknownDevice(String),
+    /// The device has no live connection to act on.
+    #[error("device {0} is not connected")]
+    NotConnected(String),
+    /// The server task failed.
+    #[error("server: {0}")]
+    Server(std::io::Error),
+}
+
+/// Starts sandboxes.
+#[derive(Debug)]
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Binds the listener, loads or creates the keys, and starts serving.
+    pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, Error> {
+        let mut rng = keys::new_rng(config.seed);
+        let loaded = match &config.data_dir {
+            Some(dir) => persist::load(dir)?,
+            None => None,
+        };
+        // The seed decides the root if there is one; otherwise a kept root is reused, so
+        // clients configured with it keep working across restarts.
+        let root = match (config.seed, &loaded) {
+            (Some(seed), _) => keys::key_pair(Some(seed), "root", &mut rng),
+            (None, Some(l)) => l.root.clone(),
+            (None, None) => keys::key_pair(None, "root", &mut rng),
+        };
+        let identity = keys::server_identity(&root, config.seed, &mut rng);
+        let mut state = State::new(rng, config.seed, root);
+        if let Some(l) = loaded {
+            persist::restore(&mut state, l);
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared::new(
+            state,
+            identity,
+            config.timing,
+            config.data_dir.clone(),
+        ));
+        if config.data_dir.is_some() {
+            // Keep the root from the first start on.
+            let st = shared.lock();
+            shared.save(&st);
+        }
+        let (stop_tx, stop) = watch::channel(false);
+        let task = server::spawn(
+            listener,
+            server::AppState {
+                shared: shared.clone(),
+                stop,
+                info: Arc::new(info(addr, &shared.root_public)),
+            },
+        );
+        tracing::info!(%addr, "sandbox listening");
+        Ok(SandboxHandle {
+            shared,
+            addr,
+            stop: stop_tx,
+            task: Some(task),
+        })
+    }
+}
+
+/// The sandbox's coordinates as one JSON object: `ws_url`, `control_url`, `root_public_key`
+/// (64 hex digits). `wuts sim` prints it; `GET /control/info` returns it.
+fn info(addr: SocketAddr, root: &PublicKey) -> serde_json::Value {
+    serde_json::json!({
+        "ws_url": format!("ws://{addr}{WS_PATH}"),
+        "control_url": format!("http://{addr}{CONTROL_PATH}"),
+        "root_public_key": keys::hex(root.as_bytes()),
+    })
+}
+
+/// A running sandbox. Dropping it stops the server (prefer [`shutdown`](Self::shutdown) to
+/// wait for it).
+pub struct SandboxHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for SandboxHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/ws/chat`: where clients connect.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{WS_PATH}", self.addr)
+    }
+
+    /// `http://ADDR/control`: the base of the control API.
+    pub fn control_url(&self) -> String {
+        format!("http://{}{CONTROL_PATH}", self.addr)
+    }
+
+    /// `{"ws_url", "control_url", "root_public_key"}`: what `wuts sim` prints on start.
+    pub fn info(&self) -> serde_json::Value {
+        info(self.addr, &self.shared.root_public)
+    }
+
+    /// The root key clients must trust instead of WhatsApp's.
+    pub fn root_public_key(&self) -> PublicKey {
+        self.shared.root_public
+    }
+
+    /// The phone `phone` scans the QR code `qr`: the device showing it is linked to that
+    /// phone's account. Returns once the device's `pair-device-sign` verified (the device is
+    /// then told to restart with `stream:error` 515), or with the check that failed.
+    pub async fn scan(&self, qr: &str, phone: &str) -> Result<PairedDevice, Error> {
+        Ok(self.shared.scan(qr, phone).await?)
+    }
+
+    /// Every device ever linked, removed ones included.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.shared.devices()
+    }
+
+    /// Every group created, in creation order.
+    pub fn groups(&self) -> Vec<GroupRecord> {
+        self.shared.groups()
+    }
+
+    /// Configures how `phone` behaves as a scanning phone and as a group participant.
+    pub fn set_phone_behaviour(&self, phone: &str, behaviour: PhoneBehaviour) -> Result<(), Error> {
+        self.shared.set_phone_behaviour(phone, behaviour)
+    }
+
+    /// Unlinks a device as its phone would (see [`StreamError::DeviceRemoved`]).
+    pub async fn remove_device(&self, jid: &str) -> Result<(), Error> {
+        self.shared.remove_device(jid).await
+    }
+
+    /// Injects a fault. Connection faults need the device to be online
+    /// ([`Error::NotConnected`] otherwise); IQ and login faults wait for their moment.
+    pub async fn inject(&self, fault: Fault) -> Result<(), Error> {
+        self.shared.inject(fault).await
+    }
+
+    /// Events from now on, for tests that wait rather than sleep.
+    pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stops accepting, closes every connection and waits for the server to finish.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        let _ = self.stop.send(true);
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(r) => r.map_err(Error::Server),
+                Err(e) => Err(Error::Server(std::io::Error::other(e))),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

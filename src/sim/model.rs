@@ -1,0 +1,355 @@
+//! The sandbox's public vocabulary: what the control API reads and writes, in Rust and as JSON.
+//!
+//! Every type here is `serde` so the HTTP control API and the Rust API share one shape. JIDs
+//! are written in their text form.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A device linked to a simulated account, as `GET /control/devices` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Phone-number device JID, `5511999999999:1@s.whatsapp.net`.
+    pub jid: String,
+    /// LID device JID, `100000000000001:1@lid`.
+    pub lid: String,
+    /// The account's phone number.
+    pub phone: String,
+    /// The device number within the account (1 and up; 0 is the phone).
+    pub device: u16,
+    /// The ADV key index the phone gave this device.
+    pub key_index: u32,
+    /// The device's Noise static key (64 hex digits): logins must present it.
+    pub noise_key: String,
+    /// The device's identity key (64 hex digits).
+    pub identity_key: String,
+    /// Unix seconds of the pairing.
+    pub paired_at: u64,
+    /// One-time pre-keys the server holds for the device.
+    pub prekeys: u32,
+    /// Whether a connection is logged in as this device right now.
+    pub connected: bool,
+    /// Unlinked (removed by the phone or a fault): logins get `failure` 401.
+    pub removed: bool,
+}
+
+/// What `scan` returns: the device the phone linked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairedDevice {
+    /// Phone-number device JID.
+    pub jid: String,
+    /// LID device JID.
+    pub lid: String,
+    /// The account's phone number.
+    pub phone: String,
+    /// The device number.
+    pub device: u16,
+    /// The key index the phone issued.
+    pub key_index: u32,
+}
+
+/// How a simulated phone number behaves, both as the phone that scans QR codes and as a
+/// participant someone adds to a group. Unconfigured numbers use [`Default`]: an Android phone
+/// on WhatsApp that anyone may add.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhoneBehaviour {
+    /// Sent in `pair-success` `<platform name>`: `android`, `iphone`, `smba`, `smbi`.
+    pub platform: String,
+    /// Sent in `pair-success` `<biz name>` when set (a business account).
+    pub business_name: Option<String>,
+    /// What happens when this number is added to a group.
+    pub on_add: AddRule,
+}
+
+impl Default for PhoneBehaviour {
+    fn default() -> Self {
+        Self {
+            platform: "android".to_owned(),
+            business_name: None,
+            on_add: AddRule::Allow,
+        }
+    }
+}
+
+/// The outcome of adding a number to a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddRule {
+    /// Added.
+    Allow,
+    /// Privacy only allows invites: `error="403"` with an `<add_request>` invite.
+    InviteOnly,
+    /// Not a WhatsApp user: `error="404"`; this number also cannot scan QR codes.
+    NotOnWhatsApp,
+    /// Any other per-participant error code (408 left recently, 409 already in, ...).
+    Error(u16),
+}
+
+/// A created group, as `GET /control/groups` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// `120363…@g.us`.
+    pub jid: String,
+    /// The name.
+    pub subject: String,
+    /// The creator's account JID (`phone@s.whatsapp.net`).
+    pub creator: String,
+    /// The device that sent the create IQ.
+    pub created_by: String,
+    /// Unix seconds.
+    pub creation: u64,
+    /// Description text, if one was given.
+    pub description: Option<String>,
+    /// Only admins send.
+    pub announcement: bool,
+    /// Only admins edit info.
+    pub locked: bool,
+    /// Joining needs approval.
+    pub join_approval: bool,
+    /// `all_member_add` or `admin_add`.
+    pub member_add_mode: String,
+    /// Disappearing-messages timer in seconds (0 = off).
+    pub ephemeral: u32,
+    /// This group is a community (created with `<parent>`).
+    pub community: bool,
+    /// The community this group was created in (`<linked_parent>`).
+    pub linked_parent: Option<String>,
+    /// Members, the creator first.
+    pub participants: Vec<Member>,
+    /// Requested participants that were not added, and why.
+    pub failed: Vec<FailedParticipant>,
+}
+
+/// A member of a created group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The JID as requested (or the creator's).
+    pub jid: String,
+    /// `superadmin`, `admin` or `member`.
+    pub role: String,
+}
+
+/// A requested participant that was not added.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedParticipant {
+    /// The JID as requested.
+    pub jid: String,
+    /// The per-participant error code sent.
+    pub code: u16,
+    /// The invite offered instead (403 only).
+    pub add_request: Option<AddRequest>,
+}
+
+/// An invite offered for a participant who may only be invited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddRequest {
+    /// The invite code.
+    pub code: String,
+    /// Unix seconds.
+    pub expiration: u64,
+}
+
+/// A `<stream:error>` the sandbox can send (facts sheet 5.4). In JSON: `"515"`, `"503"`,
+/// `"401"`, `"replaced"`, `"device_removed"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamError {
+    /// `code="515"`: restart required (the normal end of pairing). The client reconnects.
+    #[serde(rename = "515")]
+    RestartRequired,
+    /// `code="503"`: service unavailable. The client reconnects.
+    #[serde(rename = "503")]
+    ServiceUnavailable,
+    /// `code="401"` without a child.
+    #[serde(rename = "401")]
+    Unauthorized,
+    /// `<conflict type="replaced"/>`: another connection took over. No reconnect.
+    #[serde(rename = "replaced")]
+    Replaced,
+    /// `code="401"` with `<conflict type="device_removed"/>`: the phone unlinked the device.
+    /// The sandbox also marks the device removed, so its next login fails as on the real
+    /// service.
+    #[serde(rename = "device_removed")]
+    DeviceRemoved,
+}
+
+/// A fault to inject. In JSON the variant is the `kind` field:
+/// `{"kind": "stream_error", "device": "…", "error": "515"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Close the device's connection abruptly: no stanza, no close frame.
+    Drop {
+        /// Device JID.
+        device: String,
+    },
+    /// Send a `<stream:error>` to the device and close its connection.
+    StreamError {
+        /// Device JID.
+        device: String,
+        /// Which error.
+        error: StreamError,
+    },
+    /// Answer the device's IQs late.
+    DelayIq {
+        /// Device JID.
+        device: String,
+        /// Delay in milliseconds.
+        millis: u64,
+        /// Only IQs of this namespace (`w:g2`, `w:p`, ...); all if absent.
+        #[serde(default)]
+        xmlns: Option<String>,
+        /// Only this many IQs; all until cleared if absent.
+        #[serde(default)]
+        count: Option<u32>,
+    },
+    /// Never answer the device's IQs.
+    WithholdIq {
+        /// Device JID.
+        device: String,
+        /// Only IQs of this namespace; all if absent.
+        #[serde(default)]
+        xmlns: Option<String>,
+        /// Only this many IQs; all until cleared if absent.
+        #[serde(default)]
+        count: Option<u32>,
+    },
+    /// Remove the device's IQ delay and withhold rules.
+    ClearIqFaults {
+        /// Device JID.
+        device: String,
+    },
+    /// Refuse the next login with `<failure reason=…/>` (default 401), then behave normally.
+    RejectNextLogin {
+        /// Device JID; the next login of any device if absent.
+        #[serde(default)]
+        device: Option<String>,
+        /// The failure reason code.
+        #[serde(default = "default_reject_reason")]
+        reason: u16,
+    },
+}
+
+fn default_reject_reason() -> u16 {
+    401
+}
+
+/// Something that happened in the sandbox, for tests that wait instead of sleeping
+/// ([`SandboxHandle::subscribe`](super::SandboxHandle::subscribe)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimEvent {
+    /// A registration connection was sent `pair-device` with these refs.
+    PairingOffered {
+        /// The refs, in display order.
+        refs: Vec<String>,
+    },
+    /// A device finished pairing (its `pair-device-sign` verified).
+    Paired {
+        /// Device JID.
+        jid: String,
+    },
+    /// A device logged in.
+    LoggedIn {
+        /// Device JID.
+        jid: String,
+    },
+    /// A connection ended.
+    Closed {
+        /// The device JID if it was logged in.
+        jid: Option<String>,
+    },
+    /// A group was created.
+    GroupCreated {
+        /// Group JID.
+        jid: String,
+    },
+}
+
+/// Durations of the sandbox's schedules. The defaults are the real service's (or, where not
+/// known, generous); tests shorten them or run under `tokio::time::pause`, since every timer is
+/// a tokio timer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How long the first ref of `pair-device` is valid (60 s).
+    pub first_ref: Duration,
+    /// How long each later ref is valid (20 s).
+    pub next_ref: Duration,
+    /// Refs per `pair-device` (6).
+    pub ref_count: usize,
+    /// Time allowed for the Noise handshake (20 s, the clients' own limit).
+    pub handshake: Duration,
+    /// A logged-in connection that sends nothing for this long is closed. Clients ping every
+    /// 20–30 s; the real server's limit is not published, so this is generous (120 s).
+    pub idle: Duration,
+    /// How long `scan` waits for the companion's `pair-device-sign` (30 s).
+    pub pair_reply: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            first_ref: Duration::from_secs(60),
+            next_ref: Duration::from_secs(20),
+            ref_count: 6,
+            handshake: Duration::from_secs(20),
+            idle: Duration::from_secs(120),
+            pair_reply: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Timing {
+    /// How long after `pair-device` ref number `index` (0-based) stops being valid.
+    pub fn ref_expiry(&self, index: usize) -> Duration {
+        let later = u32::try_from(index).unwrap_or(u32::MAX);
+        self.first_ref
+            .saturating_add(self.next_ref.saturating_mul(later))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_read_from_the_documented_json() {
+        let f: Fault = serde_json::from_str(
+            r#"{"kind":"stream_error","device":"1:2@s.whatsapp.net","error":"device_removed"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Fault::StreamError {
+                device: "1:2@s.whatsapp.net".into(),
+                error: StreamError::DeviceRemoved
+            }
+        );
+        let f: Fault = serde_json::from_str(r#"{"kind":"reject_next_login"}"#).unwrap();
+        assert_eq!(
+            f,
+            Fault::RejectNextLogin {
+                device: None,
+                reason: 401
+            }
+        );
+        assert!(serde_json::from_str::<Fault>(r#"{"kind":"drop","device":"x","y":1}"#).is_err());
+    }
+
+    #[test]
+    fn behaviour_fields_default_individually() {
+        let b: PhoneBehaviour = serde_json::from_str(r#"{"on_add":"invite_only"}"#).unwrap();
+        assert_eq!(b.platform, "android");
+        assert_eq!(b.on_add, AddRule::InviteOnly);
+        let b: PhoneBehaviour = serde_json::from_str(r#"{"on_add":{"error":408}}"#).unwrap();
+        assert_eq!(b.on_add, AddRule::Error(408));
+    }
+
+    #[test]
+    fn refs_expire_on_the_real_schedule() {
+        let t = Timing::default();
+        let secs: Vec<u64> = (0..6).map(|i| t.ref_expiry(i).as_secs()).collect();
+        assert_eq!(secs, [60, 80, 100, 120, 140, 160]);
+    }
+}

@@ -1,0 +1,65 @@
+//! The listener: one axum router serving the websocket at `/ws/chat` and the JSON control API
+//! under `/control`, on the same address.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use axum::routing::any;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::shared::Shared;
+use super::{conn, control};
+
+/// The websocket path clients use (facts sheet 1.1).
+pub const WS_PATH: &str = "/ws/chat";
+/// Where the control API lives.
+pub const CONTROL_PATH: &str = "/control";
+
+/// Per-connection websocket buffers. Stanzas are small and tungstenite's defaults (128 KiB
+/// each way) would cost gigabytes at 10,000 connections; the buffers still grow on demand.
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_WRITE_BUFFER: usize = 0;
+/// Largest websocket message accepted: a frame can be at most 2^24 bytes plus its header.
+const WS_MAX_MESSAGE: usize = (1 << 24) + 8;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub shared: Arc<Shared>,
+    pub stop: watch::Receiver<bool>,
+    /// What `GET /control/info` answers: the same object `wuts sim` prints.
+    pub info: Arc<serde_json::Value>,
+}
+
+/// The router for both halves.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route(WS_PATH, any(upgrade))
+        .nest(CONTROL_PATH, control::router())
+        .with_state(state)
+}
+
+async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    // Any Origin is accepted: whatsapp-rust can connect without one (facts sheet 11.16).
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
+        .max_message_size(WS_MAX_MESSAGE)
+        .on_upgrade(move |socket| conn::serve(app.shared, socket, app.stop))
+}
+
+/// Serves `listener` until `stop` turns true; connection tasks watch the same signal.
+pub(crate) fn spawn(listener: TcpListener, state: AppState) -> JoinHandle<std::io::Result<()>> {
+    let mut stop = state.stop.clone();
+    let app = router(state);
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    })
+}

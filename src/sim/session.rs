@@ -1,0 +1,187 @@
+//! IQs of a logged-in device (facts sheet protocol-connection.md 5.5, protocol-binary.md §6):
+//! keepalive, passive/active, pre-key count and upload, group creation, logout. Everything else gets
+//! 501 `feature-not-implemented`, so an engine that depends on an IQ the sandbox lacks finds
+//! out at once.
+//!
+//! Synchronous: takes the state lock for lookups and updates, returns the stanzas to send.
+
+use std::collections::HashSet;
+
+use super::groups::{self, Creation};
+use super::model::SimEvent;
+use super::payload::be;
+use super::shared::Shared;
+use super::stanzas::{self, IqError};
+use crate::binary::jid::{SERVER_LID, SERVER_PN};
+use crate::binary::{Jid, Node};
+use crate::noise::{PublicKey, xeddsa};
+
+/// Most one-time pre-keys accepted in one upload: WA Web's `UPLOAD_KEYS_COUNT` (812), the
+/// largest batch any reference client sends.
+pub const MAX_PREKEYS_PER_UPLOAD: usize = 812;
+
+/// Handles one `get`/`set` IQ from device `jid`; returns the stanzas to send back (the reply
+/// first). An IQ without an id cannot be answered and is dropped.
+pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<Node> {
+    let Some(id) = stanzas::attr(iq, "id") else {
+        return Vec::new();
+    };
+    let xmlns = stanzas::attr(iq, "xmlns").unwrap_or_default();
+    let ty = stanzas::attr(iq, "type").unwrap_or_default();
+    let server = stanzas::server_jid();
+    let reply = |r: Result<Vec<Node>, IqError>| match r {
+        Ok(children) => stanzas::iq_result(&id, server.clone(), children),
+        Err(e) => stanzas::iq_error(&id, server.clone(), e),
+    };
+    match (xmlns.as_str(), ty.as_str()) {
+        // Keepalive, with or without Baileys' <ping/> child.
+        ("w:p", "get") => vec![stanzas::pong(&id, now)],
+        ("passive", "set") => match iq.children().first().map(|c| c.tag.as_str()) {
+            // Going active releases the offline queue, which the sandbox keeps empty.
+            Some("active") => vec![reply(Ok(Vec::new())), stanzas::offline_done(0)],
+            Some("passive") => vec![reply(Ok(Vec::new()))],
+            _ => vec![reply(Err(IqError::BAD_REQUEST))],
+        },
+        ("encrypt", "get") if iq.child("count").is_some() => {
+            let count = shared.lock().devices.get(jid).map_or(0, |d| d.prekeys);
+            let node = Node::new("count").with_attr("value", count.to_string());
+            vec![reply(Ok(vec![node]))]
+        }
+        ("encrypt", "set") if iq.child("registration").is_some() => {
+            vec![reply(upload_prekeys(shared, jid, iq))]
+        }
+        ("w:g2", "set") if iq.child("create").is_some() => {
+            match create_group(shared, jid, iq, now) {
+                Ok(node) => vec![groups::result(&id, &node)],
+                Err(e) => vec![stanzas::iq_error(&id, stanzas::group_server_jid(), e)],
+            }
+        }
+        ("md", "set") if iq.child("remove-companion-device").is_some() => {
+            vec![reply(logout(shared, jid, iq))]
+        }
+        _ => vec![reply(Err(IqError::NOT_IMPLEMENTED))],
+    }
+}
+
+/// Checks a pre-key upload's shape (facts sheet 5.5) against the device's keys and stores the
+/// count: registration id (4 bytes, the one sent at pairing), type `05`, identity (the
+/// device's), 0–812 keys with 3-byte unique ids and 32-byte values, and a signed pre-key whose
+/// signature verifies under the identity.
+fn upload_prekeys(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
+    let bad = IqError::BAD_REQUEST;
+    let bytes = |parent: &Node, tag: &str, len: usize| -> Result<Vec<u8>, IqError> {
+        parent
+            .child(tag)
+            .and_then(Node::content_bytes)
+            .map(|b| b.into_owned())
+            .filter(|b| b.len() == len)
+            .ok_or(bad)
+    };
+    let registration = be(&bytes(iq, "registration", 4)?);
+    if bytes(iq, "type", 1)? != [0x05] {
+        return Err(bad);
+    }
+    let identity = PublicKey::from_slice(&bytes(iq, "identity", 32)?).ok_or(bad)?;
+    let list = iq.child("list").ok_or(bad)?;
+    if list.children().len() > MAX_PREKEYS_PER_UPLOAD {
+        return Err(IqError::NOT_ACCEPTABLE);
+    }
+    let mut ids = HashSet::new();
+    for key in list.children() {
+        if key.tag != "key" {
+            return Err(bad);
+        }
+        let id = be(&bytes(key, "id", 3)?);
+        bytes(key, "value", 32)?;
+        if !ids.insert(id) {
+            return Err(bad);
+        }
+    }
+    let skey = iq.child("skey").ok_or(bad)?;
+    bytes(skey, "id", 3)?;
+    let value = bytes(skey, "value", 32)?;
+    let signature = bytes(skey, "signature", 64)?;
+    let mut signed = Vec::with_capacity(33);
+    signed.push(0x05);
+    signed.extend_from_slice(&value);
+    if !xeddsa::verify(&identity, &signed, &signature) {
+        return Err(bad);
+    }
+    let mut st = shared.lock();
+    let device = st.devices.get_mut(jid).ok_or(IqError::NOT_AUTHORIZED)?;
+    if device.identity_key != identity || device.registration_id != registration {
+        return Err(bad);
+    }
+    let added = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    device.prekeys = device.prekeys.saturating_add(added);
+    Ok(Vec::new())
+}
+
+/// A companion logging itself out (whatsmeow `Logout`): `<remove-companion-device jid=own
+/// reason/>`. The device is unlinked, so later logins fail with 401; the client disconnects.
+/// Removing another device of the account is the phone's business, not a companion's: 403.
+fn logout(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
+    let target = iq
+        .child("remove-companion-device")
+        .and_then(|r| r.attr("jid"))
+        .and_then(|j| j.to_jid())
+        .ok_or(IqError::BAD_REQUEST)?;
+    if target.to_string() != jid {
+        return Err(IqError::FORBIDDEN);
+    }
+    let mut st = shared.lock();
+    let device = st.devices.get_mut(jid).ok_or(IqError::NOT_AUTHORIZED)?;
+    device.removed = true;
+    shared.save(&st);
+    Ok(Vec::new())
+}
+
+/// Validates and applies a `w:g2` create from device `jid`, stores the group and returns it.
+fn create_group(
+    shared: &Shared,
+    jid: &str,
+    iq: &Node,
+    now: u64,
+) -> Result<super::model::GroupRecord, IqError> {
+    let req = groups::parse_create(iq)?;
+    let mut st = shared.lock();
+    let device = st.devices.get(jid).ok_or(IqError::NOT_AUTHORIZED)?;
+    let creator = Jid::new(device.phone.as_str(), SERVER_PN);
+    let creator_lid = Jid::new(device.lid.as_str(), SERVER_LID);
+    let device_jid: Jid = jid.parse().map_err(|_| IqError::NOT_AUTHORIZED)?;
+    if let Some(parent) = &req.linked_parent {
+        let parent = parent.to_string();
+        let community = st
+            .groups
+            .iter()
+            .find(|g| g.jid == parent)
+            .ok_or(IqError::ITEM_NOT_FOUND)?;
+        if !community.community {
+            return Err(IqError::NOT_ACCEPTABLE);
+        }
+        let creator_text = creator.to_string();
+        let is_admin = community
+            .participants
+            .iter()
+            .any(|m| m.jid == creator_text && m.role != "member");
+        if !is_admin {
+            return Err(IqError::FORBIDDEN);
+        }
+    }
+    let id = st.new_group_id();
+    let creation = Creation {
+        id: &id,
+        creator: &creator,
+        creator_lid: &creator_lid,
+        device: &device_jid,
+        now,
+    };
+    let record = groups::create(&req, &creation, |p| st.fate(p, now))?;
+    st.groups.push(record.clone());
+    shared.save(&st);
+    drop(st);
+    shared.emit(SimEvent::GroupCreated {
+        jid: record.jid.clone(),
+    });
+    Ok(record)
+}

@@ -1,0 +1,420 @@
+//! What the connection tasks and the control API share: the state, the server identity, the
+//! schedules, the event stream, and the operations that touch several of them (scan, login,
+//! faults). Each operation takes the lock for map updates only and sends to connection tasks
+//! after releasing it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::conn::Command;
+use super::model::{
+    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StreamError,
+    Timing,
+};
+use super::pairing::{self, Offer, PairingError};
+use super::payload::Registration;
+use super::state::{Conn, ConnId, Device, IqAction, IqRule, Phase, State};
+use super::{Error, persist, stanzas};
+use crate::binary::jid::{SERVER_LID, SERVER_PN};
+use crate::binary::{Jid, Node};
+use crate::noise::{PublicKey, ServerIdentity};
+
+/// Shared by every task of one sandbox.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// The Noise identity (static key and certificate chain) every connection presents.
+    pub identity: ServerIdentity,
+    /// The root clients must trust.
+    pub root_public: PublicKey,
+    pub timing: Timing,
+    pub events: broadcast::Sender<SimEvent>,
+    data_dir: Option<PathBuf>,
+    next_conn: AtomicU64,
+}
+
+/// Unix seconds now. The sandbox's only wall-clock read; schedules use tokio's clock.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What a successful login hands the connection task.
+pub(crate) struct LoginOk {
+    pub success: Node,
+    pub jid: String,
+    /// A connection of the same device that must be told it was replaced.
+    pub replaced: Option<mpsc::Sender<Command>>,
+}
+
+impl Shared {
+    pub fn new(
+        state: State,
+        identity: ServerIdentity,
+        timing: Timing,
+        data_dir: Option<PathBuf>,
+    ) -> Self {
+        let root_public = *state.root.public();
+        Self {
+            state: Mutex::new(state),
+            identity,
+            root_public,
+            timing,
+            events: broadcast::channel(1024).0,
+            data_dir,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    /// The state. A panic while holding the lock cannot leave the maps half-updated in a way
+    /// that matters more than stopping would, so a poisoned lock is simply taken over.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn emit(&self, event: SimEvent) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Writes the directory to the data dir, if there is one. Called with the lock held so
+    /// writes happen in the order of the changes; a failure is logged, not fatal.
+    pub fn save(&self, state: &State) {
+        if let Some(dir) = &self.data_dir {
+            if let Err(e) = persist::save(dir, state) {
+                tracing::error!(error = %e, "could not save the sandbox state");
+            }
+        }
+    }
+
+    /// Records a registering connection and returns the refs to send, in order.
+    pub fn begin_registration(
+        &self,
+        id: ConnId,
+        tx: mpsc::Sender<Command>,
+        noise_key: PublicKey,
+        registration: Registration,
+    ) -> (String, Vec<String>) {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let mut refs = Vec::with_capacity(self.timing.ref_count);
+        for i in 0..self.timing.ref_count {
+            let r = pairing::new_ref(&mut st.rng);
+            st.refs.insert(r.clone(), id);
+            refs.push((r, now + self.timing.ref_expiry(i)));
+        }
+        let names: Vec<String> = refs.iter().map(|(r, _)| r.clone()).collect();
+        let phase = Phase::Registering { registration, refs };
+        st.conns.insert(
+            id,
+            Conn {
+                tx,
+                noise_key,
+                phase,
+            },
+        );
+        (st.next_iq_id(), names)
+    }
+
+    /// Checks a login and, if it is accepted, records the connection as the device's.
+    pub fn login(
+        &self,
+        id: ConnId,
+        tx: mpsc::Sender<Command>,
+        noise_key: PublicKey,
+        user: &str,
+        device: u16,
+    ) -> Result<LoginOk, u16> {
+        let jid = Jid::with_device(user, SERVER_PN, device).to_string();
+        let mut st = self.lock();
+        let dev = st
+            .devices
+            .get(&jid)
+            .filter(|d| !d.removed && d.noise_key == noise_key)
+            .ok_or(401_u16)?;
+        let (lid, creation) = (dev.lid_jid(), dev.paired_at);
+        let enc_static = base64::engine::general_purpose::STANDARD.encode(dev.noise_key.as_bytes());
+        if let Some(reason) = st.faults.take_reject(&jid) {
+            return Err(reason);
+        }
+        let replaced = st
+            .online
+            .insert(jid.clone(), id)
+            .and_then(|old| st.conns.get(&old))
+            .map(|c| c.tx.clone());
+        let phase = Phase::LoggedIn { jid: jid.clone() };
+        st.conns.insert(
+            id,
+            Conn {
+                tx,
+                noise_key,
+                phase,
+            },
+        );
+        drop(st);
+        Ok(LoginOk {
+            success: stanzas::success(unix_now(), lid, creation, &enc_static),
+            jid,
+            replaced,
+        })
+    }
+
+    /// Forgets a connection that ended.
+    pub fn unregister(&self, id: ConnId) {
+        let mut st = self.lock();
+        let Some(conn) = st.conns.remove(&id) else {
+            return;
+        };
+        let jid = match conn.phase {
+            Phase::Registering { refs, .. } => {
+                for (r, _) in refs {
+                    st.refs.remove(&r);
+                }
+                None
+            }
+            Phase::LoggedIn { jid } => {
+                if st.online.get(&jid) == Some(&id) {
+                    st.online.remove(&jid);
+                }
+                Some(jid)
+            }
+        };
+        drop(st);
+        self.emit(SimEvent::Closed { jid });
+    }
+
+    /// The phone scans `qr`: finds the connection that showed the ref, checks the code against
+    /// it, and has it send `pair-success`; then waits for the companion's verified answer.
+    pub async fn scan(&self, qr: &str, phone: &str) -> Result<PairedDevice, PairingError> {
+        let qr = pairing::parse_qr(qr)?;
+        pairing::check_phone(phone)?;
+        let (tx, command, rx) = {
+            let mut st = self.lock();
+            if st.behaviour(phone).on_add == AddRule::NotOnWhatsApp {
+                return Err(PairingError::PhoneNotOnWhatsApp(phone.to_owned()));
+            }
+            let id = *st
+                .refs
+                .get(&qr.pairing_ref)
+                .ok_or(PairingError::UnknownRef)?;
+            let conn = st.conns.get(&id).ok_or(PairingError::UnknownRef)?;
+            let Phase::Registering { registration, refs } = &conn.phase else {
+                return Err(PairingError::UnknownRef);
+            };
+            let expiry = refs
+                .iter()
+                .find(|(r, _)| *r == qr.pairing_ref)
+                .map(|(_, e)| *e)
+                .ok_or(PairingError::UnknownRef)?;
+            if Instant::now() >= expiry {
+                return Err(PairingError::RefExpired);
+            }
+            if conn.noise_key != qr.noise_key {
+                return Err(PairingError::NoiseKeyMismatch);
+            }
+            if registration.identity != qr.identity_key {
+                return Err(PairingError::IdentityKeyMismatch);
+            }
+            let (tx, noise_key, registration) =
+                (conn.tx.clone(), conn.noise_key, registration.clone());
+            // One scan per connection: its refs are spent whatever the outcome.
+            let spent: Vec<String> = refs.iter().map(|(r, _)| r.clone()).collect();
+            for r in &spent {
+                st.refs.remove(r);
+            }
+            let behaviour = st.behaviour(phone);
+            let account = st.account(phone);
+            let (device, key_index) = (account.next_device, account.next_key_index);
+            account.next_device = account.next_device.saturating_add(1);
+            account.next_key_index = account.next_key_index.saturating_add(1);
+            let account = account.clone();
+            let iq_id = st.next_iq_id();
+            let now = unix_now();
+            let offer = Offer {
+                account: &account.identity,
+                qr: &qr,
+                raw_id: account.raw_id,
+                key_index,
+                timestamp: now,
+                device: Jid::with_device(phone, SERVER_PN, device),
+                lid: Jid::with_device(account.lid.as_str(), SERVER_LID, device),
+                platform: &behaviour.platform,
+                business_name: behaviour.business_name.as_deref(),
+            };
+            let (node, pending) = pairing::pair_success(&offer, &iq_id, &mut st.rng);
+            self.save(&st);
+            let draft = Device {
+                phone: phone.to_owned(),
+                device,
+                lid: account.lid.clone(),
+                noise_key,
+                identity_key: registration.identity,
+                registration_id: registration.registration_id,
+                key_index,
+                os: registration.os.clone(),
+                paired_at: now,
+                removed: false,
+                prekeys: 0,
+                signed_identity: Vec::new(),
+            };
+            let (reply, rx) = oneshot::channel();
+            let command = Command::Pair {
+                node,
+                pending,
+                draft: Box::new(draft),
+                reply,
+            };
+            (tx, command, rx)
+        };
+        tx.send(command)
+            .await
+            .map_err(|_| PairingError::ConnectionClosed)?;
+        match tokio::time::timeout(self.timing.pair_reply, rx).await {
+            Err(_) => Err(PairingError::Timeout),
+            Ok(Err(_)) => Err(PairingError::ConnectionClosed),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// Registers a device whose `pair-device-sign` verified.
+    pub fn finish_pairing(&self, device: Device) -> PairedDevice {
+        let paired = PairedDevice {
+            jid: device.jid(),
+            lid: device.lid_jid().to_string(),
+            phone: device.phone.clone(),
+            device: device.device,
+            key_index: device.key_index,
+        };
+        let mut st = self.lock();
+        st.devices.insert(paired.jid.clone(), device);
+        self.save(&st);
+        drop(st);
+        self.emit(SimEvent::Paired {
+            jid: paired.jid.clone(),
+        });
+        paired
+    }
+
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        let st = self.lock();
+        st.devices.values().map(|d| st.device_info(d)).collect()
+    }
+
+    pub fn groups(&self) -> Vec<GroupRecord> {
+        self.lock().groups.clone()
+    }
+
+    pub fn set_phone_behaviour(&self, phone: &str, b: PhoneBehaviour) -> Result<(), Error> {
+        pairing::check_phone(phone)?;
+        let mut st = self.lock();
+        st.phones.insert(phone.to_owned(), b);
+        self.save(&st);
+        Ok(())
+    }
+
+    /// Unlinks a device as its phone would: later logins fail with 401, and a live connection
+    /// gets `<stream:error code="401"><conflict type="device_removed"/>`.
+    pub async fn remove_device(&self, jid: &str) -> Result<(), Error> {
+        let tx = {
+            let mut st = self.lock();
+            let dev = st
+                .devices
+                .get_mut(jid)
+                .ok_or_else(|| Error::UnknownDevice(jid.to_owned()))?;
+            dev.removed = true;
+            self.save(&st);
+            st.online
+                .get(jid)
+                .and_then(|id| st.conns.get(id))
+                .map(|c| c.tx.clone())
+        };
+        if let Some(tx) = tx {
+            let node = stanzas::stream_error(StreamError::DeviceRemoved);
+            // A connection that ended meanwhile needs no telling.
+            let _ = tx.send(Command::Close(Some(node))).await;
+        }
+        Ok(())
+    }
+
+    /// Applies a fault now (connection faults) or arms it (IQ and login faults).
+    pub async fn inject(&self, fault: Fault) -> Result<(), Error> {
+        let (device, command) = match fault {
+            Fault::StreamError {
+                device,
+                error: StreamError::DeviceRemoved,
+            } => return self.remove_device(&device).await,
+            Fault::Drop { device } => (device, Command::Drop),
+            Fault::StreamError { device, error } => {
+                (device, Command::Close(Some(stanzas::stream_error(error))))
+            }
+            Fault::DelayIq {
+                device,
+                millis,
+                xmlns,
+                count,
+            } => {
+                let action = IqAction::Delay(std::time::Duration::from_millis(millis));
+                return self.add_iq_rule(device, action, xmlns, count);
+            }
+            Fault::WithholdIq {
+                device,
+                xmlns,
+                count,
+            } => return self.add_iq_rule(device, IqAction::Withhold, xmlns, count),
+            Fault::ClearIqFaults { device } => {
+                self.lock().faults.iq.remove(&device);
+                return Ok(());
+            }
+            Fault::RejectNextLogin { device, reason } => {
+                let mut st = self.lock();
+                match device {
+                    Some(d) => {
+                        st.faults.reject.insert(d, reason);
+                    }
+                    None => st.faults.reject_any = Some(reason),
+                }
+                return Ok(());
+            }
+        };
+        let tx = {
+            let st = self.lock();
+            st.online
+                .get(&device)
+                .and_then(|id| st.conns.get(id))
+                .map(|c| c.tx.clone())
+        };
+        let tx = tx.ok_or_else(|| Error::NotConnected(device.clone()))?;
+        tx.send(command)
+            .await
+            .map_err(|_| Error::NotConnected(device))
+    }
+
+    fn add_iq_rule(
+        &self,
+        device: String,
+        action: IqAction,
+        xmlns: Option<String>,
+        count: Option<u32>,
+    ) -> Result<(), Error> {
+        if count == Some(0) {
+            return Ok(());
+        }
+        let rule = IqRule {
+            action,
+            xmlns,
+            remaining: count,
+        };
+        self.lock().faults.iq.entry(device).or_default().push(rule);
+        Ok(())
+    }
+}
