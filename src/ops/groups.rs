@@ -125,6 +125,9 @@ pub enum InvalidRequest {
     /// The parent is not a group JID.
     #[error("parent {0} is not a group JID")]
     BadParent(String),
+    /// A community cannot itself be created inside a community.
+    #[error("a community cannot have a parent community")]
+    CommunityWithParent,
 }
 
 impl CreateGroup {
@@ -154,6 +157,9 @@ impl CreateGroup {
         if let Some(p) = &self.parent {
             if !p.is_group() || p.user.is_empty() || p.device.is_some() {
                 return Err(InvalidRequest::BadParent(p.to_string()));
+            }
+            if self.community {
+                return Err(InvalidRequest::CommunityWithParent);
             }
         }
         Ok(())
