@@ -1,0 +1,157 @@
+//! Devices at scale: memory per connected idle device and the connect storm after a restart,
+//! against a `wuts sim` in its own process (so only the engine's memory is counted here).
+//!
+//! Run: `cargo bench --bench devices` (1,000 devices) or
+//! `WUTS_BENCH_DEVICES=10000 cargo bench --bench devices`. Prints its figures; no criterion
+//! (one storm is one measurement, and the interesting number is the total time).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use wuts::client::api::{DeviceEvent, DeviceState};
+use wuts::client::{ClientConfig, Registry};
+use wuts::engine::EngineConfig;
+use wuts::noise::PublicKey;
+use wuts_store::{SledStore, Store};
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let n: usize = std::env::var("WUTS_BENCH_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    // `cargo bench` passes `--bench`; a `cargo test --benches` run (`--test`) only smoke-tests.
+    let n = if std::env::args().any(|a| a == "--test") { 5 } else { n };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match std::env::var("WUTS_BENCH_RESTORE_DIR") {
+        // Second phase, in a fresh process so nothing from pairing is on the heap.
+        Ok(dir) => rt.block_on(restore(n, dir.into())),
+        Err(_) => rt.block_on(run(n)),
+    }
+}
+
+fn client_config(ws_url: String, root: PublicKey) -> ClientConfig {
+    ClientConfig {
+        ws_url,
+        engine: Arc::new(EngineConfig {
+            trusted_root: root,
+            // Smaller first upload than WA Web's 812 so that pairing thousands of devices
+            // takes seconds, not minutes; pre-keys live in sled, not in a device's memory.
+            pre_key_batch: (30, 30),
+            ..EngineConfig::default()
+        }),
+        ..ClientConfig::default()
+    }
+}
+
+async fn restore(n: usize, dir: std::path::PathBuf) {
+    let ws_url = std::env::var("WUTS_BENCH_WS_URL").unwrap();
+    let root = std::env::var("WUTS_BENCH_ROOT").unwrap();
+    let root = PublicKey::from_slice(&wuts::binary::json::decode_hex(&root).unwrap()).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).unwrap());
+    let base = rss_kib();
+    let reg = Registry::new(store, client_config(ws_url, root));
+    let start = Instant::now();
+    assert_eq!(reg.restore().unwrap(), n);
+    loop {
+        let up = reg
+            .ids()
+            .into_iter()
+            .filter(|id| reg.client(*id).is_ok_and(|c| c.status().state == DeviceState::Connected))
+            .count();
+        if up == n {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(600), "only {up} of {n} connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let storm = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = rss_kib();
+    println!("connect storm: {n} devices connected in {:.2} s", storm.as_secs_f64());
+    println!(
+        "memory: {} KiB RSS for {n} connected idle devices (store open: {base} KiB before), \
+         {:.1} KiB per device",
+        rss.saturating_sub(base),
+        rss.saturating_sub(base) as f64 / n as f64
+    );
+    reg.shutdown_all().await;
+}
+
+async fn run(n: usize) {
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_wuts"))
+        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wuts sim starts");
+    let mut line = String::new();
+    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let ws_url = info["ws_url"].as_str().unwrap().to_owned();
+    let control = info["control_url"].as_str().unwrap().to_owned();
+    let root = wuts::binary::json::decode_hex(info["root_public_key"].as_str().unwrap()).unwrap();
+    let root = PublicKey::from_slice(&root).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let config = client_config(ws_url.clone(), root);
+    let http = reqwest::Client::new();
+
+    let reg = Registry::new(store.clone(), config.clone());
+    let start = Instant::now();
+    futures_util::stream::iter(0..n)
+        .for_each_concurrent(64, |i| {
+            let (reg, http, control) = (reg.clone(), http.clone(), control.clone());
+            async move {
+                let client = reg.create_device().unwrap();
+                let mut rx = client.subscribe();
+                client.pair().await.unwrap();
+                loop {
+                    match rx.recv().await.unwrap() {
+                        DeviceEvent::Qr(qr) => {
+                            let body = serde_json::json!({"qr": qr.code, "phone": format!("55{i:011}")});
+                            let r = http.post(format!("{control}/scan")).json(&body).send().await.unwrap();
+                            assert!(r.status().is_success(), "scan: {}", r.status());
+                        }
+                        DeviceEvent::Connected => break,
+                        _ => {}
+                    }
+                }
+            }
+        })
+        .await;
+    println!("paired {n} devices in {:.1} s", start.elapsed().as_secs_f64());
+    reg.shutdown_all().await;
+    drop(reg);
+    drop(store);
+
+    // Restart in a fresh process over the same data directory.
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env("WUTS_BENCH_RESTORE_DIR", dir.path())
+        .env("WUTS_BENCH_DEVICES", n.to_string())
+        .env("WUTS_BENCH_WS_URL", &ws_url)
+        .env("WUTS_BENCH_ROOT", info["root_public_key"].as_str().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = sim.kill();
+}
