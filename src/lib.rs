@@ -15,6 +15,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod http;
 pub mod noise;
 pub mod ops;
 pub mod proto;

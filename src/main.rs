@@ -23,11 +23,14 @@ enum Command {
     /// Encode, decode, show and benchmark binary stanzas (one item a line, stdin to stdout).
     #[command(subcommand)]
     Stanza(cli::stanza::StanzaCommand),
+    /// Run the HTTP gateway (flags > WUTS_* environment > --config TOML > defaults).
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Command::Stanza(cmd) => cli::stanza::run(cmd),
+        Command::Serve(args) => cli::serve::run(args),
     }
 }

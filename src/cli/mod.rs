@@ -1,3 +1,4 @@
 //! Subcommands of the `wuts` binary.
 
+pub mod serve;
 pub mod stanza;
