@@ -252,9 +252,14 @@ struct Sandbox {
     _guard: Box<dyn Send>,
 }
 
-/// **Plug point for the sandbox.** Starts the simulated server on a loopback port. Until it
-/// lands this fails with [`ServeError::SandboxUnavailable`].
-async fn start_sandbox() -> Result<Sandbox, ServeError> {
+/// **Plug point for the sandbox.** Starts the simulated server on a loopback port (port 0),
+/// keeping its state in `data/sandbox` so the root key, accounts and paired devices survive a
+/// restart, and returns where devices connect: the sandbox's `ws_url()` with its
+/// `root_public_key()`, and for `GET /admin/sandbox` its `ws_url()` and `control_url()`. The
+/// running handle goes into `_guard`. Until the sandbox lands this fails with
+/// [`ServeError::SandboxUnavailable`].
+async fn start_sandbox(data: &Path) -> Result<Sandbox, ServeError> {
+    let _ = data;
     Err(ServeError::SandboxUnavailable)
 }
 
@@ -304,7 +309,7 @@ fn init_logging(format: LogFormat) {
 async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
     let store = Arc::new(SledStore::open(&config.data)?);
     let sandbox = if config.sandbox {
-        let sandbox = start_sandbox().await?;
+        let sandbox = start_sandbox(&config.data).await?;
         config.wa = sandbox.wa.clone();
         tracing::info!(ws_url = %sandbox.info.ws_url, control_url = %sandbox.info.control_url, "sandbox started");
         Some(sandbox)
@@ -312,7 +317,14 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
         None
     };
     let devices = build_devices(store.clone(), &config.wa).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            // The registry may already be connecting devices: close them cleanly.
+            devices.shutdown().await;
+            return Err(error.into());
+        }
+    };
     let gateway_store: Arc<dyn GatewayStore> = store.clone();
     let admin_env = std::env::var("WUTS_ADMIN_TOKEN").ok();
     let (admin_hash, generated) =
