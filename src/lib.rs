@@ -16,6 +16,7 @@
 pub mod binary;
 pub mod client;
 pub mod engine;
+pub mod http;
 pub mod noise;
 pub mod ops;
 pub mod proto;

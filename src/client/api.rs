@@ -100,6 +100,14 @@ pub enum DeviceEvent {
     },
 }
 
+/// Process-wide counters of the registry, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceStats {
+    /// Connections re-established after a drop, over all devices, since the process started.
+    pub reconnects: u64,
+}
+
 /// Why a device operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -159,4 +167,8 @@ pub trait Devices: Send + Sync + 'static {
     fn remove(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
     /// Closes every device's connection cleanly and flushes the store.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+    /// Counters for `/metrics`. The default reports zeros, for registries that keep none.
+    fn stats(&self) -> DeviceStats {
+        DeviceStats::default()
+    }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::codec::RecordError;
+use crate::gateway::{TenantId, UserId};
 use crate::keys::PreKeyId;
 use crate::model::DeviceId;
 
@@ -29,6 +30,16 @@ pub enum RecordKind {
     Meta,
     /// The store's schema marker.
     Schema,
+    /// A gateway tenant.
+    Tenant,
+    /// A gateway user.
+    User,
+    /// The gateway's token-hash index.
+    TokenIndex,
+    /// The gateway's admin-token hash.
+    AdminToken,
+    /// A response stored for an idempotency key.
+    StoredResponse,
 }
 
 impl fmt::Display for RecordKind {
@@ -41,6 +52,11 @@ impl fmt::Display for RecordKind {
             Self::PreKey => "one-time pre-key",
             Self::Meta => "metadata value",
             Self::Schema => "schema marker",
+            Self::Tenant => "tenant",
+            Self::User => "user",
+            Self::TokenIndex => "token index",
+            Self::AdminToken => "admin token",
+            Self::StoredResponse => "stored response",
         })
     }
 }
@@ -167,6 +183,26 @@ pub enum Error {
     /// Every device id has been handed out.
     #[error("device ids exhausted")]
     DeviceIdsExhausted,
+    /// A gateway id or idempotency key has the wrong shape.
+    #[error("invalid {kind} id {id:?}")]
+    InvalidId {
+        /// What kind of id (`tenant`, `user`, `idempotency key`).
+        kind: &'static str,
+        /// The rejected text.
+        id: String,
+    },
+    /// No gateway tenant with this id exists.
+    #[error("tenant {0} does not exist")]
+    UnknownTenant(TenantId),
+    /// No gateway user with this id exists.
+    #[error("user {0} does not exist")]
+    UnknownUser(UserId),
+    /// A gateway record with this id (or this token hash) already exists.
+    #[error("{what} already exists")]
+    Duplicate {
+        /// What collided (`tenant id`, `user id`, `token`).
+        what: &'static str,
+    },
 }
 
 impl Error {

@@ -22,10 +22,14 @@
 //! flush (sled: every 500 ms), at the next durable write, or on [`Flush::flush`]; a crash before
 //! then may lose them but never half-applies them. Reads always see every earlier write.
 //!
+//! The HTTP gateway's own records (tenants, users, token hashes, idempotency records) sit in
+//! [`gateway`], behind their own narrow trait, in the same data directory.
+//!
 //! This crate must not depend on the engine, transports or HTTP; it does no cryptography.
 
 mod codec;
 mod error;
+pub mod gateway;
 mod keys;
 mod keyspace;
 mod memory;

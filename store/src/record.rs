@@ -24,7 +24,7 @@ const META_VERSION: u8 = 1;
 const COUNTER_VERSION: u8 = 1;
 
 /// Opens `record` and checks that its version is `newest` (the only one written so far).
-fn open_v1(record: &[u8], newest: u8) -> Result<Reader<'_>, RecordError> {
+pub(crate) fn open_v1(record: &[u8], newest: u8) -> Result<Reader<'_>, RecordError> {
     let (version, reader) = Reader::open(record)?;
     match version {
         0 => Err(RecordError::InvalidTag {

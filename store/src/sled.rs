@@ -15,9 +15,9 @@
 //! | `pre-keys`        | device ‖ pre-key id (4 B BE)  | pre-key record             |
 //! | `meta`            | device ‖ meta key             | meta record                |
 //!
-//! A device exists exactly when it has a `device-keys` entry. Later concerns (the gateway's
-//! tenants, tokens, idempotency records) get trees of their own, opened in [`SledStore::open`]
-//! beside these; nothing here needs to change for that.
+//! A device exists exactly when it has a `device-keys` entry. The gateway's tenants, tokens and
+//! idempotency records have trees of their own (`gw-*`, laid out in `sled/gateway.rs`), opened
+//! in [`SledStore::open`] beside these.
 //!
 //! # Locking
 //!
@@ -70,6 +70,8 @@ pub struct SledStore {
     pre_key_counter: Tree,
     pre_keys: Tree,
     meta: Tree,
+    /// The gateway's trees (`sled/gateway.rs`).
+    gateway: gateway::Trees,
     /// Holds the directory lock; declared last so it is released after sled is closed.
     _lock: File,
 }
@@ -150,6 +152,7 @@ impl SledStore {
             pre_key_counter: tree("pre-key-counter")?,
             pre_keys: tree("pre-keys")?,
             meta: tree("meta")?,
+            gateway: gateway::Trees::open(&db)?,
             db,
             dir,
             _lock: lock,
@@ -581,5 +584,6 @@ impl Flush for SledStore {
     }
 }
 
+mod gateway;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,251 @@
+//! `POST /groups` through the gateway over loopback HTTP, set beside calling the registry
+//! directly in the same run: requests/s, p50 and p99, and the gateway's cost per request.
+//!
+//! Until the engine lands the registry is an instant in-process stand-in, so this measures the
+//! gateway alone (HTTP parsing, auth with a store lookup and SHA-256, validation, rendering,
+//! metrics, plus the load generator's own HTTP client on the same cores). With the engine, the
+//! same harness runs against the in-process sandbox and the overhead becomes a percentage of a
+//! real round trip (goal: under 15%).
+//!
+//! Run: `cargo bench --bench gateway [-- --seconds 5 --concurrency 16]`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use wuts::binary::Jid;
+use wuts::client::api::{
+    BoxFuture, DeviceEvent, DeviceId, DeviceState, DeviceStatus, Devices, Error,
+};
+use wuts::http::{AppState, GatewayConfig};
+use wuts::ops::groups::{CreateGroup, GroupInfo, GroupParticipant, ParticipantOutcome};
+use wuts_store::gateway::MemGatewayStore;
+
+/// A registry that answers every group request at once, as the sandbox would (shape-wise).
+struct Instant0;
+
+fn group(request: &CreateGroup) -> GroupInfo {
+    let owner = Jid::new("5511900000001", "s.whatsapp.net");
+    let mut participants = vec![GroupParticipant {
+        jid: owner.clone(),
+        phone_number: None,
+        is_admin: true,
+        is_super_admin: true,
+        outcome: ParticipantOutcome::Added,
+    }];
+    participants.extend(request.participants.iter().map(|jid| GroupParticipant {
+        jid: jid.clone(),
+        phone_number: None,
+        is_admin: false,
+        is_super_admin: false,
+        outcome: ParticipantOutcome::Added,
+    }));
+    GroupInfo {
+        jid: Jid::new("120363039000000000", "g.us"),
+        subject: request.subject.clone(),
+        owner: Some(owner),
+        created_at: 1_781_517_600,
+        description: None,
+        announcement: request.announcement,
+        locked: request.locked,
+        join_approval: request.join_approval,
+        is_community: false,
+        parent: None,
+        addressing_mode: None,
+        participants,
+    }
+}
+
+impl Devices for Instant0 {
+    fn create(&self) -> BoxFuture<'_, Result<DeviceId, Error>> {
+        Box::pin(async { Ok(DeviceId::new(1)) })
+    }
+    fn pair(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn status(&self, _: DeviceId) -> Result<DeviceStatus, Error> {
+        Ok(DeviceStatus {
+            state: DeviceState::Connected,
+            jid: None,
+            qr: None,
+        })
+    }
+    fn subscribe(&self, _: DeviceId) -> Result<broadcast::Receiver<DeviceEvent>, Error> {
+        Ok(broadcast::channel(1).1)
+    }
+    fn create_group(
+        &self,
+        _: DeviceId,
+        req: CreateGroup,
+    ) -> BoxFuture<'_, Result<GroupInfo, Error>> {
+        Box::pin(async move { Ok(group(&req)) })
+    }
+    fn remove(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+struct Run {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn report(&mut self, name: &str) -> Duration {
+        self.latencies.sort_unstable();
+        let at = |q: f64| {
+            let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+            self.latencies[i]
+        };
+        let (p50, p99) = (at(0.50), at(0.99));
+        println!(
+            "{name:<22} {:>10.0} req/s   p50 {:>8.1} us   p99 {:>8.1} us   ({} requests)",
+            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
+            self.latencies.len()
+        );
+        p50
+    }
+}
+
+/// Runs `concurrency` workers, each calling `call` in a loop for `seconds`.
+async fn load<F, Fut>(concurrency: usize, seconds: f64, call: F) -> Run
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    call().await;
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.unwrap());
+    }
+    Run {
+        latencies,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn arg(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = arg("--seconds", 3.0);
+    let concurrency = arg("--concurrency", 16.0) as usize;
+    let devices: Arc<dyn Devices> = Arc::new(Instant0);
+    let store = Arc::new(MemGatewayStore::new());
+    let (admin, _) = wuts::http::resolve_admin_token(store.as_ref(), Some("bench")).unwrap();
+    let state = AppState::new(devices.clone(), store, GatewayConfig::default(), admin);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(wuts::http::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    let http = reqwest::Client::new();
+    let admin = |path: &str, body: Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth("bench")
+            .json(&body)
+            .send()
+    };
+    let tenant: Value = admin("/admin/tenants", json!({"name": "bench"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user: Value = admin(
+        "/admin/users",
+        json!({"tenant_id": tenant["id"], "name": "bench"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = user["token"].as_str().unwrap().to_owned();
+    let body = json!({
+        "name": "Bench group",
+        "participants": ["5511999990001", "5511999990002@s.whatsapp.net", "+55 11 99999-0003"],
+        "options": {"join_approval": true}
+    });
+    let request: CreateGroup = CreateGroup {
+        subject: "Bench group".into(),
+        participants: (1..=3)
+            .map(|i| Jid::new(format!("551199999000{i}"), "s.whatsapp.net"))
+            .collect(),
+        join_approval: true,
+        ..CreateGroup::default()
+    };
+
+    println!("POST /groups, {concurrency} concurrent clients, {seconds} s each, instant registry");
+    let direct = {
+        let devices = devices.clone();
+        load(concurrency, seconds, move || {
+            let devices = devices.clone();
+            let request = request.clone();
+            async move {
+                devices
+                    .create_group(DeviceId::new(1), request)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await
+        .report("registry, direct")
+    };
+    let through = {
+        let (http, url, token, body) = (http.clone(), url.clone(), token.clone(), body.clone());
+        load(concurrency, seconds, move || {
+            let send = http
+                .post(format!("{url}/groups"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send();
+            async move {
+                let response = send.await.unwrap();
+                assert_eq!(response.status(), 201);
+                response.bytes().await.unwrap();
+            }
+        })
+        .await
+        .report("through the gateway")
+    };
+    println!(
+        "gateway cost per request at p50: {:.1} us",
+        (through.saturating_sub(direct)).as_secs_f64() * 1e6
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

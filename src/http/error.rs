@@ -1,0 +1,444 @@
+//! `ApiError`: the one table from failures to HTTP statuses and stable error codes, and the two
+//! error envelopes (`wuts` and `status`).
+//!
+//! Every failure a client can see, extractor rejections included, goes through [`ApiError`], so
+//! the status, the code and the envelope are decided here and nowhere else. Internal details
+//! (storage failures, protocol errors) are logged with the request's span and replaced by a
+//! generic message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::client::api::Error as ClientError;
+
+/// One problem with a request, named by the field it concerns (`name`, `participants[2]`,
+/// `options.parent_jid`, `Idempotency-Key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Where the problem is.
+    pub field: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl Violation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A stable error code: what clients branch on. Statuses are fixed per code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 400: the request is invalid; `details` lists every violation.
+    ValidationError,
+    /// 400: the body is not JSON.
+    InvalidJson,
+    /// 401: no token, or not a valid one.
+    Unauthorized,
+    /// 404: no such user, route, QR code or sandbox.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 409: the user's device is not paired (or was logged out).
+    DeviceNotPaired,
+    /// 413: the body is larger than the gateway accepts.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 422: an `Idempotency-Key` was reused with a different request.
+    IdempotencyKeyReused,
+    /// 500: something failed inside the gateway; details are only in the log.
+    InternalError,
+    /// 502: WhatsApp refused the request (its code is in the body) or answered nonsense.
+    WhatsappError,
+    /// 503: the device is paired but not connected right now, or the gateway is stopping.
+    DeviceOffline,
+    /// 504: WhatsApp did not answer in time.
+    Timeout,
+}
+
+impl ErrorCode {
+    /// Every code, for the OpenAPI document.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::ValidationError,
+        ErrorCode::InvalidJson,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::DeviceNotPaired,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::InternalError,
+        ErrorCode::WhatsappError,
+        ErrorCode::DeviceOffline,
+        ErrorCode::Timeout,
+    ];
+
+    /// The code as clients see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ValidationError => "VALIDATION_ERROR",
+            ErrorCode::InvalidJson => "INVALID_JSON",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::DeviceNotPaired => "DEVICE_NOT_PAIRED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::WhatsappError => "WHATSAPP_ERROR",
+            ErrorCode::DeviceOffline => "DEVICE_OFFLINE",
+            ErrorCode::Timeout => "TIMEOUT",
+        }
+    }
+
+    /// The HTTP status that always goes with the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::ValidationError | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::DeviceNotPaired => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::WhatsappError => StatusCode::BAD_GATEWAY,
+            ErrorCode::DeviceOffline => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+/// Everything that can go wrong in a request, as the client will be told.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request broke one or more rules; nothing was sent to WhatsApp.
+    #[error("validation failed")]
+    Validation(Vec<Violation>),
+    /// The body is not JSON (the text says where it broke).
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// Missing, malformed or unknown token.
+    #[error("missing or invalid token")]
+    Unauthorized,
+    /// No such thing (the text says what).
+    #[error("{0}")]
+    NotFound(String),
+    /// Wrong method for the route.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The device must be paired first.
+    #[error("the device is not paired")]
+    DeviceNotPaired,
+    /// The body exceeds the limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body is not declared as JSON.
+    #[error("the body must be application/json")]
+    UnsupportedMediaType,
+    /// The idempotency key was used for another request.
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// The device is not connected (or the gateway is stopping).
+    #[error("the device is offline")]
+    DeviceOffline,
+    /// WhatsApp refused the request.
+    #[error("WhatsApp refused the request: {text}")]
+    WhatsApp {
+        /// WhatsApp's code, when it gave one.
+        code: Option<u16>,
+        /// WhatsApp's text, or our description.
+        text: String,
+    },
+    /// WhatsApp did not answer in time.
+    #[error("WhatsApp did not answer in time")]
+    Timeout,
+    /// An internal failure; the text goes to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A violation of a single field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![Violation::new(field, message)])
+    }
+
+    /// An internal failure: logs `detail` now (inside the request's span), tells the client
+    /// nothing more.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let detail = detail.to_string();
+        tracing::error!(error = %detail, "internal error");
+        ApiError::Internal(detail)
+    }
+
+    /// The code clients see.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Validation(_) => ErrorCode::ValidationError,
+            ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::DeviceNotPaired => ErrorCode::DeviceNotPaired,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            ApiError::DeviceOffline => ErrorCode::DeviceOffline,
+            ApiError::WhatsApp { .. } => ErrorCode::WhatsappError,
+            ApiError::Timeout => ErrorCode::Timeout,
+            ApiError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// What the client is told: never internal details.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The facts both envelopes are built from.
+    pub(crate) fn report(&self) -> ErrorReport {
+        let (whatsapp_code, whatsapp_text) = match self {
+            ApiError::WhatsApp { code, text } => (*code, Some(text.clone())),
+            _ => (None, None),
+        };
+        ErrorReport {
+            code: self.code(),
+            message: self.public_message(),
+            details: match self {
+                ApiError::Validation(violations) => violations.clone(),
+                _ => Vec::new(),
+            },
+            whatsapp_code,
+            whatsapp_text,
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    /// The client-layer half of the table (STYLE rule 15).
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::UnknownDevice(id) => ApiError::NotFound(format!("{id} does not exist")),
+            ClientError::NotPaired => ApiError::DeviceNotPaired,
+            ClientError::NotConnected | ClientError::Closed => ApiError::DeviceOffline,
+            ClientError::Timeout(_) => ApiError::Timeout,
+            ClientError::Rejected { code, text } => ApiError::WhatsApp {
+                code: Some(code),
+                text,
+            },
+            ClientError::Invalid(text) => ApiError::invalid("request", text),
+            ClientError::Protocol(detail) => {
+                tracing::warn!(error = %detail, "protocol error from the device");
+                ApiError::WhatsApp {
+                    code: None,
+                    text: "WhatsApp's reply could not be understood".to_owned(),
+                }
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<wuts_store::Error> for ApiError {
+    fn from(error: wuts_store::Error) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+/// An error, ready to be rendered in either envelope. Attached to error responses as an
+/// extension so the `status` style can re-render them (see [`ErrorReport::status_style`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorReport {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+    pub(crate) details: Vec<Violation>,
+    pub(crate) whatsapp_code: Option<u16>,
+    pub(crate) whatsapp_text: Option<String>,
+}
+
+impl ErrorReport {
+    /// Document 000's envelope: `{success: false, error, error_code, timestamp}`, plus `details`
+    /// for validation errors and `whatsapp_code`/`whatsapp_text` for WhatsApp's refusals.
+    pub(crate) fn wuts_style(&self) -> Value {
+        let mut body = json!({
+            "success": false,
+            "error": self.message,
+            "error_code": self.code.as_str(),
+            "timestamp": now_rfc3339(),
+        });
+        self.add_extras(&mut body);
+        body
+    }
+
+    /// Document 002's envelope: `{status: false, code, message, error}`, with the same extras
+    /// and our `error_code`, so its clients keep working and new ones can branch on the code.
+    pub(crate) fn status_style(&self) -> Value {
+        let status = self.code.status();
+        let error = if self.details.is_empty() {
+            self.message.clone()
+        } else {
+            self.details
+                .iter()
+                .map(|v| format!("{}: {}", v.field, v.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let mut body = json!({
+            "status": false,
+            "code": status.as_u16(),
+            "message": status.canonical_reason().map(sentence_case).unwrap_or_default(),
+            "error": error,
+            "error_code": self.code.as_str(),
+        });
+        self.add_extras(&mut body);
+        body
+    }
+
+    fn add_extras(&self, body: &mut Value) {
+        let Some(map) = body.as_object_mut() else {
+            return;
+        };
+        if !self.details.is_empty() {
+            map.insert("details".to_owned(), json!(self.details));
+        }
+        if let Some(code) = self.whatsapp_code {
+            map.insert("whatsapp_code".to_owned(), json!(code));
+        }
+        if let Some(text) = &self.whatsapp_text {
+            map.insert("whatsapp_text".to_owned(), json!(text));
+        }
+    }
+}
+
+/// "Bad Request" -> "Bad request", as document 002 writes its messages.
+fn sentence_case(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for (i, word) in reason.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+            out.push_str(&word.to_lowercase());
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+/// The current time as RFC 3339 (UTC, whole seconds).
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339(crate::http::unix_now())
+}
+
+/// Unix seconds as RFC 3339 (UTC), e.g. `2026-06-15T10:00:00Z`.
+pub(crate) fn rfc3339(unix: u64) -> String {
+    let at = i64::try_from(unix)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let report = self.report();
+        let mut response = (report.code.status(), Json(report.wuts_style())).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            if let Ok(value) = "Bearer".parse() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response.extensions_mut().insert(report);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::client::api::DeviceId;
+
+    #[test]
+    fn client_errors_map_to_the_documented_codes() {
+        let cases = [
+            (ClientError::NotPaired, "DEVICE_NOT_PAIRED", 409),
+            (ClientError::NotConnected, "DEVICE_OFFLINE", 503),
+            (ClientError::Closed, "DEVICE_OFFLINE", 503),
+            (ClientError::Timeout(Duration::from_secs(1)), "TIMEOUT", 504),
+            (
+                ClientError::Rejected {
+                    code: 406,
+                    text: "not-acceptable".into(),
+                },
+                "WHATSAPP_ERROR",
+                502,
+            ),
+            (ClientError::Protocol("x".into()), "WHATSAPP_ERROR", 502),
+            (ClientError::Invalid("x".into()), "VALIDATION_ERROR", 400),
+            (
+                ClientError::UnknownDevice(DeviceId::new(1)),
+                "NOT_FOUND",
+                404,
+            ),
+        ];
+        for (error, code, status) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(api.code().as_str(), code);
+            assert_eq!(api.code().status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let body = ApiError::Internal("disk on fire".into())
+            .report()
+            .wuts_style();
+        assert_eq!(body["error"], "internal error");
+        assert_eq!(body["error_code"], "INTERNAL_ERROR");
+        assert!(!body.to_string().contains("disk"));
+    }
+
+    #[test]
+    fn status_style_lists_violations_in_its_error_text() {
+        let error = ApiError::Validation(vec![
+            Violation::new("name", "is required"),
+            Violation::new("participants[0]", "is not a phone number"),
+        ]);
+        let body = error.report().status_style();
+        assert_eq!(body["status"], false);
+        assert_eq!(body["code"], 400);
+        assert_eq!(body["message"], "Bad request");
+        assert_eq!(
+            body["error"],
+            "name: is required; participants[0]: is not a phone number"
+        );
+    }
+
+    #[test]
+    fn rfc3339_has_whole_seconds_and_z() {
+        assert_eq!(rfc3339(1_781_517_600), "2026-06-15T10:00:00Z");
+    }
+}

@@ -1,0 +1,237 @@
+//! The HTTP gateway: a thin axum layer over [`Devices`]. Each handler extracts, calls one
+//! device or store method, and maps the result; [`ApiError`] is the one table of statuses.
+//!
+//! - `POST /groups` (per-user token): `groups.rs`, with validation in `validate.rs` and
+//!   `Idempotency-Key` handling in `idempotency.rs`.
+//! - `/admin/...` (admin token): tenants, users, pairing, QR codes, events (`admin.rs`,
+//!   `events.rs`, `qr.rs`).
+//! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs` (`ops.rs`, `metrics.rs`,
+//!   `openapi.rs`).
+//!
+//! This module must not touch the engine, stanzas, Noise or sled: devices are reached only
+//! through [`Devices`], storage only through [`GatewayStore`].
+
+mod admin;
+mod auth;
+mod body;
+pub mod error;
+mod events;
+mod groups;
+mod idempotency;
+mod metrics;
+mod middleware;
+mod openapi;
+mod openapi_schemas;
+mod ops;
+mod qr;
+pub mod validate;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use wuts_store::gateway::{GatewayStore, TokenHash};
+
+pub use self::auth::{hash_token, resolve_admin_token};
+pub use self::error::{ApiError, ErrorCode, Violation};
+use self::idempotency::InFlight;
+use self::metrics::Metrics;
+pub use self::openapi::openapi_document;
+use crate::client::api::Devices;
+
+/// How `POST /groups` shapes its responses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseStyle {
+    /// Document 000 (the WUTS gateway): `{success, group{...}}` and
+    /// `{success: false, error, error_code, timestamp}`.
+    #[default]
+    Wuts,
+    /// Document 002 (a gateway on port 7001): `{status, code, message, data{...}}` and
+    /// `{status: false, code, message, error}`.
+    Status,
+}
+
+impl FromStr for ResponseStyle {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "wuts" => Ok(ResponseStyle::Wuts),
+            "status" => Ok(ResponseStyle::Status),
+            other => Err(format!(
+                "unknown response style {other:?} (expected wuts or status)"
+            )),
+        }
+    }
+}
+
+/// Where the in-process sandbox listens, for `GET /admin/sandbox`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SandboxInfo {
+    /// The WhatsApp-compatible websocket every device connects to.
+    pub ws_url: String,
+    /// The sandbox's control API (the simulated phone that scans QR codes, fault injection).
+    pub control_url: String,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Envelope of `POST /groups` responses.
+    pub response_style: ResponseStyle,
+    /// Largest accepted request body, in bytes. A group request with 1,024 phone numbers is
+    /// about 40 KiB, so 64 KiB leaves room and still refuses junk early.
+    pub body_limit: usize,
+    /// How long a response stored for an `Idempotency-Key` is replayed.
+    pub idempotency_ttl: Duration,
+    /// Set in sandbox mode.
+    pub sandbox: Option<SandboxInfo>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            response_style: ResponseStyle::Wuts,
+            body_limit: 64 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            sandbox: None,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The device registry.
+    pub devices: Arc<dyn Devices>,
+    /// Tenants, users, tokens, idempotency records.
+    pub store: Arc<dyn GatewayStore>,
+    /// Settings.
+    pub config: GatewayConfig,
+    admin_token: TokenHash,
+    metrics: Metrics,
+    in_flight: InFlight,
+    stopping: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Builds the state; `admin_token` is the hash from [`resolve_admin_token`].
+    pub fn new(
+        devices: Arc<dyn Devices>,
+        store: Arc<dyn GatewayStore>,
+        config: GatewayConfig,
+        admin_token: TokenHash,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            devices,
+            store,
+            config,
+            admin_token,
+            metrics: Metrics::default(),
+            in_flight: InFlight::default(),
+            stopping: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    /// Marks the gateway as stopping: `/readyz` fails and event streams end, so the server's
+    /// graceful shutdown is not held open by long-lived connections.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Every route of the gateway. `openapi.rs` documents the same list; a test checks that each
+/// documented route answers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let groups = Router::new()
+        .route("/groups", post(groups::create_group))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::restyle_errors,
+        ));
+    let admin = Router::new()
+        .route(
+            "/admin/tenants",
+            post(admin::create_tenant).get(admin::list_tenants),
+        )
+        .route(
+            "/admin/users",
+            post(admin::create_user).get(admin::list_users),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(admin::show_user).delete(admin::delete_user),
+        )
+        .route("/admin/users/{id}/token", post(admin::rotate_token))
+        .route("/admin/users/{id}/pair", post(admin::pair))
+        .route("/admin/users/{id}/qr", get(qr::show_qr))
+        .route("/admin/users/{id}/events", get(events::stream_events))
+        .route("/admin/sandbox", get(admin::sandbox));
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/docs", get(ops::docs));
+    Router::new()
+        .merge(groups)
+        .merge(admin)
+        .merge(ops)
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then shuts down gracefully: stop
+/// accepting, end event streams, finish in-flight requests, close every device connection,
+/// flush the store. Also sweeps expired idempotency records every hour while running.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(idempotency::sweep_forever(state.clone()));
+    let stopping = state.clone();
+    let result = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopping.begin_shutdown();
+        })
+        .await;
+    sweeper.abort();
+    state.devices.shutdown().await;
+    if let Err(error) = state.store.flush_gateway() {
+        tracing::error!(%error, "final store flush failed");
+    }
+    tracing::info!("stopped");
+    result
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

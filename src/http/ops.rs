@@ -1,0 +1,76 @@
+//! Operations endpoints, without auth: liveness, readiness, Prometheus metrics, the OpenAPI
+//! document and its docs page.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{AppState, openapi};
+
+/// The docs page: static HTML that renders `/openapi.json` in the browser, with no script or
+/// style from elsewhere, so it works offline and needs nothing downloaded at build time.
+const DOCS_HTML: &str = include_str!("docs.html");
+
+/// `GET /healthz`: the process is up and serving.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: ready for traffic (storage answers and the gateway is not stopping).
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_stopping() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "stopping" })),
+        )
+            .into_response();
+    }
+    if let Err(error) = state.store.admin_token() {
+        tracing::warn!(%error, "readiness check: store unavailable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "store unavailable" })),
+        )
+            .into_response();
+    }
+    Json(json!({ "status": "ready" })).into_response()
+}
+
+/// `GET /metrics`: Prometheus text.
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let users = match state.store.users() {
+        Ok(users) => users,
+        Err(error) => {
+            tracing::warn!(%error, "metrics: cannot list users");
+            Vec::new()
+        }
+    };
+    let states: Vec<_> = users
+        .iter()
+        .filter_map(|user| state.devices.status(user.device).ok())
+        .map(|status| status.state)
+        .collect();
+    let text = state
+        .metrics
+        .render(&states, state.devices.stats().reconnects);
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json`.
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(openapi::openapi_document())
+}
+
+/// `GET /docs`.
+pub(crate) async fn docs() -> Html<&'static str> {
+    Html(DOCS_HTML)
+}

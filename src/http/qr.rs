@@ -1,0 +1,151 @@
+//! `GET /admin/users/{id}/qr`: the current pairing QR code as JSON, PNG, SVG or terminal text.
+//!
+//! The code changes every 20 s (60 s for the first), so responses are `no-store`.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use qrcode::render::{svg, unicode};
+use serde::{Deserialize, Serialize};
+
+use super::admin::load_user;
+use super::auth::AdminAuth;
+use super::{ApiError, AppState};
+use crate::client::api::QrCode;
+
+/// Side of the PNG and SVG images, in pixels (a phone reads it from a screen at arm's length).
+const IMAGE_SIZE: u32 = 320;
+
+/// The query string.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct QrQuery {
+    format: Option<String>,
+}
+
+/// The JSON form.
+#[derive(Serialize)]
+struct QrView<'a> {
+    code: &'a str,
+    /// Unix seconds.
+    expires_at: u64,
+    /// Seconds the code is valid from when it was issued.
+    ttl: u64,
+}
+
+/// The handler.
+pub(crate) async fn show_qr(
+    State(state): State<Arc<AppState>>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    query: Result<Query<QrQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
+    let user = load_user(&state, &id)?;
+    let status = state.devices.status(user.device)?;
+    let Some(qr) = status.qr else {
+        return Err(ApiError::NotFound(format!(
+            "no QR code: the device is {} (start pairing with POST /admin/users/{}/pair)",
+            status.state.as_str(),
+            user.id
+        )));
+    };
+    let mut response = match query.format.as_deref().unwrap_or("json") {
+        "json" => Json(QrView {
+            code: &qr.code,
+            expires_at: qr.expires_at,
+            ttl: qr.ttl.as_secs(),
+        })
+        .into_response(),
+        "png" => with_type(png(&qr)?, "image/png"),
+        "svg" => with_type(svg(&qr)?.into_bytes(), "image/svg+xml"),
+        "txt" => with_type(text(&qr)?.into_bytes(), "text/plain; charset=utf-8"),
+        _ => {
+            return Err(ApiError::invalid("format", "must be json, png, svg or txt"));
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        HeaderName::from_static("x-qr-expires-at"),
+        HeaderValue::from(qr.expires_at),
+    );
+    Ok(response)
+}
+
+fn with_type(body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn encode(qr: &QrCode) -> Result<qrcode::QrCode, ApiError> {
+    qrcode::QrCode::new(qr.code.as_bytes()).map_err(ApiError::internal)
+}
+
+/// A PNG, black on white, with the quiet zone.
+pub(crate) fn png(qr: &QrCode) -> Result<Vec<u8>, ApiError> {
+    let image = encode(qr)?
+        .render::<image::Luma<u8>>()
+        .min_dimensions(IMAGE_SIZE, IMAGE_SIZE)
+        .build();
+    let mut out = Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .map_err(ApiError::internal)?;
+    Ok(out.into_inner())
+}
+
+/// An SVG document.
+pub(crate) fn svg(qr: &QrCode) -> Result<String, ApiError> {
+    Ok(encode(qr)?
+        .render::<svg::Color<'_>>()
+        .min_dimensions(IMAGE_SIZE, IMAGE_SIZE)
+        .build())
+}
+
+/// Text for a terminal: two modules per character, light on dark (what most terminals show),
+/// so `curl .../qr?format=txt` can be scanned straight from the screen.
+pub(crate) fn text(qr: &QrCode) -> Result<String, ApiError> {
+    let mut text = encode(qr)?
+        .render::<unicode::Dense1x2>()
+        .dark_color(unicode::Dense1x2::Light)
+        .light_color(unicode::Dense1x2::Dark)
+        .build();
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sample() -> QrCode {
+        QrCode {
+            code: "2@abc,def,ghi,jkl,1".into(),
+            expires_at: 1_700_000_060,
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn renders_every_format() {
+        let png = png(&sample()).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(svg(&sample()).unwrap().contains("<svg"));
+        let text = text(&sample()).unwrap();
+        assert!(text.lines().count() > 10);
+        assert!(text.contains('\u{2588}') || text.contains('\u{2580}'));
+    }
+}

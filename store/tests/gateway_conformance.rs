@@ -1,0 +1,209 @@
+//! Behaviour every `GatewayStore` must share, run against `MemGatewayStore` and `SledStore`.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use wuts_store::gateway::{
+    GatewayStore, IdempotencyKey, StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
+};
+use wuts_store::{DeviceId, Error};
+
+type TestResult = Result<(), Box<dyn StdError>>;
+
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod mem {
+            $(
+                #[test]
+                fn $name() -> super::TestResult {
+                    super::$name(std::sync::Arc::new(wuts_store::gateway::MemGatewayStore::new()))
+                }
+            )*
+        }
+        mod sled {
+            $(
+                #[test]
+                fn $name() -> super::TestResult {
+                    let dir = tempfile::tempdir()?;
+                    super::$name(std::sync::Arc::new(wuts_store::SledStore::open(dir.path())?))
+                }
+            )*
+        }
+    };
+}
+
+for_each_backend!(
+    admin_token_is_set_and_replaced,
+    tenants_are_unique_and_listed,
+    users_need_a_tenant_and_unique_ids_and_tokens,
+    token_lookup_follows_rotation,
+    removing_a_user_forgets_token_and_responses,
+    responses_are_per_user_and_swept_by_age,
+);
+
+fn tenant(id: &str) -> Result<Tenant, Error> {
+    Ok(Tenant {
+        id: TenantId::new(id)?,
+        name: format!("tenant {id}"),
+        created_at: 10,
+    })
+}
+
+fn user(id: &str, tenant: &str, token: u8) -> Result<User, Error> {
+    Ok(User {
+        id: UserId::new(id)?,
+        tenant: TenantId::new(tenant)?,
+        name: format!("user {id}"),
+        device: DeviceId::new(u64::from(token)),
+        token_hash: TokenHash::from_bytes([token; 32]),
+        created_at: 20,
+    })
+}
+
+fn response(created_at: u64, body: &[u8]) -> StoredResponse {
+    StoredResponse {
+        request_hash: [1; 32],
+        status: 201,
+        body: body.to_vec(),
+        created_at,
+    }
+}
+
+fn admin_token_is_set_and_replaced(store: Arc<dyn GatewayStore>) -> TestResult {
+    assert_eq!(store.admin_token()?, None);
+    store.set_admin_token(&TokenHash::from_bytes([1; 32]))?;
+    store.set_admin_token(&TokenHash::from_bytes([2; 32]))?;
+    assert_eq!(store.admin_token()?, Some(TokenHash::from_bytes([2; 32])));
+    Ok(())
+}
+
+fn tenants_are_unique_and_listed(store: Arc<dyn GatewayStore>) -> TestResult {
+    store.create_tenant(&tenant("b")?)?;
+    store.create_tenant(&tenant("a")?)?;
+    assert!(matches!(
+        store.create_tenant(&tenant("a")?),
+        Err(Error::Duplicate { .. })
+    ));
+    let ids: Vec<_> = store
+        .tenants()?
+        .into_iter()
+        .map(|t| t.id.as_str().to_owned())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(store.tenant(&TenantId::new("a")?)?, Some(tenant("a")?));
+    assert_eq!(store.tenant(&TenantId::new("zz")?)?, None);
+    Ok(())
+}
+
+fn users_need_a_tenant_and_unique_ids_and_tokens(store: Arc<dyn GatewayStore>) -> TestResult {
+    assert!(matches!(
+        store.create_user(&user("u1", "t", 1)?),
+        Err(Error::UnknownTenant(_))
+    ));
+    store.create_tenant(&tenant("t")?)?;
+    store.create_user(&user("u1", "t", 1)?)?;
+    assert!(matches!(
+        store.create_user(&user("u1", "t", 2)?),
+        Err(Error::Duplicate { what: "user id" })
+    ));
+    assert!(matches!(
+        store.create_user(&user("u2", "t", 1)?),
+        Err(Error::Duplicate { what: "token" })
+    ));
+    store.create_user(&user("u2", "t", 2)?)?;
+    assert_eq!(store.users()?.len(), 2);
+    assert_eq!(store.user(&UserId::new("u2")?)?, Some(user("u2", "t", 2)?));
+    Ok(())
+}
+
+fn token_lookup_follows_rotation(store: Arc<dyn GatewayStore>) -> TestResult {
+    store.create_tenant(&tenant("t")?)?;
+    store.create_user(&user("u1", "t", 1)?)?;
+    store.create_user(&user("u2", "t", 2)?)?;
+    let id = UserId::new("u1")?;
+    let (old, new) = (
+        TokenHash::from_bytes([1; 32]),
+        TokenHash::from_bytes([9; 32]),
+    );
+    assert_eq!(store.user_by_token(&old)?.map(|u| u.id), Some(id.clone()));
+    assert!(matches!(
+        store.set_user_token(&id, &TokenHash::from_bytes([2; 32])),
+        Err(Error::Duplicate { .. })
+    ));
+    let rotated = store.set_user_token(&id, &new)?;
+    assert_eq!(rotated.token_hash, new);
+    assert_eq!(store.user_by_token(&old)?, None);
+    assert_eq!(store.user_by_token(&new)?.map(|u| u.id), Some(id));
+    assert!(matches!(
+        store.set_user_token(&UserId::new("ghost")?, &TokenHash::from_bytes([5; 32])),
+        Err(Error::UnknownUser(_))
+    ));
+    Ok(())
+}
+
+fn removing_a_user_forgets_token_and_responses(store: Arc<dyn GatewayStore>) -> TestResult {
+    store.create_tenant(&tenant("t")?)?;
+    store.create_user(&user("u1", "t", 1)?)?;
+    store.create_user(&user("u2", "t", 2)?)?;
+    let (u1, u2, key) = (
+        UserId::new("u1")?,
+        UserId::new("u2")?,
+        IdempotencyKey::new("k")?,
+    );
+    store.save_response(&u1, &key, &response(5, b"one"))?;
+    store.save_response(&u2, &key, &response(5, b"two"))?;
+    assert_eq!(store.remove_user(&u1)?.map(|u| u.id), Some(u1.clone()));
+    assert_eq!(store.remove_user(&u1)?, None);
+    assert_eq!(store.user_by_token(&TokenHash::from_bytes([1; 32]))?, None);
+    assert_eq!(store.stored_response(&u1, &key)?, None);
+    assert_eq!(store.stored_response(&u2, &key)?, Some(response(5, b"two")));
+    assert!(matches!(
+        store.save_response(&u1, &key, &response(5, b"late")),
+        Err(Error::UnknownUser(_))
+    ));
+    Ok(())
+}
+
+fn responses_are_per_user_and_swept_by_age(store: Arc<dyn GatewayStore>) -> TestResult {
+    store.create_tenant(&tenant("t")?)?;
+    store.create_user(&user("u1", "t", 1)?)?;
+    let u1 = UserId::new("u1")?;
+    let (old, new) = (IdempotencyKey::new("old")?, IdempotencyKey::new("new")?);
+    store.save_response(&u1, &old, &response(100, b"a"))?;
+    store.save_response(&u1, &new, &response(200, b"b"))?;
+    assert_eq!(store.sweep_responses(150)?, 1);
+    assert_eq!(store.stored_response(&u1, &old)?, None);
+    assert_eq!(store.stored_response(&u1, &new)?, Some(response(200, b"b")));
+    store.flush_gateway()?;
+    Ok(())
+}
+
+#[test]
+fn sled_gateway_records_survive_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = wuts_store::SledStore::open(dir.path())?;
+        store.create_tenant(&tenant("t")?)?;
+        store.create_user(&user("u1", "t", 1)?)?;
+        store.set_admin_token(&TokenHash::from_bytes([3; 32]))?;
+        store.save_response(
+            &UserId::new("u1")?,
+            &IdempotencyKey::new("k")?,
+            &response(1, b"x"),
+        )?;
+    }
+    let store = wuts_store::SledStore::open(dir.path())?;
+    assert_eq!(store.admin_token()?, Some(TokenHash::from_bytes([3; 32])));
+    assert_eq!(
+        store
+            .user_by_token(&TokenHash::from_bytes([1; 32]))?
+            .map(|u| u.device),
+        Some(DeviceId::new(1))
+    );
+    assert!(
+        store
+            .stored_response(&UserId::new("u1")?, &IdempotencyKey::new("k")?)?
+            .is_some()
+    );
+    Ok(())
+}
