@@ -1,9 +1,11 @@
-//! `wuts serve` through the built binary: configuration errors, and (until the engine lands)
-//! a clear refusal to start without printing an admin token it would then never show again.
+//! `wuts serve` through the built binary: configuration errors, and a real start in sandbox mode
+//! (the admin token printed once, graceful stop on SIGTERM, the token kept across restarts).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
 
 fn serve(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wuts"));
@@ -58,15 +60,102 @@ fn bad_settings_exit_with_status_2() {
     assert!(text(&out.stderr).contains("wa_root_key"));
 }
 
+/// A running `wuts serve`, stopped with SIGTERM when dropped.
+struct Running {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Running {
+    fn start(data: &std::path::Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wuts"));
+        command
+            .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env_remove("WUTS_ADMIN_TOKEN")
+            .env_remove("WUTS_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().expect("wuts serve starts");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Running { child, lines }
+    }
+
+    /// Stdout lines up to and including the `listening on` one.
+    fn until_listening(&mut self) -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in self.lines.by_ref() {
+            let line = line.expect("stdout line");
+            let done = line.starts_with("listening on ");
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("wuts serve exited before listening: {seen:?}");
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("exits")
+    }
+}
+
+/// A bare HTTP/1.1 GET; returns the status line and body.
+fn get(base: &str, path: &str, bearer: Option<&str>) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 #[test]
-fn without_the_engine_it_refuses_to_start_and_prints_no_token() {
+fn serves_in_sandbox_mode_prints_the_admin_token_once_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = serve(
-        &["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"],
-        &[],
+    let mut first = Running::start(&data);
+    let lines = first.until_listening();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("admin token (shown once, keep it): "))
+        .expect("a generated admin token")
+        .to_owned();
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+    assert!(get(&base, "/healthz", None).starts_with("HTTP/1.1 200"));
+    let sandbox = get(&base, "/admin/sandbox", Some(&token));
+    assert!(
+        sandbox.starts_with("HTTP/1.1 200") && sandbox.contains("ws_url"),
+        "{sandbox}"
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("device engine is not available"));
-    assert!(!text(&out.stdout).contains("admin token"));
+    assert!(first.stop().success(), "graceful exit on SIGTERM");
+
+    // Restarted on the same data: no new token, and the first one still works.
+    let mut second = Running::start(&data);
+    let lines = second.until_listening();
+    assert!(
+        !lines.iter().any(|l| l.contains("admin token")),
+        "{lines:?}"
+    );
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+    assert!(get(&base, "/admin/sandbox", Some(&token)).starts_with("HTTP/1.1 200"));
+    assert!(get(&base, "/admin/sandbox", Some("wrong")).starts_with("HTTP/1.1 401"));
+    assert!(second.stop().success());
 }

@@ -362,7 +362,10 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);
-    tracing::info!(listen = %listener.local_addr()?, "gateway listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(listen = %addr, "gateway listening");
+    // On stdout too, so scripts (and `--listen 127.0.0.1:0`) learn where it is.
+    println!("listening on http://{addr}");
     http::serve(listener, state, shutdown_signal()).await?;
     drop(sandbox);
     Ok(())

@@ -188,6 +188,8 @@ fn store_from_a_newer_build_is_refused() -> TestResult {
         store
             .store
             .insert(SCHEMA_KEY, record::encode_counter(SCHEMA + 1))?;
+        // Written straight to sled, so flushed here: dropping a handle does not promise it.
+        store.store.flush()?;
     }
     assert!(matches!(
         SledStore::open(dir.path()),
