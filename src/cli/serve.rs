@@ -225,10 +225,9 @@ fn read_file(path: &Path) -> Result<FileConfig, ServeError> {
     toml::from_str(&text).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
 }
 
-/// **Plug point for the engine.** Builds the device registry over `store` (the same open
-/// `SledStore` the gateway uses: one process per data directory), pointing every device at
-/// `wa`, and restores the paired devices so they reconnect by themselves.
-
+/// Builds the device registry over `store` (the same open `SledStore` the gateway uses: one
+/// process per data directory), pointing every device at `wa`, and restores the paired devices
+/// so they reconnect by themselves.
 async fn build_devices(
     store: Arc<SledStore>,
     wa: &WaEndpoint,
@@ -259,7 +258,7 @@ struct Sandbox {
     _guard: Box<dyn Send>,
 }
 
-/// **Plug point for the sandbox.** Starts the simulated server on a loopback port (port 0),
+/// Starts the simulated server on a loopback port (port 0),
 /// keeping its state in `data/sandbox` so the root key, accounts and paired devices survive a
 /// restart, and returns where devices connect: the sandbox's `ws_url()` with its
 /// `root_public_key()`, and for `GET /admin/sandbox` its `ws_url()` and `control_url()`. The
