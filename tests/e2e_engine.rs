@@ -369,3 +369,43 @@ async fn a_hundred_devices_pair_and_create_groups_concurrently() {
     assert_eq!(reg.ids().len(), 100);
     reg.shutdown_all().await;
 }
+
+#[tokio::test]
+async fn an_expired_qr_times_out_and_pairing_can_start_again() {
+    let sim = sandbox(6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let mut cfg = config(&sim);
+    cfg.engine = Arc::new(EngineConfig {
+        qr_ttl: (Duration::from_millis(300), Duration::from_millis(100)),
+        ..(*cfg.engine).clone()
+    });
+    let reg = Registry::new(store, cfg);
+    let client = reg.create_device().unwrap();
+    let mut rx = client.subscribe();
+    client.pair().await.unwrap();
+    let mut codes = Vec::new();
+    wait_for(&mut rx, |e| match e {
+        DeviceEvent::Qr(q) => {
+            codes.push(q.code.clone());
+            None
+        }
+        DeviceEvent::PairingTimedOut => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(codes.len(), 6, "one code per ref, then the timeout");
+    // The stale code is refused by the phone; a new pairing offers fresh codes.
+    assert!(sim.scan(&codes[0], "5511999990009").await.is_err());
+    let client = reg.client(client.id()).unwrap();
+    client.pair().await.unwrap();
+    let qr = wait_for(&mut rx, |e| match e {
+        DeviceEvent::Qr(q) => Some(q.code.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(!codes.contains(&qr));
+    sim.scan(&qr, "5511999990009").await.unwrap();
+    connected(&mut rx).await;
+    reg.shutdown_all().await;
+}

@@ -439,3 +439,67 @@ fn server_pings_are_answered_and_notifications_acked() {
         r#"<ack class="notification" id="n1" to="@s.whatsapp.net" type="server_sync"/>"#
     );
 }
+
+#[test]
+fn uploads_pre_keys_when_the_server_runs_low() {
+    let mut world = World::new(9);
+    pair(&mut world);
+    let (mut conn, mut server) = login(&mut world);
+    let low = Node::new("notification")
+        .with_attr("from", Jid::server_only("s.whatsapp.net"))
+        .with_attr("id", "n2")
+        .with_attr("type", "encrypt")
+        .with_children(vec![Node::new("count").with_attr("value", "2")]);
+    server.send(&mut conn, S(110), &low);
+    let out = server.recv(&mut conn);
+    assert_eq!(out[0].tag, "ack");
+    let upload = &out[1];
+    assert_eq!(attr(upload, "xmlns"), "encrypt");
+    let list = upload.child("list").unwrap().children();
+    assert_eq!(list.len(), 50);
+    // Fresh ids: none of the 812 uploaded at first login is sent again.
+    let first_id = list[0]
+        .child("id")
+        .unwrap()
+        .content_bytes()
+        .unwrap()
+        .to_vec();
+    assert_eq!(first_id, [0, 3, 0x2d], "ids continue after 812");
+}
+
+/// Hosted accounts are decided by the device identity's device type (whatsmeow since 2025-10,
+/// Baileys): their account signature uses the `06 05` prefix, and the other prefix fails.
+#[test]
+fn hosted_accounts_verify_with_their_own_prefix() {
+    for (device_type, prefix, ok) in [
+        (1, [6, 5], true),
+        (0, [6, 0], true),
+        (1, [6, 0], false),
+        (0, [6, 5], false),
+    ] {
+        let mut world = World::new(10);
+        let (mut conn, mut server) = world.connect(S(0));
+        server.send(&mut conn, S(0), &pair_device(6));
+        let qr = match events(&mut conn).pop() {
+            Some(Event::Qr { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        server.recv(&mut conn);
+        let ps = world.pair_success_as(&qr, device_type, prefix, |_| {});
+        server.send(&mut conn, S(1), &ps);
+        let evs = events(&mut conn);
+        let paired = matches!(evs.as_slice(), [Event::Paired { .. }]);
+        assert_eq!(
+            paired, ok,
+            "device type {device_type}, prefix {prefix:?}: {evs:?}"
+        );
+        if !ok {
+            assert!(matches!(
+                evs.as_slice(),
+                [Event::Closed(CloseReason::PairingFailed(
+                    PairError::SignatureMismatch
+                ))]
+            ));
+        }
+    }
+}

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use wuts::client::api::Devices;
 use wuts::client::{ClientConfig, Registry};
 use wuts::engine::EngineConfig;
+use wuts::engine::payload::ClientVersion;
 use wuts::http::{self, AppState, GatewayConfig, ResponseStyle, SandboxInfo};
 use wuts::noise::{PublicKey, WHATSAPP_ROOT_KEY};
 use wuts_store::SledStore;
@@ -44,6 +45,10 @@ pub struct ServeArgs {
     /// The server's trusted root public key, 64 hex digits [default: WhatsApp's].
     #[arg(long, value_name = "HEX")]
     wa_root_key: Option<String>,
+    /// WhatsApp Web version presented at login, `2.3000.N` [default: the newest known]; follow
+    /// a WhatsApp version bump (failure 405, client outdated) without a new build.
+    #[arg(long, value_name = "VERSION")]
+    wa_version: Option<String>,
     /// Run the simulated WhatsApp server in-process and point every device at it.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     sandbox: Option<bool>,
@@ -63,6 +68,7 @@ struct FileConfig {
     data: Option<PathBuf>,
     wa_url: Option<String>,
     wa_root_key: Option<String>,
+    wa_version: Option<String>,
     sandbox: Option<bool>,
     response_style: Option<String>,
     log_format: Option<String>,
@@ -84,6 +90,8 @@ pub struct WaEndpoint {
     pub url: String,
     /// Trusted root of the server's certificate chain.
     pub root_key: PublicKey,
+    /// The WhatsApp Web version sent in the client payload.
+    pub version: ClientVersion,
 }
 
 /// Every setting, resolved.
@@ -180,6 +188,13 @@ impl ServeConfig {
             Some(hex) => parse_hex_key(&hex)?,
             None => WHATSAPP_ROOT_KEY,
         };
+        let version = match pick(args.wa_version, env("WUTS_WA_VERSION"), file.wa_version) {
+            Some(v) => v
+                .trim()
+                .parse::<ClientVersion>()
+                .map_err(ServeError::Config)?,
+            None => ClientVersion::default(),
+        };
         let sandbox_env = env("WUTS_SANDBOX")
             .map(|v| parse_bool("WUTS_SANDBOX", &v))
             .transpose()?;
@@ -211,7 +226,11 @@ impl ServeConfig {
         Ok(Self {
             listen,
             data,
-            wa: WaEndpoint { url, root_key },
+            wa: WaEndpoint {
+                url,
+                root_key,
+                version,
+            },
             sandbox,
             response_style,
             log_format,
@@ -236,6 +255,7 @@ async fn build_devices(
         ws_url: wa.url.clone(),
         engine: Arc::new(EngineConfig {
             trusted_root: wa.root_key,
+            version: wa.version,
             ..EngineConfig::default()
         }),
         ..ClientConfig::default()
@@ -279,6 +299,7 @@ async fn start_sandbox(data: &Path) -> Result<Sandbox, ServeError> {
         wa: WaEndpoint {
             url: handle.ws_url(),
             root_key: handle.root_public_key(),
+            version: ClientVersion::default(),
         },
         info,
         _guard: Box::new(handle),
@@ -332,8 +353,11 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
     let store = Arc::new(SledStore::open(&config.data)?);
     let sandbox = if config.sandbox {
         let sandbox = start_sandbox(&config.data).await?;
-        config.wa = sandbox.wa.clone();
-        tracing::info!(ws_url = %sandbox.info.ws_url, control_url = %sandbox.info.control_url, "sandbox started");
+        // The sandbox replaces the endpoint and its root; the presented version stays.
+        config.wa = WaEndpoint {
+            version: config.wa.version,
+            ..sandbox.wa.clone()
+        };
         Some(sandbox)
     } else {
         None
@@ -467,6 +491,9 @@ mod tests {
     #[test]
     fn root_key_is_hex_and_bad_values_are_reported() {
         let hex = "ab".repeat(32);
+        let config = resolve(&["--wa-version", "2.3000.1"], &[]).unwrap();
+        assert_eq!(config.wa.version.to_string(), "2.3000.1");
+        assert!(resolve(&["--wa-version", "2.x"], &[]).is_err());
         let config = resolve(&["--wa-root-key", &hex], &[]).unwrap();
         assert_eq!(config.wa.root_key, PublicKey::from_bytes([0xab; 32]));
         for (flags, env) in [

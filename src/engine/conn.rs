@@ -418,7 +418,11 @@ impl Connection {
                     self.finish_iq(now, w, r);
                 }
             }
-            "notification" | "receipt" | "message" | "call" => self.ack(now, &node),
+            "notification" => {
+                self.ack(now, &node);
+                self.handle_notification(now, &node);
+            }
+            "receipt" | "message" | "call" => self.ack(now, &node),
             _ => {}
         }
     }
@@ -559,6 +563,23 @@ impl Connection {
             .with_children(vec![Node::new("count")]);
         self.send_internal(now, count, Internal::PreKeyCount, deadline);
         self.schedule_ping(now);
+    }
+
+    /// The server asks for pre-keys with `<notification type="encrypt"><count value=N/>` when
+    /// its stock runs low (whatsmeow `handleEncryptNotification`).
+    fn handle_notification(&mut self, now: Duration, node: &Node) {
+        let is_encrypt = node.attr("type").is_some_and(|t| t.as_str() == "encrypt");
+        let count = node
+            .child("count")
+            .and_then(|c| c.attr("value"))
+            .and_then(|v| v.as_str().parse::<u32>().ok());
+        if let (true, Some(count), true) = (is_encrypt, count, self.is_logged_in()) {
+            if count < self.config.min_pre_keys && !self.iq.has_internal(Internal::PreKeyUpload) {
+                if let Err(e) = self.upload_pre_keys(now, self.config.pre_key_batch.1) {
+                    tracing::warn!(device = self.device.get(), error = %e, "pre-key upload");
+                }
+            }
+        }
     }
 
     fn schedule_ping(&mut self, now: Duration) {

@@ -106,6 +106,18 @@ impl World {
 
     /// The phone's `pair-success` for a QR string, with a hook to tamper with each part.
     pub fn pair_success(&mut self, qr: &str, tamper: impl FnOnce(&mut Parts)) -> Node {
+        self.pair_success_as(qr, 0, [6, 0], tamper)
+    }
+
+    /// As [`World::pair_success`] with the device identity's `device_type` (1 = HOSTED) and
+    /// the prefix the account signature is made with (`06 00`, or `06 05` for hosted).
+    pub fn pair_success_as(
+        &mut self,
+        qr: &str,
+        device_type: i32,
+        sig_prefix: [u8; 2],
+        tamper: impl FnOnce(&mut Parts),
+    ) -> Node {
         let fields: Vec<&str> = qr
             .trim_start_matches("https://wa.me/settings/linked_devices#")
             .split(',')
@@ -119,10 +131,10 @@ impl World {
             timestamp: Some(UNIX),
             key_index: Some(19),
             account_type: Some(0),
-            device_type: Some(0),
+            device_type: Some(device_type),
         }
         .encode_to_vec();
-        let mut msg = vec![6, 0];
+        let mut msg = sig_prefix.to_vec();
         msg.extend_from_slice(&details);
         msg.extend_from_slice(&identity);
         let mut z = [0u8; 64];
