@@ -1,5 +1,10 @@
 //! One connection of one device: the Noise handshake, then stanzas, until it closes.
 //!
+//! Storage: the connection reads and writes through the synchronous store traits (pairing
+//! results in one flushed transaction before `Paired` is reported or the phone is answered;
+//! pre-keys before they are uploaded). sled is synchronous and fast, and tests run the same
+//! code over `MemStore`, so this replaces "persist" intents without losing replayability.
+//!
 //! Call order for a driver (quinn-proto's): after every `handle_*` or `send_iq`, drain
 //! [`Connection::poll_event`], then [`Connection::poll_transmit`], then re-arm the timer from
 //! [`Connection::poll_timeout`]. Events never depend on transmits having been sent.
