@@ -36,7 +36,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     // `cargo bench` passes `--bench`; a `cargo test --benches` run (`--test`) only smoke-tests.
-    let n = if std::env::args().any(|a| a == "--test") { 5 } else { n };
+    let n = if std::env::args().any(|a| a == "--test") {
+        5
+    } else {
+        n
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,18 +79,27 @@ async fn restore(n: usize, dir: std::path::PathBuf) {
         let up = reg
             .ids()
             .into_iter()
-            .filter(|id| reg.client(*id).is_ok_and(|c| c.status().state == DeviceState::Connected))
+            .filter(|id| {
+                reg.client(*id)
+                    .is_ok_and(|c| c.status().state == DeviceState::Connected)
+            })
             .count();
         if up == n {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "only {up} of {n} connected");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "only {up} of {n} connected"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let storm = start.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = rss_kib();
-    println!("connect storm: {n} devices connected in {:.2} s", storm.as_secs_f64());
+    println!(
+        "connect storm: {n} devices connected in {:.2} s",
+        storm.as_secs_f64()
+    );
     println!(
         "memory: {} KiB RSS for {n} connected idle devices (store open: {base} KiB before), \
          {:.1} KiB per device",
@@ -104,7 +117,9 @@ async fn run(n: usize) {
         .spawn()
         .expect("wuts sim starts");
     let mut line = String::new();
-    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let info: serde_json::Value = serde_json::from_str(&line).unwrap();
     let ws_url = info["ws_url"].as_str().unwrap().to_owned();
     let control = info["control_url"].as_str().unwrap().to_owned();
@@ -128,8 +143,14 @@ async fn run(n: usize) {
                 loop {
                     match rx.recv().await.unwrap() {
                         DeviceEvent::Qr(qr) => {
-                            let body = serde_json::json!({"qr": qr.code, "phone": format!("55{i:011}")});
-                            let r = http.post(format!("{control}/scan")).json(&body).send().await.unwrap();
+                            let body =
+                                serde_json::json!({"qr": qr.code, "phone": format!("55{i:011}")});
+                            let r = http
+                                .post(format!("{control}/scan"))
+                                .json(&body)
+                                .send()
+                                .await
+                                .unwrap();
                             assert!(r.status().is_success(), "scan: {}", r.status());
                         }
                         DeviceEvent::Connected => break,
@@ -139,7 +160,10 @@ async fn run(n: usize) {
             }
         })
         .await;
-    println!("paired {n} devices in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "paired {n} devices in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     reg.shutdown_all().await;
     drop(reg);
     drop(store);

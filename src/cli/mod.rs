@@ -1,5 +1,5 @@
 //! Subcommands of the `wuts` binary.
 
-pub mod sim;
 pub mod serve;
+pub mod sim;
 pub mod stanza;
