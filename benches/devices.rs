@@ -178,4 +178,5 @@ async fn run(n: usize) {
         .unwrap();
     assert!(status.success());
     let _ = sim.kill();
+    let _ = sim.wait();
 }

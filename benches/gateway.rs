@@ -99,12 +99,21 @@ impl Devices for Instant0 {
     }
 }
 
+/// How many alternating rounds of direct and HTTP calls make one sandbox measurement.
+const ROUNDS: usize = 5;
+
+#[derive(Default)]
 struct Run {
     latencies: Vec<Duration>,
     elapsed: Duration,
 }
 
 impl Run {
+    fn add(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+    }
+
     fn report(&mut self, name: &str) -> Figures {
         self.latencies.sort_unstable();
         let at = |q: f64| {
@@ -306,6 +315,8 @@ async fn against_the_sandbox(seconds: f64, levels: &[usize]) {
             ws_url: sim.ws_url(),
             engine: Arc::new(EngineConfig {
                 trusted_root: sim.root_public_key(),
+                // Pairing is not measured; a small first pre-key upload keeps `--test` quick.
+                pre_key_batch: (50, 50),
                 ..EngineConfig::default()
             }),
             ..ClientConfig::default()
@@ -387,6 +398,16 @@ async fn against_the_sandbox(seconds: f64, levels: &[usize]) {
         join_approval: true,
         ..CreateGroup::default()
     };
+    // The gateway's own store work per request: the token lookup in sled.
+    let hash = wuts::http::hash_token(&token);
+    let started = Instant::now();
+    for _ in 0..10_000 {
+        gateway_store.user_by_token(&hash).unwrap().unwrap();
+    }
+    println!(
+        "\nsled user_by_token: {:.1} us per lookup",
+        started.elapsed().as_secs_f64() * 1e6 / 10_000.0
+    );
     // Warm up both paths (connection pool, first allocations).
     for _ in 0..20 {
         devices.create_group(device, request.clone()).await.unwrap();
@@ -396,34 +417,40 @@ async fn against_the_sandbox(seconds: f64, levels: &[usize]) {
         println!(
             "\nPOST /groups to the in-process sandbox, {concurrency} concurrent clients, {seconds} s each"
         );
-        let direct = {
+        // Direct and HTTP runs alternate in short rounds, so drift (the sandbox's growing
+        // group list, other load on the machine) weighs on both alike.
+        let mut direct = Run::default();
+        let mut through = Run::default();
+        for _ in 0..ROUNDS {
             let (devices, request) = (devices.clone(), request.clone());
-            load(concurrency, seconds, move || {
-                let (devices, request) = (devices.clone(), request.clone());
-                async move {
-                    devices.create_group(device, request).await.unwrap();
-                }
-            })
-            .await
-            .report("Devices::create_group")
-        };
-        let through = {
+            direct.add(
+                load(concurrency, seconds / ROUNDS as f64, move || {
+                    let (devices, request) = (devices.clone(), request.clone());
+                    async move {
+                        devices.create_group(device, request).await.unwrap();
+                    }
+                })
+                .await,
+            );
             let (http, url, token, body) = (http.clone(), url.clone(), token.clone(), body.clone());
-            load(concurrency, seconds, move || {
-                let send = http
-                    .post(format!("{url}/groups"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send();
-                async move {
-                    let response = send.await.unwrap();
-                    assert_eq!(response.status(), 201);
-                    response.bytes().await.unwrap();
-                }
-            })
-            .await
-            .report("through the gateway")
-        };
+            through.add(
+                load(concurrency, seconds / ROUNDS as f64, move || {
+                    let send = http
+                        .post(format!("{url}/groups"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send();
+                    async move {
+                        let response = send.await.unwrap();
+                        assert_eq!(response.status(), 201);
+                        response.bytes().await.unwrap();
+                    }
+                })
+                .await,
+            );
+        }
+        let direct = direct.report("Devices::create_group");
+        let through = through.report("through the gateway");
         let pct = |direct: f64, through: f64| (through / direct - 1.0) * 100.0;
         println!(
             "gateway overhead: p50 {:+.1}%  p99 {:+.1}%  throughput {:+.1}%",

@@ -228,7 +228,6 @@ fn read_file(path: &Path) -> Result<FileConfig, ServeError> {
 /// **Plug point for the engine.** Builds the device registry over `store` (the same open
 /// `SledStore` the gateway uses: one process per data directory), pointing every device at
 /// `wa`, and restores the paired devices so they reconnect by themselves.
-
 async fn build_devices(
     store: Arc<SledStore>,
     wa: &WaEndpoint,
