@@ -1,13 +1,17 @@
 //! `POST /groups` through the gateway over loopback HTTP, set beside calling the registry
 //! directly in the same run: requests/s, p50 and p99, and the gateway's cost per request.
 //!
-//! Until the engine lands the registry is an instant in-process stand-in, so this measures the
-//! gateway alone (HTTP parsing, auth with a store lookup and SHA-256, validation, rendering,
-//! metrics, plus the load generator's own HTTP client on the same cores). With the engine, the
-//! same harness runs against the in-process sandbox and the overhead becomes a percentage of a
-//! real round trip (goal: under 15%).
+//! Two parts:
+//! 1. An instant in-process stand-in registry: the gateway's own cost alone (HTTP parsing, auth
+//!    with a store lookup and SHA-256, validation, rendering, metrics, plus the load
+//!    generator's own HTTP client on the same cores).
+//! 2. The real registry with one device paired to the in-process sandbox (real websocket,
+//!    Noise, codec, sled): `POST /groups` through the gateway to the sandbox and back, against
+//!    `Devices::create_group` on the same registry and device, sequentially and with a few
+//!    concurrent clients. The overhead is the gateway's share of a real round trip
+//!    (goal: under 15%).
 //!
-//! Run: `cargo bench --bench gateway [-- --seconds 5 --concurrency 16]`
+//! Run: `cargo bench --bench gateway [-- --seconds 5 --concurrency 16 --sandbox-concurrency 1,4]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,9 +24,13 @@ use wuts::binary::Jid;
 use wuts::client::api::{
     BoxFuture, DeviceEvent, DeviceId, DeviceState, DeviceStatus, Devices, Error,
 };
+use wuts::client::{ClientConfig, Registry};
+use wuts::engine::EngineConfig;
 use wuts::http::{AppState, GatewayConfig};
 use wuts::ops::groups::{CreateGroup, GroupInfo, GroupParticipant, ParticipantOutcome};
-use wuts_store::gateway::MemGatewayStore;
+use wuts::sim::{Sandbox, SandboxConfig};
+use wuts_store::SledStore;
+use wuts_store::gateway::{GatewayStore, MemGatewayStore, UserId};
 
 /// A registry that answers every group request at once, as the sandbox would (shape-wise).
 struct Instant0;
@@ -91,13 +99,22 @@ impl Devices for Instant0 {
     }
 }
 
+/// How many alternating rounds of direct and HTTP calls make one sandbox measurement.
+const ROUNDS: usize = 5;
+
+#[derive(Default)]
 struct Run {
     latencies: Vec<Duration>,
     elapsed: Duration,
 }
 
 impl Run {
-    fn report(&mut self, name: &str) -> Duration {
+    fn add(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+    }
+
+    fn report(&mut self, name: &str) -> Figures {
         self.latencies.sort_unstable();
         let at = |q: f64| {
             let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
@@ -111,8 +128,20 @@ impl Run {
             p99.as_secs_f64() * 1e6,
             self.latencies.len()
         );
-        p50
+        Figures {
+            rps: self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+            p50,
+            p99,
+        }
     }
+}
+
+/// What one run measured.
+#[derive(Clone, Copy)]
+struct Figures {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
 }
 
 /// Runs `concurrency` workers, each calling `call` in a loop for `seconds`.
@@ -148,19 +177,37 @@ where
     }
 }
 
-fn arg(name: &str, default: f64) -> f64 {
+fn arg_text(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn arg(name: &str, default: f64) -> f64 {
+    arg_text(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
 #[tokio::main]
 async fn main() {
-    let seconds = arg("--seconds", 3.0);
+    // `cargo test --benches` passes `--test`: a short smoke run.
+    let smoke = std::env::args().any(|a| a == "--test");
+    let seconds = if smoke { 0.2 } else { arg("--seconds", 3.0) };
     let concurrency = arg("--concurrency", 16.0) as usize;
+    instant_registry(seconds, concurrency).await;
+    let levels: Vec<usize> = arg_text("--sandbox-concurrency")
+        .unwrap_or_else(|| "1,4".to_owned())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    against_the_sandbox(seconds, &levels).await;
+}
+
+/// Part 1: the gateway in front of an instant stand-in registry.
+async fn instant_registry(seconds: f64, concurrency: usize) {
     let devices: Arc<dyn Devices> = Arc::new(Instant0);
     let store = Arc::new(MemGatewayStore::new());
     let (admin, _) = wuts::http::resolve_admin_token(store.as_ref(), Some("bench")).unwrap();
@@ -244,8 +291,176 @@ async fn main() {
     };
     println!(
         "gateway cost per request at p50: {:.1} us",
-        (through.saturating_sub(direct)).as_secs_f64() * 1e6
+        (through.p50.saturating_sub(direct.p50)).as_secs_f64() * 1e6
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// Part 2: the real registry, one device paired to the in-process sandbox, the gateway in front
+/// of it; direct calls and HTTP calls alternate per concurrency level in the same run.
+async fn against_the_sandbox(seconds: f64, levels: &[usize]) {
+    let sim = Sandbox::start(SandboxConfig {
+        seed: Some(7),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    // As `wuts serve` builds it (`build_devices`), pointed at the sandbox.
+    let registry = Registry::new(
+        store.clone(),
+        ClientConfig {
+            ws_url: sim.ws_url(),
+            engine: Arc::new(EngineConfig {
+                trusted_root: sim.root_public_key(),
+                // Pairing is not measured; a small first pre-key upload keeps `--test` quick.
+                pre_key_batch: (50, 50),
+                ..EngineConfig::default()
+            }),
+            ..ClientConfig::default()
+        },
+    );
+    registry.restore().unwrap();
+    let devices: Arc<dyn Devices> = Arc::new(registry.clone());
+    let gateway_store: Arc<dyn GatewayStore> = store.clone();
+    let (admin, _) =
+        wuts::http::resolve_admin_token(gateway_store.as_ref(), Some("bench")).unwrap();
+    let state = AppState::new(
+        devices.clone(),
+        gateway_store.clone(),
+        GatewayConfig::default(),
+        admin,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(wuts::http::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    // A user through the admin API, its device paired by the sandbox's phone.
+    let http = reqwest::Client::new();
+    let admin = |path: String, body: Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth("bench")
+            .json(&body)
+            .send()
+    };
+    let tenant: Value = admin("/admin/tenants".into(), json!({"name": "bench"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user: Value = admin(
+        "/admin/users".into(),
+        json!({"tenant_id": tenant["id"], "name": "bench"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = user["token"].as_str().unwrap().to_owned();
+    let user_id = UserId::new(user["id"].as_str().unwrap().to_owned()).unwrap();
+    let device = gateway_store.user(&user_id).unwrap().unwrap().device;
+    let mut events = registry.client(device).unwrap().subscribe();
+    let paired = tokio::time::timeout(Duration::from_secs(60), async {
+        let response = admin(format!("/admin/users/{user_id}/pair"), json!({}))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        loop {
+            match events.recv().await.unwrap() {
+                DeviceEvent::Qr(qr) => {
+                    sim.scan(&qr.code, "5511999990000").await.unwrap();
+                }
+                DeviceEvent::Connected => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    paired.expect("paired and connected within 60 s");
+
+    let body = json!({
+        "name": "Bench group",
+        "participants": ["5511999990001", "5511999990002@s.whatsapp.net", "+55 11 99999-0003"],
+        "options": {"join_approval": true}
+    });
+    let request: CreateGroup = CreateGroup {
+        subject: "Bench group".into(),
+        participants: (1..=3)
+            .map(|i| Jid::new(format!("551199999000{i}"), "s.whatsapp.net"))
+            .collect(),
+        join_approval: true,
+        ..CreateGroup::default()
+    };
+    // The gateway's own store work per request: the token lookup in sled.
+    let hash = wuts::http::hash_token(&token);
+    let started = Instant::now();
+    for _ in 0..10_000 {
+        gateway_store.user_by_token(&hash).unwrap().unwrap();
+    }
+    println!(
+        "\nsled user_by_token: {:.1} us per lookup",
+        started.elapsed().as_secs_f64() * 1e6 / 10_000.0
+    );
+    // Warm up both paths (connection pool, first allocations).
+    for _ in 0..20 {
+        devices.create_group(device, request.clone()).await.unwrap();
+    }
+
+    for &concurrency in levels {
+        println!(
+            "\nPOST /groups to the in-process sandbox, {concurrency} concurrent clients, {seconds} s each"
+        );
+        // Direct and HTTP runs alternate in short rounds, so drift (the sandbox's growing
+        // group list, other load on the machine) weighs on both alike.
+        let mut direct = Run::default();
+        let mut through = Run::default();
+        for _ in 0..ROUNDS {
+            let (devices, request) = (devices.clone(), request.clone());
+            direct.add(
+                load(concurrency, seconds / ROUNDS as f64, move || {
+                    let (devices, request) = (devices.clone(), request.clone());
+                    async move {
+                        devices.create_group(device, request).await.unwrap();
+                    }
+                })
+                .await,
+            );
+            let (http, url, token, body) = (http.clone(), url.clone(), token.clone(), body.clone());
+            through.add(
+                load(concurrency, seconds / ROUNDS as f64, move || {
+                    let send = http
+                        .post(format!("{url}/groups"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send();
+                    async move {
+                        let response = send.await.unwrap();
+                        assert_eq!(response.status(), 201);
+                        response.bytes().await.unwrap();
+                    }
+                })
+                .await,
+            );
+        }
+        let direct = direct.report("Devices::create_group");
+        let through = through.report("through the gateway");
+        let pct = |direct: f64, through: f64| (through / direct - 1.0) * 100.0;
+        println!(
+            "gateway overhead: p50 {:+.1}%  p99 {:+.1}%  throughput {:+.1}%",
+            pct(direct.p50.as_secs_f64(), through.p50.as_secs_f64()),
+            pct(direct.p99.as_secs_f64(), through.p99.as_secs_f64()),
+            pct(through.rps, direct.rps),
+        );
+    }
+    println!("groups the sandbox created: {}", sim.groups().len());
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    sim.shutdown().await.unwrap();
 }

@@ -89,11 +89,15 @@ impl Client {
         self.call(Command::Logout).await
     }
 
-    /// Closes the connection cleanly and stops the task.
+    /// Closes the connection cleanly and stops the task. Returns once the task has ended and
+    /// released the store, so the data directory can be reopened at once.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
+        // The task acknowledges just before it returns; its command receiver (and with it its
+        // store handle) is dropped when it has.
+        self.commands.closed().await;
     }
 }

@@ -220,6 +220,8 @@ pub async fn serve(
         })
         .await;
     sweeper.abort();
+    // An aborted task is dropped later unless awaited; it holds the state (and the store).
+    let _ = sweeper.await;
     state.devices.shutdown().await;
     if let Err(error) = state.store.flush_gateway() {
         tracing::error!(%error, "final store flush failed");

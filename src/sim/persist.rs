@@ -221,6 +221,7 @@ pub(crate) fn restore(state: &mut State, loaded: Loaded) {
         state.devices.insert(d.jid(), d);
     }
     state.phones.extend(loaded.phones);
+    state.group_jids = loaded.groups.iter().map(|g| g.jid.clone()).collect();
     state.groups = loaded.groups;
 }
 

@@ -4,7 +4,7 @@
 //! Plain data behind one `std::sync::Mutex` (held for map updates only, never across an
 //! `.await`). The directory half survives restarts through `persist`; the live half does not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -152,6 +152,8 @@ pub(crate) struct State {
     pub devices: BTreeMap<String, Device>,
     pub phones: HashMap<String, PhoneBehaviour>,
     pub groups: Vec<GroupRecord>,
+    /// Every group JID handed out (created or restored), so a new id is checked in O(1).
+    pub group_jids: HashSet<String>,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
     pub online: HashMap<String, ConnId>,
@@ -169,6 +171,7 @@ impl State {
             devices: BTreeMap::new(),
             phones: HashMap::new(),
             groups: Vec::new(),
+            group_jids: HashSet::new(),
             conns: HashMap::new(),
             refs: HashMap::new(),
             online: HashMap::new(),
@@ -248,8 +251,8 @@ impl State {
     pub fn new_group_id(&mut self) -> String {
         loop {
             let id = format!("120363{:012}", self.rng.gen_range(0..1_000_000_000_000_u64));
-            let jid = format!("{id}@g.us");
-            if !self.groups.iter().any(|g| g.jid == jid) {
+            // Reserved at once: an id is never handed out twice, even if its create fails.
+            if self.group_jids.insert(format!("{id}@g.us")) {
                 return id;
             }
         }
