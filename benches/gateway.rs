@@ -28,7 +28,7 @@ use wuts::client::{ClientConfig, Registry};
 use wuts::engine::EngineConfig;
 use wuts::http::{AppState, GatewayConfig};
 use wuts::ops::groups::{CreateGroup, GroupInfo, GroupParticipant, ParticipantOutcome};
-use wuts::sim::{Sandbox, SandboxConfig};
+use wuts::sim::{Fault, Sandbox, SandboxConfig};
 use wuts_store::SledStore;
 use wuts_store::gateway::{GatewayStore, MemGatewayStore, UserId};
 
@@ -198,12 +198,25 @@ async fn main() {
     let seconds = if smoke { 0.2 } else { arg("--seconds", 3.0) };
     let concurrency = arg("--concurrency", 16.0) as usize;
     instant_registry(seconds, concurrency).await;
-    let levels: Vec<usize> = arg_text("--sandbox-concurrency")
-        .unwrap_or_else(|| "1,4".to_owned())
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
+    let list = |name: &str, default: &str| -> Vec<u64> {
+        arg_text(name)
+            .unwrap_or_else(|| default.to_owned())
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect()
+    };
+    let levels: Vec<usize> = list("--sandbox-concurrency", "1,4")
+        .into_iter()
+        .map(|v| v as usize)
         .collect();
-    against_the_sandbox(seconds, &levels).await;
+    // WhatsApp answers from across the internet: a delay on the sandbox's group replies shows
+    // the gateway's overhead where it matters. 0 is the loopback worst case.
+    let delays = if smoke {
+        vec![0]
+    } else {
+        list("--wa-delay-ms", "0,20")
+    };
+    against_the_sandbox(seconds, &levels, &delays).await;
 }
 
 /// Part 1: the gateway in front of an instant stand-in registry.
@@ -299,7 +312,7 @@ async fn instant_registry(seconds: f64, concurrency: usize) {
 
 /// Part 2: the real registry, one device paired to the in-process sandbox, the gateway in front
 /// of it; direct calls and HTTP calls alternate per concurrency level in the same run.
-async fn against_the_sandbox(seconds: f64, levels: &[usize]) {
+async fn against_the_sandbox(seconds: f64, levels: &[usize], delays: &[u64]) {
     let sim = Sandbox::start(SandboxConfig {
         seed: Some(7),
         ..SandboxConfig::default()
@@ -413,51 +426,75 @@ async fn against_the_sandbox(seconds: f64, levels: &[usize]) {
         devices.create_group(device, request.clone()).await.unwrap();
     }
 
-    for &concurrency in levels {
-        println!(
-            "\nPOST /groups to the in-process sandbox, {concurrency} concurrent clients, {seconds} s each"
-        );
-        // Direct and HTTP runs alternate in short rounds, so drift (the sandbox's growing
-        // group list, other load on the machine) weighs on both alike.
-        let mut direct = Run::default();
-        let mut through = Run::default();
-        for _ in 0..ROUNDS {
-            let (devices, request) = (devices.clone(), request.clone());
-            direct.add(
-                load(concurrency, seconds / ROUNDS as f64, move || {
-                    let (devices, request) = (devices.clone(), request.clone());
-                    async move {
-                        devices.create_group(device, request).await.unwrap();
-                    }
-                })
-                .await,
+    let jid = registry
+        .client(device)
+        .unwrap()
+        .status()
+        .jid
+        .unwrap()
+        .to_string();
+    for &delay in delays {
+        let fault = if delay == 0 {
+            Fault::ClearIqFaults {
+                device: jid.clone(),
+            }
+        } else {
+            Fault::DelayIq {
+                device: jid.clone(),
+                millis: delay,
+                xmlns: Some("w:g2".into()),
+                count: None,
+            }
+        };
+        sim.inject(fault).await.unwrap();
+        for &concurrency in levels {
+            println!(
+                "\nPOST /groups to the in-process sandbox (+{delay} ms per reply), \
+             {concurrency} concurrent clients, {seconds} s each"
             );
-            let (http, url, token, body) = (http.clone(), url.clone(), token.clone(), body.clone());
-            through.add(
-                load(concurrency, seconds / ROUNDS as f64, move || {
-                    let send = http
-                        .post(format!("{url}/groups"))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send();
-                    async move {
-                        let response = send.await.unwrap();
-                        assert_eq!(response.status(), 201);
-                        response.bytes().await.unwrap();
-                    }
-                })
-                .await,
+            // Direct and HTTP runs alternate in short rounds, so drift (the sandbox's growing
+            // group list, other load on the machine) weighs on both alike.
+            let mut direct = Run::default();
+            let mut through = Run::default();
+            for _ in 0..ROUNDS {
+                let (devices, request) = (devices.clone(), request.clone());
+                direct.add(
+                    load(concurrency, seconds / ROUNDS as f64, move || {
+                        let (devices, request) = (devices.clone(), request.clone());
+                        async move {
+                            devices.create_group(device, request).await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+                let (http, url, token, body) =
+                    (http.clone(), url.clone(), token.clone(), body.clone());
+                through.add(
+                    load(concurrency, seconds / ROUNDS as f64, move || {
+                        let send = http
+                            .post(format!("{url}/groups"))
+                            .bearer_auth(&token)
+                            .json(&body)
+                            .send();
+                        async move {
+                            let response = send.await.unwrap();
+                            assert_eq!(response.status(), 201);
+                            response.bytes().await.unwrap();
+                        }
+                    })
+                    .await,
+                );
+            }
+            let direct = direct.report("Devices::create_group");
+            let through = through.report("through the gateway");
+            let pct = |direct: f64, through: f64| (through / direct - 1.0) * 100.0;
+            println!(
+                "gateway overhead: p50 {:+.1}%  p99 {:+.1}%  throughput {:+.1}%",
+                pct(direct.p50.as_secs_f64(), through.p50.as_secs_f64()),
+                pct(direct.p99.as_secs_f64(), through.p99.as_secs_f64()),
+                pct(through.rps, direct.rps),
             );
         }
-        let direct = direct.report("Devices::create_group");
-        let through = through.report("through the gateway");
-        let pct = |direct: f64, through: f64| (through / direct - 1.0) * 100.0;
-        println!(
-            "gateway overhead: p50 {:+.1}%  p99 {:+.1}%  throughput {:+.1}%",
-            pct(direct.p50.as_secs_f64(), through.p50.as_secs_f64()),
-            pct(direct.p99.as_secs_f64(), through.p99.as_secs_f64()),
-            pct(through.rps, direct.rps),
-        );
     }
     println!("groups the sandbox created: {}", sim.groups().len());
     let _ = stop.send(());
