@@ -275,7 +275,7 @@ impl<'a> Reader<'a> {
         let b = *self
             .data
             .get(self.pos)
-            .ok_or(Error::UnexpectedEof { at: self.pos, what })?;
+            .ok_or_else(|| Error::UnexpectedEof { at: self.pos, what })?;
         self.pos += 1;
         Ok(b)
     }
@@ -283,7 +283,7 @@ impl<'a> Reader<'a> {
     #[inline]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        let end = end.ok_or(Error::UnexpectedEof { at: self.pos, what })?;
+        let end = end.ok_or_else(|| Error::UnexpectedEof { at: self.pos, what })?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -325,7 +325,9 @@ impl<'a> Reader<'a> {
             return Err(Error::EmptyNode { at });
         }
         let tag_at = self.pos;
-        let tag = self.string("tag")?.ok_or(Error::EmptyNode { at: tag_at })?;
+        let tag = self
+            .string("tag")?
+            .ok_or_else(|| Error::EmptyNode { at: tag_at })?;
         if tag.is_empty() {
             return Err(Error::EmptyNode { at: tag_at });
         }
@@ -340,10 +342,12 @@ impl<'a> Reader<'a> {
         let attrs_start = tree.attrs.len();
         for _ in 0..n_attrs {
             let key_at = self.pos;
-            let key = self.string("attribute key")?.ok_or(Error::NullString {
-                at: key_at,
-                what: "an attribute key",
-            })?;
+            let key = self
+                .string("attribute key")?
+                .ok_or_else(|| Error::NullString {
+                    at: key_at,
+                    what: "an attribute key",
+                })?;
             let value = self
                 .value("attribute value")?
                 .unwrap_or(Value::Str(Str::Static("")));
@@ -364,7 +368,7 @@ impl<'a> Reader<'a> {
 
     fn content(&mut self, tree: &mut Tree<'a>, depth: usize) -> Result<SlotContent<'a>, Error> {
         let at = self.pos;
-        let tag = *self.data.get(at).ok_or(Error::UnexpectedEof {
+        let tag = *self.data.get(at).ok_or_else(|| Error::UnexpectedEof {
             at,
             what: "content",
         })?;
@@ -484,10 +488,12 @@ impl<'a> Reader<'a> {
 
     fn jid_pair(&mut self, at: usize) -> Result<JidRef<'a>, Error> {
         let user = self.string("JID user")?.unwrap_or(Str::Static(""));
-        let server = self.string("JID server")?.ok_or(Error::NullString {
-            at,
-            what: "a JID server",
-        })?;
+        let server = self
+            .string("JID server")?
+            .ok_or_else(|| Error::NullString {
+                at,
+                what: "a JID server",
+            })?;
         Ok(JidRef {
             user,
             server: static_if_known(server),
