@@ -102,6 +102,9 @@ pub(super) struct Driver {
     pub(super) shared: Arc<Shared>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) connect_slots: Arc<Semaphore>,
+    /// Logins after this device's first, counted across the registry (the reconnect metric).
+    pub(super) reconnects: Arc<std::sync::atomic::AtomicU64>,
+    pub(super) logged_in_before: bool,
 }
 
 /// How one connection ended, from the driver's side.
@@ -314,6 +317,11 @@ impl Driver {
                         });
                     }
                     Event::LoggedIn { .. } => {
+                        if self.logged_in_before {
+                            self.reconnects
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        self.logged_in_before = true;
                         backoff.reset();
                         self.shared.set_state(DeviceState::Connected);
                         self.shared.emit(DeviceEvent::Connected);

@@ -1,13 +1,14 @@
 //! The devices of one process: created, restored at start-up, started, removed, shut down.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand::rngs::OsRng;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use wuts_store::{DeviceId, Store};
 
-use super::api::{BoxFuture, DeviceEvent, DeviceState, DeviceStatus, Devices, Error};
+use super::api::{BoxFuture, DeviceEvent, DeviceState, DeviceStats, DeviceStatus, Devices, Error};
 use super::driver::{ClientConfig, Driver, Shared};
 use super::handle::Client;
 use crate::binary::Jid;
@@ -28,6 +29,7 @@ struct Inner {
     config: Arc<ClientConfig>,
     clients: Mutex<HashMap<DeviceId, Client>>,
     connect_slots: Arc<Semaphore>,
+    reconnects: Arc<AtomicU64>,
 }
 
 impl Registry {
@@ -39,6 +41,7 @@ impl Registry {
                 config: Arc::new(config),
                 clients: Mutex::new(HashMap::new()),
                 connect_slots: Arc::new(Semaphore::new(DEFAULT_CONNECT_CONCURRENCY)),
+                reconnects: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -85,6 +88,8 @@ impl Registry {
             shared,
             commands: rx,
             connect_slots: self.inner.connect_slots.clone(),
+            reconnects: self.inner.reconnects.clone(),
+            logged_in_before: false,
         };
         tokio::spawn(driver.run());
         self.clients().insert(id, client.clone());
@@ -174,5 +179,11 @@ impl Devices for Registry {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown_all())
+    }
+
+    fn stats(&self) -> DeviceStats {
+        DeviceStats {
+            reconnects: self.inner.reconnects.load(Ordering::Relaxed),
+        }
     }
 }
