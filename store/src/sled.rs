@@ -140,10 +140,7 @@ impl SledStore {
             });
         }
 
-        let db = ::sled::Config::new()
-            .path(dir.join(DB_DIR))
-            .open()
-            .map_err(backend("open"))?;
+        let db = open_db(&dir.join(DB_DIR)).map_err(backend("open"))?;
         let tree = |name: &str| db.open_tree(name).map_err(backend("open tree"));
         let store = Self {
             store: tree("store")?,
@@ -282,6 +279,27 @@ impl SledStore {
             None => None,
         };
         Ok(DeviceInfo::new(device, jid))
+    }
+}
+
+/// Opens sled, waiting briefly if its own file lock is still held. We hold the directory's
+/// exclusive lock already, so a held sled lock can only be an earlier store of this process
+/// whose background flusher has not let go yet (sled releases it when its last thread ends);
+/// without the wait, reopening right after a clean shutdown fails now and then.
+fn open_db(path: &Path) -> Result<::sled::Db, ::sled::Error> {
+    let mut tries = 0;
+    loop {
+        match ::sled::Config::new().path(path).open() {
+            // sled reports its lock as an `Other` I/O error with this text (sled 0.34
+            // `Config::try_lock`; its own tests block on the lock for the same reason).
+            Err(::sled::Error::Io(e))
+                if tries < 100 && e.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
