@@ -17,107 +17,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use wuts_store::{self as store, DeviceId, Store};
 
+use super::config::EngineConfig;
+use super::event::{Event, IqRequest};
 use super::iq::{Internal, IqError, IqId, IqTable, Waiter};
-use super::keys;
 use super::pair::{self, PairError};
-use super::payload::{self, ClientVersion};
+use super::payload;
 use super::{CloseReason, Error};
+use super::{keys, prekeys};
 use crate::binary::{self, AttrValue, Jid, Node, jid};
-use crate::noise::{FrameDecoder, Initiator, InitiatorConfig, PublicKey, RecvCipher, SendCipher};
-
-/// Settings shared by every connection of a process.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    /// Root key the server's certificate chain must lead to.
-    pub trusted_root: PublicKey,
-    /// The WhatsApp Web build presented in the payload.
-    pub version: ClientVersion,
-    /// Name shown in the phone's "Linked devices" list.
-    pub os: String,
-    /// How long an IQ may wait for its reply (whatsmeow: 75 s).
-    pub iq_timeout: Duration,
-    /// How long from connect to `success` or `pair-device`.
-    pub setup_timeout: Duration,
-    /// Keepalive pings go out at a random interval in this range (whatsmeow: 20-30 s).
-    pub keepalive_interval: (Duration, Duration),
-    /// A ping unanswered this long means the link is dead.
-    pub keepalive_timeout: Duration,
-    /// How long the first QR code is shown (60 s), and each later one (20 s).
-    pub qr_ttl: (Duration, Duration),
-    /// Below this many pre-keys on the server, upload more.
-    pub min_pre_keys: u32,
-    /// How many to upload when the server has none (WA Web: 812), and otherwise.
-    pub pre_key_batch: (usize, usize),
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            trusted_root: crate::noise::WHATSAPP_ROOT_KEY,
-            version: ClientVersion::default(),
-            os: "WUTS".into(),
-            iq_timeout: Duration::from_secs(75),
-            setup_timeout: Duration::from_secs(20),
-            keepalive_interval: (Duration::from_secs(20), Duration::from_secs(30)),
-            keepalive_timeout: Duration::from_secs(20),
-            qr_ttl: (Duration::from_secs(60), Duration::from_secs(20)),
-            min_pre_keys: 5,
-            pre_key_batch: (812, 50),
-        }
-    }
-}
-
-/// An IQ to send for a caller.
-#[derive(Clone, Debug)]
-pub struct IqRequest {
-    /// `xmlns` (`w:g2`, ...).
-    pub xmlns: &'static str,
-    /// `get` or `set`.
-    pub kind: &'static str,
-    /// The addressee (`@g.us` for group IQs, `@s.whatsapp.net` otherwise).
-    pub to: Jid,
-    /// The children.
-    pub children: Vec<Node>,
-    /// Overrides the configured IQ timeout.
-    pub timeout: Option<Duration>,
-}
-
-/// What the connection reports.
-#[derive(Debug)]
-pub enum Event {
-    /// Show this QR code.
-    Qr {
-        /// The QR string.
-        code: String,
-        /// How long it is shown.
-        ttl: Duration,
-        /// When it expires, unix seconds.
-        expires_at: u64,
-    },
-    /// Paired; the identity is already saved and flushed.
-    Paired {
-        /// Our device JID.
-        jid: Jid,
-        /// The phone's platform.
-        platform: String,
-        /// The business name, if any.
-        business_name: Option<String>,
-    },
-    /// Logged in.
-    LoggedIn {
-        /// Our LID, from `success`.
-        lid: Option<Jid>,
-    },
-    /// A caller's IQ ended.
-    IqDone {
-        /// Which.
-        id: IqId,
-        /// The reply, or why there is none.
-        result: Result<Node, IqError>,
-    },
-    /// The connection is over; the driver closes the socket after sending what is queued.
-    Closed(CloseReason),
-}
+use crate::noise::{FrameDecoder, Initiator, InitiatorConfig, RecvCipher, SendCipher};
 
 enum Phase {
     Handshake(Option<Box<Initiator>>),
@@ -640,33 +548,7 @@ impl Connection {
             self.store.add_pre_keys(self.device, &fresh)?;
             pending.extend(fresh);
         }
-        let id3 = |id: u32| id.to_be_bytes()[1..].to_vec();
-        let list = pending
-            .iter()
-            .map(|k| {
-                Node::new("key").with_children(vec![
-                    Node::new("id").with_bytes(id3(k.id.get())),
-                    Node::new("value").with_bytes(k.key_pair.public.as_bytes().to_vec()),
-                ])
-            })
-            .collect();
-        let spk = &self.keys.signed_pre_key;
-        let upload = Node::new("iq")
-            .with_attr("to", Jid::server_only(jid::SERVER_PN))
-            .with_attr("type", "set")
-            .with_attr("xmlns", "encrypt")
-            .with_children(vec![
-                Node::new("registration")
-                    .with_bytes(self.keys.registration_id.get().to_be_bytes().to_vec()),
-                Node::new("type").with_bytes(vec![0x05]),
-                Node::new("identity").with_bytes(self.keys.identity.public.as_bytes().to_vec()),
-                Node::new("list").with_children(list),
-                Node::new("skey").with_children(vec![
-                    Node::new("id").with_bytes(id3(spk.id.get())),
-                    Node::new("value").with_bytes(spk.key_pair.public.as_bytes().to_vec()),
-                    Node::new("signature").with_bytes(spk.signature.as_bytes().to_vec()),
-                ]),
-            ]);
+        let upload = prekeys::upload(&self.keys, &pending);
         let deadline = now + self.config.iq_timeout;
         self.send_internal(now, upload, Internal::PreKeyUpload, deadline);
         let ids: Vec<_> = pending.iter().map(|k| k.id).collect();

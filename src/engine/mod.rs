@@ -6,10 +6,15 @@ pub mod keys;
 pub mod pair;
 pub mod payload;
 
+mod config;
 mod conn;
+mod event;
 mod iq;
+mod prekeys;
 
-pub use conn::{Connection, EngineConfig, Event, IqRequest};
+pub use config::EngineConfig;
+pub use conn::Connection;
+pub use event::{Event, IqRequest};
 pub use iq::{IqError, IqId};
 pub use pair::PairError;
 
