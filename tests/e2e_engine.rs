@@ -90,6 +90,14 @@ async fn paired_device(reg: &Registry, sim: &SandboxHandle, phone: &str) -> Clie
     client
 }
 
+/// A request with only a subject.
+fn named(subject: impl Into<String>) -> CreateGroup {
+    CreateGroup {
+        subject: subject.into(),
+        ..CreateGroup::default()
+    }
+}
+
 fn user(phone: &str) -> Jid {
     Jid::new(phone, "s.whatsapp.net")
 }
@@ -144,10 +152,7 @@ async fn pairs_creates_groups_and_survives_a_restart_without_pairing_again() {
         connected(&mut rx).await;
     }
     let again = client
-        .create_group(CreateGroup {
-            subject: "After restart".into(),
-            ..CreateGroup::default()
-        })
+        .create_group(named("After restart"))
         .await
         .expect("second group without pairing");
     assert_ne!(again.jid, info.jid);
@@ -216,10 +221,7 @@ async fn participants_that_cannot_be_added_come_back_with_their_outcome() {
     // What our validation knows is refused before anything is sent.
     let before = sim.groups().len();
     let err = client
-        .create_group(CreateGroup {
-            subject: "x".repeat(101),
-            ..CreateGroup::default()
-        })
+        .create_group(named("x".repeat(101)))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err:?}");
@@ -269,10 +271,7 @@ async fn stream_errors_restart_back_off_log_out_or_stop() {
     .await
     .unwrap();
     let err = client
-        .create_group(CreateGroup {
-            subject: "never answered".into(),
-            ..CreateGroup::default()
-        })
+        .create_group(named("never answered"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
@@ -289,13 +288,7 @@ async fn stream_errors_restart_back_off_log_out_or_stop() {
     .await;
     assert_eq!(client.status().state, DeviceState::LoggedOut);
     assert!(store.load_device(client.id()).is_err(), "keys wiped");
-    let err = client
-        .create_group(CreateGroup {
-            subject: "x".into(),
-            ..CreateGroup::default()
-        })
-        .await
-        .unwrap_err();
+    let err = client.create_group(named("x")).await.unwrap_err();
     assert!(matches!(err, Error::NotPaired), "{err:?}");
     reg.shutdown_all().await;
 }
@@ -320,13 +313,7 @@ async fn a_replaced_session_is_not_fought_over() {
     })
     .await;
     assert_eq!(client.status().state, DeviceState::Disconnected);
-    let err = client
-        .create_group(CreateGroup {
-            subject: "x".into(),
-            ..CreateGroup::default()
-        })
-        .await
-        .unwrap_err();
+    let err = client.create_group(named("x")).await.unwrap_err();
     assert!(matches!(err, Error::NotConnected), "{err:?}");
     reg.shutdown_all().await;
 }
