@@ -137,7 +137,7 @@ async fn run(n: usize) {
         .for_each_concurrent(64, |i| {
             let (reg, http, control) = (reg.clone(), http.clone(), control.clone());
             async move {
-                let client = reg.create_device().unwrap();
+                let client = reg.create_device().await.unwrap();
                 let mut rx = client.subscribe();
                 client.pair().await.unwrap();
                 loop {

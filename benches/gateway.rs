@@ -74,11 +74,21 @@ impl Devices for Instant0 {
     fn pair(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
+    fn connect(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn disconnect(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn logout(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
     fn status(&self, _: DeviceId) -> Result<DeviceStatus, Error> {
         Ok(DeviceStatus {
             state: DeviceState::Connected,
             jid: None,
             qr: None,
+            reason: None,
         })
     }
     fn subscribe(&self, _: DeviceId) -> Result<broadcast::Receiver<DeviceEvent>, Error> {

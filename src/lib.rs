@@ -21,3 +21,4 @@ pub mod noise;
 pub mod ops;
 pub mod proto;
 pub mod sim;
+pub mod types;

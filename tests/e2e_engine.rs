@@ -10,8 +10,10 @@ use tokio::sync::broadcast;
 use wuts::binary::{Jid, Node};
 use wuts::client::api::{DeviceEvent, DeviceState, Error};
 use wuts::client::{Client, ClientConfig, Registry};
-use wuts::engine::{EngineConfig, IqRequest};
+use wuts::engine::EngineConfig;
+use wuts::engine::lifecycle::Settings;
 use wuts::ops::groups::{CreateGroup, ParticipantOutcome};
+use wuts::ops::{Iq, IqKind};
 use wuts::sim::{
     AddRule, Fault, PhoneBehaviour, Sandbox, SandboxConfig, SandboxHandle, StreamError,
 };
@@ -36,7 +38,10 @@ fn config(sim: &SandboxHandle) -> ClientConfig {
             iq_timeout: Duration::from_secs(5),
             ..EngineConfig::default()
         }),
-        backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+        lifecycle: Settings {
+            backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+            ..Settings::default()
+        },
         ..ClientConfig::default()
     }
 }
@@ -69,7 +74,7 @@ async fn connected(rx: &mut broadcast::Receiver<DeviceEvent>) {
 
 /// Creates a device and pairs it to `phone` through the sandbox's simulated phone.
 async fn paired_device(reg: &Registry, sim: &SandboxHandle, phone: &str) -> Client {
-    let client = reg.create_device().expect("device");
+    let client = reg.create_device().await.expect("device");
     let mut rx = client.subscribe();
     assert_eq!(client.status().state, DeviceState::Unpaired);
     client.pair().await.expect("pair starts");
@@ -208,9 +213,9 @@ async fn participants_that_cannot_be_added_come_back_with_their_outcome() {
 
     // WhatsApp's own refusal travels back typed: a create without a subject, sent raw.
     let err = client
-        .iq(IqRequest {
+        .iq(Iq {
             xmlns: "w:g2",
-            kind: "set",
+            kind: IqKind::Set,
             to: Jid::server_only("g.us"),
             children: vec![Node::new("create")],
             timeout: None,
@@ -276,6 +281,7 @@ async fn stream_errors_restart_back_off_log_out_or_stop() {
         .unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
 
+    let before = store.load_device(client.id()).unwrap().keys;
     sim.inject(Fault::StreamError {
         device: jid.clone(),
         error: StreamError::DeviceRemoved,
@@ -287,7 +293,9 @@ async fn stream_errors_restart_back_off_log_out_or_stop() {
     })
     .await;
     assert_eq!(client.status().state, DeviceState::LoggedOut);
-    assert!(store.load_device(client.id()).is_err(), "keys wiped");
+    let record = store.load_device(client.id()).unwrap();
+    assert!(record.paired.is_none(), "pairing wiped");
+    assert_ne!(record.keys, before, "fresh keys for the next pairing");
     let err = client.create_group(named("x")).await.unwrap_err();
     assert!(matches!(err, Error::NotPaired), "{err:?}");
     reg.shutdown_all().await;
@@ -368,7 +376,7 @@ async fn an_expired_qr_times_out_and_pairing_can_start_again() {
         ..(*cfg.engine).clone()
     });
     let reg = Registry::new(store, cfg);
-    let client = reg.create_device().unwrap();
+    let client = reg.create_device().await.unwrap();
     let mut rx = client.subscribe();
     client.pair().await.unwrap();
     let mut codes = Vec::new();

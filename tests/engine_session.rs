@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use engine_support::*;
 use wuts::binary::{Jid, Node};
-use wuts::engine::{CloseReason, Connection, Event, IqError, IqId, IqRequest, NextStep, PairError};
+use wuts::engine::{CloseReason, Event, IqError, IqId, NextStep, PairError};
 use wuts::noise::xeddsa;
+use wuts::ops::{Iq, IqKind};
 use wuts::proto::waadv::AdvSignedDeviceIdentity;
 use wuts_store::Credentials;
 
@@ -100,7 +101,7 @@ fn pair(world: &mut World) -> String {
 }
 
 /// Logs the paired device in; returns the live connection.
-fn login(world: &mut World) -> (Connection, Server) {
+fn login(world: &mut World) -> (Conn, Server) {
     let (mut conn, mut server) = world.connect(S(100));
     assert_eq!(server.payload.username, Some(5_511_999_990_000));
     assert_eq!(server.payload.device, Some(7));
@@ -283,9 +284,9 @@ fn caller_iqs_complete_time_out_and_fail_on_close() {
     pair(&mut world);
     // Before login, a request is refused at once.
     let (mut early, _srv) = world.connect(S(50));
-    let req = || IqRequest {
+    let req = || Iq {
         xmlns: "w:g2",
-        kind: "set",
+        kind: IqKind::Set,
         to: Jid::server_only("g.us"),
         children: vec![Node::new("create").with_attr("subject", "x")],
         timeout: Some(S(30)),
@@ -327,7 +328,7 @@ fn caller_iqs_complete_time_out_and_fail_on_close() {
         e,
         Event::IqDone {
             id: IqId(3),
-            result: Err(IqError::Timeout)
+            result: Err(IqError::Timeout(_))
         }
     )));
     conn.send_iq(S(134), IqId(4), req());

@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use gateway_support::{ADMIN_TOKEN, Call, own_jid, sample_qr, start_default, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
-use wuts::client::api::{DeviceEvent, DeviceState};
+use wuts::client::api::{DeviceEvent, DeviceState, Reason};
+use wuts::engine::{CloseReason, LogoutReason};
 use wuts::http::{GatewayConfig, SandboxInfo, hash_token};
 use wuts_store::gateway::UserId;
 
@@ -100,7 +101,9 @@ async fn bad_admin_bodies_are_refused_with_their_field() {
     let tenant = gw.tenant("T").await;
     for (path, body, field) in [
         ("/admin/tenants", json!({"name": ""}), "name"),
-        ("/admin/tenants", json!({"name": "a", "x": 1}), "body"),
+        ("/admin/tenants", json!({"name": "a", "x": 1}), "x"),
+        ("/admin/tenants", json!({"name": 7}), "name"),
+        ("/admin/tenants", json!([]), "body"),
         (
             "/admin/users",
             json!({"tenant_id": "nope", "name": "u"}),
@@ -111,7 +114,7 @@ async fn bad_admin_bodies_are_refused_with_their_field() {
             json!({"tenant_id": tenant, "name": "\u{7}"}),
             "name",
         ),
-        ("/admin/users", json!({"name": "u"}), "body"),
+        ("/admin/users", json!({"name": "u"}), "tenant_id"),
     ] {
         let (status, body) = status_json(
             gw.admin(Method::POST, path)
@@ -124,6 +127,12 @@ async fn bad_admin_bodies_are_refused_with_their_field() {
         assert_eq!(status, 400, "{path} {body}");
         assert_eq!(body["error_code"], "VALIDATION_ERROR");
         assert_eq!(body["details"][0]["field"], field, "{body}");
+        // The same `details[]` shape as /groups: a field and a sentence, no serde text.
+        let message = body["details"][0]["message"].as_str().unwrap();
+        assert!(
+            !message.contains('`') && !message.contains("line "),
+            "{body}"
+        );
     }
     assert!(
         !gw.devices.calls().contains(&Call::Create),
@@ -197,7 +206,7 @@ async fn pairing_shows_the_qr_in_every_format() {
     let (status, body) = status_json(gw.admin(Method::GET, &qr).send().await.unwrap()).await;
     assert_eq!(
         (status, body["error_code"].as_str()),
-        (404, Some("NOT_FOUND"))
+        (409, Some("DEVICE_NOT_PAIRING"))
     );
     assert!(body["error"].as_str().unwrap().contains("unpaired"));
 
@@ -243,14 +252,36 @@ async fn pairing_shows_the_qr_in_every_format() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 
-    // Pairing a paired device is refused by the registry.
+    // State conflicts are 409s with their own codes, never VALIDATION_ERROR.
+    let pair = format!("/admin/users/{}/pair", user.id);
+    let (status, body) = gw.admin_call(Method::POST, &pair).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (409, Some("DEVICE_PAIRING"))
+    );
     gw.devices.connect(user.device);
-    let again = gw
-        .admin(Method::POST, &format!("/admin/users/{}/pair", user.id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 400);
+    let (status, body) = gw.admin_call(Method::POST, &pair).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (409, Some("DEVICE_ALREADY_PAIRED")),
+        "{body}"
+    );
+    let (status, body) = gw.admin_call(Method::GET, &qr).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (409, Some("DEVICE_ALREADY_PAIRED")),
+        "{body}"
+    );
+    let other = gw.user_in(&tenant, "v").await;
+    let (status, body) = gw
+        .admin_call(Method::GET, &format!("/admin/users/{}/qr", other.id))
+        .await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (409, Some("DEVICE_NOT_PAIRING")),
+        "{body}"
+    );
+    assert!(body["error"].as_str().unwrap().contains("/pair"), "{body}");
     gw.stop().await;
 }
 
@@ -320,14 +351,14 @@ async fn events_stream_in_order() {
     gw.devices.emit(
         device,
         DeviceEvent::Disconnected {
-            reason: "stream end".into(),
+            reason: Reason::of(&CloseReason::ServerClosed),
         },
     );
     gw.devices.emit(device, DeviceEvent::Connected);
     gw.devices.emit(
         device,
         DeviceEvent::LoggedOut {
-            reason: "removed from the phone".into(),
+            reason: Reason::of(&CloseReason::LoggedOut(LogoutReason::DeviceRemoved)),
         },
     );
 
@@ -346,14 +377,25 @@ async fn events_stream_in_order() {
             "logged_out"
         ]
     );
-    assert_eq!(events[0].1, json!({"state": "unpaired", "jid": null}));
+    assert_eq!(
+        events[0].1,
+        json!({"state": "unpaired", "jid": null, "reason": null, "message": null})
+    );
     assert_eq!(events[1].1["code"], sample_qr(0).code);
     assert_eq!(events[2].1["ttl"], 20);
     assert_eq!(
         events[3].1,
         json!({"jid": jid.to_string(), "business_name": null, "platform": "android"})
     );
-    assert_eq!(events[5].1["reason"], "stream end");
+    assert_eq!(
+        events[5].1,
+        json!({"reason": "connection_lost", "message": "the connection was lost"})
+    );
+    // A stable code and a sentence, never Rust debug text.
+    assert_eq!(
+        events[7].1,
+        json!({"reason": "device_removed", "message": "the phone unlinked this device"})
+    );
     gw.stop().await;
 }
 

@@ -9,7 +9,7 @@ mod gateway_e2e_support;
 
 use std::time::Duration;
 
-use gateway_e2e_support::{Gateway, Options, WAIT, sandbox, start, status_json};
+use gateway_e2e_support::{E2eGateway, Options, WAIT, sandbox, start, status_json};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use wuts::http::ResponseStyle;
@@ -434,7 +434,7 @@ async fn bad_inputs_are_refused_before_anything_reaches_whatsapp() {
 }
 
 /// Waits until the device's link is down, through its event stream.
-async fn disconnected(gw: &Gateway, user: &gateway_e2e_support::User) {
+async fn disconnected(gw: &E2eGateway, user: &gateway_e2e_support::User) {
     let mut events = gw.events(user).await;
     let (_, state) = events.next().await;
     if state["state"] != "disconnected" {

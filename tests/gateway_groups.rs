@@ -401,8 +401,22 @@ async fn device_and_whatsapp_errors_map_to_stable_codes() {
             502,
             "WHATSAPP_ERROR",
         ),
-        (Error::Protocol("bad <group>".into()), 502, "WHATSAPP_ERROR"),
-        (Error::Invalid("too many".into()), 400, "VALIDATION_ERROR"),
+        (
+            Error::Malformed(wuts::ops::ParseError::Missing("group")),
+            502,
+            "WHATSAPP_ERROR",
+        ),
+        (
+            Error::Invalid(vec![wuts::ops::FieldError::new(
+                "participants",
+                wuts::ops::Problem::TooManyMembers {
+                    max: 1024,
+                    got: 1024,
+                },
+            )]),
+            400,
+            "VALIDATION_ERROR",
+        ),
         (
             Error::Store(wuts_store::Error::DeviceIdsExhausted),
             500,

@@ -51,8 +51,16 @@ async fn metrics_count_requests_devices_and_iq_latency() {
     let gw = start_default().await;
     let user = gw.connected_user().await;
     let tenant = gw.tenant("Other").await;
-    gw.user_in(&tenant, "unpaired").await;
+    let unpaired = gw.user_in(&tenant, "unpaired").await;
     gw.devices.set_reconnects(3);
+    // Refused before anything went to WhatsApp: not WhatsApp's latency.
+    let refused = gw
+        .groups(&unpaired.token)
+        .json(&json!({"name": "m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
     for _ in 0..2 {
         gw.groups(&user.token)
             .json(&json!({"name": "m"}))
@@ -91,6 +99,10 @@ async fn metrics_count_requests_devices_and_iq_latency() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    assert!(
+        !text.contains("outcome=\"error\""),
+        "a 409 DEVICE_NOT_PAIRED is not a WhatsApp error:\n{text}"
+    );
     gw.stop().await;
 }
 

@@ -10,7 +10,7 @@ use wuts::client::api::Error;
 use wuts::http::{GatewayConfig, ResponseStyle};
 use wuts::ops::groups::ParticipantOutcome;
 
-async fn start_status() -> gateway_support::Gateway {
+async fn start_status() -> gateway_support::FakeGateway {
     gateway_support::start(GatewayConfig {
         response_style: ResponseStyle::Status,
         ..GatewayConfig::default()

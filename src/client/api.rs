@@ -11,39 +11,34 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 pub use wuts_store::DeviceId;
 
-use crate::binary::Jid;
+use crate::engine::CloseReason;
+use crate::engine::lifecycle::Refusal;
 use crate::ops::groups::{CreateGroup, GroupInfo};
+use crate::ops::{FieldError, ParseError};
+use crate::types::Jid;
 
 /// A boxed future, so [`Devices`] stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Where a device is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeviceState {
-    /// Created, never paired, not trying to pair.
-    Unpaired,
-    /// Showing QR codes, waiting for a phone to scan one.
-    Pairing,
-    /// Paired; connecting or logging in.
-    Connecting,
-    /// Logged in and usable.
-    Connected,
-    /// Paired, but the connection is down (a reconnect is scheduled).
-    Disconnected,
-    /// WhatsApp removed the device or it was logged out; its keys are wiped. Terminal.
-    LoggedOut,
+/// Where a device is in its life: the lifecycle's phase.
+pub use crate::engine::lifecycle::Phase as DeviceState;
+
+/// Why a device is where it is (disconnected, logged out, in error): a stable snake_case code
+/// and a sentence, never internal debug text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    /// Stable code (`device_removed`, `certificate_invalid`, `connection_lost`, ...).
+    pub code: &'static str,
+    /// What happened, in words.
+    pub message: String,
 }
 
-impl DeviceState {
-    /// The name used by the HTTP API (`unpaired`, `pairing`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceState::Unpaired => "unpaired",
-            DeviceState::Pairing => "pairing",
-            DeviceState::Connecting => "connecting",
-            DeviceState::Connected => "connected",
-            DeviceState::Disconnected => "disconnected",
-            DeviceState::LoggedOut => "logged_out",
+impl Reason {
+    /// The reason a connection closed.
+    pub fn of(close: &CloseReason) -> Self {
+        Reason {
+            code: close.code(),
+            message: close.to_string(),
         }
     }
 }
@@ -68,6 +63,8 @@ pub struct DeviceStatus {
     pub jid: Option<Jid>,
     /// The QR code currently shown, while pairing.
     pub qr: Option<QrCode>,
+    /// Why the device is disconnected, logged out, in error, or back to unpaired.
+    pub reason: Option<Reason>,
 }
 
 /// Something that happened to a device, in order.
@@ -77,6 +74,11 @@ pub enum DeviceEvent {
     Qr(QrCode),
     /// No phone scanned any code in time; pairing stopped (start it again to retry).
     PairingTimedOut,
+    /// A scan was refused (a check of `pair-success` failed); pairing stopped.
+    PairingFailed {
+        /// Why.
+        reason: Reason,
+    },
     /// A phone scanned the code and the device is paired (credentials are on disk already).
     Paired {
         /// The device's JID.
@@ -88,15 +90,21 @@ pub enum DeviceEvent {
     },
     /// Logged in.
     Connected,
-    /// The connection went down; a reconnect follows unless the device is logged out.
+    /// The connection went down; a reconnect follows unless the state says otherwise.
     Disconnected {
-        /// Why, in words for logs and operators.
-        reason: String,
+        /// Why.
+        reason: Reason,
     },
-    /// Logged out or removed by WhatsApp (or deleted through the API); keys are wiped.
+    /// Logged out by WhatsApp, the phone, or the API; credentials are wiped and the device can
+    /// pair again.
     LoggedOut {
         /// Why.
-        reason: String,
+        reason: Reason,
+    },
+    /// A fault that needs attention if it persists (certificate, handshake, stored data).
+    Error {
+        /// Why.
+        reason: Reason,
     },
 }
 
@@ -108,51 +116,104 @@ pub struct DeviceStats {
     pub reconnects: u64,
 }
 
-/// Why a device operation failed.
+/// Why a device operation failed. [`Error::code`] is stable; `Display` is the sentence.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No device with this id.
-    #[error("unknown device {0:?}")]
+    #[error("{0} does not exist")]
     UnknownDevice(DeviceId),
-    /// The device has not been paired (or was logged out).
-    #[error("device is not paired")]
+    /// The device has no credentials (never paired, logged out, or pairing).
+    #[error("the device is not paired")]
     NotPaired,
+    /// Pairing asked of a paired device.
+    #[error("the device is already paired")]
+    AlreadyPaired,
+    /// Pairing asked of a device that is pairing already.
+    #[error("the device is already pairing")]
+    Pairing,
     /// The device is paired but not connected right now.
-    #[error("device is not connected")]
+    #[error("the device is not connected")]
     NotConnected,
     /// WhatsApp did not answer in time.
-    #[error("WhatsApp did not answer within {0:?}")]
+    #[error("WhatsApp did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
     /// WhatsApp refused the request.
-    #[error("WhatsApp refused the request: {code} {text}")]
+    #[error("WhatsApp refused the request ({code} {text})")]
     Rejected {
         /// WhatsApp's error code (`406`, `403`, ...).
         code: u16,
         /// WhatsApp's error text (`not-acceptable`, ...).
         text: String,
     },
-    /// The request is invalid before anything is sent (the text says what).
-    #[error("invalid request: {0}")]
-    Invalid(String),
+    /// The request breaks WhatsApp's rules; nothing was sent.
+    #[error("invalid request: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// WhatsApp's reply could not be read.
+    #[error("WhatsApp's reply could not be understood: {0}")]
+    Malformed(#[from] ParseError),
     /// The device's task has stopped (shutdown).
-    #[error("device task stopped")]
+    #[error("the device has stopped")]
     Closed,
     /// Storage failed.
-    #[error("storage: {0}")]
+    #[error("storage failed: {0}")]
     Store(#[from] wuts_store::Error),
-    /// The protocol went wrong (a malformed reply, a failed handshake).
-    #[error("protocol: {0}")]
-    Protocol(String),
+}
+
+impl Error {
+    /// The stable code (snake_case, as in events and logs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UnknownDevice(_) => "unknown_device",
+            Error::NotPaired => "not_paired",
+            Error::AlreadyPaired => "already_paired",
+            Error::Pairing => "pairing",
+            Error::NotConnected => "not_connected",
+            Error::Timeout(_) => "timeout",
+            Error::Rejected { .. } => "rejected",
+            Error::Invalid(_) => "invalid",
+            Error::Malformed(_) => "malformed_reply",
+            Error::Closed => "closed",
+            Error::Store(_) => "storage_error",
+        }
+    }
+
+    /// Whether the request went out to WhatsApp (so it belongs in WhatsApp's metrics).
+    pub fn reached_whatsapp(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout(_) | Error::Rejected { .. } | Error::Malformed(_)
+        )
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::AlreadyPaired => Error::AlreadyPaired,
+            Refusal::Pairing => Error::Pairing,
+            Refusal::NotPaired => Error::NotPaired,
+            Refusal::NotConnected => Error::NotConnected,
+        }
+    }
 }
 
 /// The devices of one process, as the HTTP gateway uses them.
 pub trait Devices: Send + Sync + 'static {
     /// Creates a new, unpaired device with fresh keys.
     fn create(&self) -> BoxFuture<'_, Result<DeviceId, Error>>;
-    /// Starts pairing an unpaired device: it connects and emits [`DeviceEvent::Qr`] events.
-    /// Starting again after a timeout restarts it; on a paired device it is an error.
+    /// Starts pairing a device without credentials (never paired, logged out, timed out): it
+    /// connects and emits [`DeviceEvent::Qr`] events. [`Error::AlreadyPaired`] on a paired
+    /// device, [`Error::Pairing`] while pairing.
     fn pair(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
+    /// Connects a paired device now (after it stopped: replaced, disconnected, in error).
+    fn connect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
+    /// Drops the connection and keeps the credentials; the device stays offline until
+    /// [`Devices::connect`].
+    fn disconnect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
+    /// Logs the device out on WhatsApp (when connected) and wipes its credentials; it keeps
+    /// its id and can pair again.
+    fn logout(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
     /// The device's current state, JID and QR code.
     fn status(&self, id: DeviceId) -> Result<DeviceStatus, Error>;
     /// A stream of the device's events from now on.

@@ -1,9 +1,13 @@
-//! The task that owns one device: its engine connection and its websocket, one at a time. It
-//! reconnects on 515 at once, backs off on 503 and lost links, wipes a logged-out device and
-//! never fights a replacing session. Commands arrive over a bounded channel; results leave
-//! through oneshots and a broadcast of [`DeviceEvent`]s.
+//! The task that owns one device: one select loop around its [`Lifecycle`] (what to do) and,
+//! while one is open, its engine [`Connection`] and websocket (how). Commands arrive over a
+//! bounded channel; results leave through oneshots and a broadcast of [`DeviceEvent`]s. Store
+//! work (loading, the pairing fsync, generating pre-keys, wiping) runs on tokio's blocking pool,
+//! never on the async workers.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,12 +19,14 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use wuts_store::{DeviceId, Store};
 
-use super::api::{DeviceEvent, DeviceState, DeviceStatus, Error, QrCode};
+use super::api::{DeviceEvent, DeviceState, DeviceStatus, Error, QrCode, Reason};
+use super::jobs;
 use super::transport::{self, Socket};
-use crate::binary::{Jid, Node, jid};
-use crate::engine::{
-    Backoff, CloseReason, Connection, EngineConfig, Event, IqError, IqId, IqRequest, NextStep,
-};
+use crate::binary::Node;
+use crate::engine::lifecycle::{self, Action, Lifecycle};
+use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqError, IqId, NextStep};
+use crate::ops::Iq;
+use crate::types::Jid;
 
 /// Where and how devices connect.
 #[derive(Clone, Debug)]
@@ -33,8 +39,8 @@ pub struct ClientConfig {
     pub engine: Arc<EngineConfig>,
     /// Websocket connect timeout.
     pub connect_timeout: Duration,
-    /// Reconnect backoff: first delay and cap.
-    pub backoff: (Duration, Duration),
+    /// Reconnect backoff and fault retries.
+    pub lifecycle: lifecycle::Settings,
 }
 
 impl Default for ClientConfig {
@@ -44,15 +50,14 @@ impl Default for ClientConfig {
             origin: "https://web.whatsapp.com".into(),
             engine: Arc::new(EngineConfig::default()),
             connect_timeout: Duration::from_secs(20),
-            backoff: (Duration::from_secs(1), Duration::from_secs(60)),
+            lifecycle: lifecycle::Settings::default(),
         }
     }
 }
 
 pub(super) enum Command {
-    Pair(oneshot::Sender<Result<(), Error>>),
-    Iq(IqRequest, oneshot::Sender<Result<Node, Error>>),
-    Logout(oneshot::Sender<Result<(), Error>>),
+    Lifecycle(lifecycle::Command, oneshot::Sender<Result<(), Error>>),
+    Iq(Iq, oneshot::Sender<Result<Node, Error>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -63,31 +68,30 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(state: DeviceState, jid: Option<Jid>) -> Self {
+    pub(super) fn new(state: DeviceState, jid: Option<Jid>, reason: Option<Reason>) -> Self {
         Shared {
             status: Mutex::new(DeviceStatus {
                 state,
                 jid,
                 qr: None,
+                reason,
             }),
             events: broadcast::channel(64).0,
         }
     }
 
-    fn update(&self, f: impl FnOnce(&mut DeviceStatus)) {
-        // A poisoned lock only means another thread panicked mid-update; the status is
-        // still a plain value worth showing.
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s);
+    pub(super) fn snapshot(&self) -> DeviceStatus {
+        // A poisoned lock only means another thread panicked mid-update; the status is still a
+        // plain value worth showing.
+        self.status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    fn set_state(&self, state: DeviceState) {
-        self.update(|s| {
-            s.state = state;
-            if state != DeviceState::Pairing {
-                s.qr = None;
-            }
-        });
+    fn update(&self, f: impl FnOnce(&mut DeviceStatus)) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s);
     }
 
     fn emit(&self, ev: DeviceEvent) {
@@ -103,22 +107,25 @@ pub(super) struct Driver {
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) connect_slots: Arc<Semaphore>,
     /// Logins after this device's first, counted across the registry (the reconnect metric).
-    pub(super) reconnects: Arc<std::sync::atomic::AtomicU64>,
-    pub(super) logged_in_before: bool,
+    pub(super) reconnects: Arc<AtomicU64>,
+    pub(super) lifecycle: Lifecycle,
 }
 
-/// How one connection ended, from the driver's side.
-enum Ended {
-    Closed(CloseReason),
-    Shutdown(oneshot::Sender<()>),
-    Logout(oneshot::Sender<Result<(), Error>>),
+/// An open connection.
+struct Live {
+    conn: Connection,
+    socket: Socket,
 }
 
-/// What to do after waiting.
-enum Flow {
-    Go,
-    Exit,
-    Logout(oneshot::Sender<Result<(), Error>>),
+type Connecting = Pin<Box<dyn Future<Output = Option<Socket>> + Send>>;
+
+/// Loop state besides the lifecycle.
+#[derive(Default)]
+struct Pending {
+    waiting: HashMap<IqId, oneshot::Sender<Result<Node, Error>>>,
+    next_id: u64,
+    logouts: Vec<oneshot::Sender<Result<(), Error>>>,
+    logged_in_before: bool,
 }
 
 fn unix_now() -> u64 {
@@ -128,342 +135,27 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-impl Driver {
-    pub(super) async fn run(mut self) {
-        let base = Instant::now();
-        let mut rng = StdRng::from_entropy();
-        let (b0, b1) = self.config.backoff;
-        let mut backoff = Backoff::new(b0, b1);
-        let mut want_pairing = false;
-        loop {
-            let record = match self.store.load_device(self.id) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(device = self.id.get(), error = %e, "cannot load device");
-                    self.shared.set_state(DeviceState::Disconnected);
-                    return self.idle(Error::Store(e)).await;
-                }
-            };
-            let paired = record.paired.is_some();
-            if !paired && !want_pairing {
-                self.shared.set_state(DeviceState::Unpaired);
-                match self.commands.recv().await {
-                    None => return,
-                    Some(Command::Shutdown(done)) => {
-                        let _ = done.send(());
-                        return;
-                    }
-                    Some(Command::Pair(reply)) => {
-                        want_pairing = true;
-                        let _ = reply.send(Ok(()));
-                    }
-                    Some(Command::Iq(_, reply)) => {
-                        let _ = reply.send(Err(Error::NotPaired));
-                    }
-                    Some(Command::Logout(reply)) => {
-                        return self.wipe(reply, "deleted").await;
-                    }
-                }
-                continue;
-            }
-            self.shared.set_state(if paired {
-                DeviceState::Connecting
-            } else {
-                DeviceState::Pairing
-            });
-
-            let socket = {
-                // A bounded number of devices connect at once, so a restart of thousands of
-                // devices is a steady stream rather than a stampede.
-                let _slot = self.connect_slots.clone().acquire_owned().await;
-                let c = &self.config;
-                transport::connect(&c.ws_url, &c.origin, c.connect_timeout).await
-            };
-            let ended = match socket {
-                Ok(socket) => {
-                    let mut seed = [0u8; 32];
-                    rng.fill(&mut seed);
-                    let now = base.elapsed();
-                    match Connection::new(
-                        record,
-                        self.store.clone(),
-                        self.config.engine.clone(),
-                        now,
-                        unix_now(),
-                        seed,
-                    ) {
-                        Ok(conn) => self.drive(conn, socket, base, &mut backoff).await,
-                        Err(e) => Ended::Closed(CloseReason::Handshake(e.to_string())),
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(device = self.id.get(), error = %e, "connect failed");
-                    Ended::Closed(CloseReason::ServerClosed)
-                }
-            };
-            let reason = match ended {
-                Ended::Shutdown(done) => {
-                    let _ = done.send(());
-                    return;
-                }
-                Ended::Logout(reply) => return self.wipe(reply, "logged out").await,
-                Ended::Closed(reason) => reason,
-            };
-            tracing::info!(device = self.id.get(), ?reason, "connection closed");
-            match reason.next_step() {
-                NextStep::ReconnectNow => continue,
-                NextStep::LoggedOut => {
-                    let (tx, _) = oneshot::channel();
-                    return self.wipe(tx, &format!("{reason:?}")).await;
-                }
-                NextStep::Stop => {
-                    match &reason {
-                        CloseReason::PairingTimedOut => {
-                            want_pairing = false;
-                            self.shared.emit(DeviceEvent::PairingTimedOut);
-                        }
-                        CloseReason::PairingFailed(_) => {
-                            want_pairing = false;
-                            self.shared.emit(DeviceEvent::Disconnected {
-                                reason: format!("{reason:?}"),
-                            });
-                        }
-                        _ => {
-                            self.shared.set_state(DeviceState::Disconnected);
-                            self.shared.emit(DeviceEvent::Disconnected {
-                                reason: format!("{reason:?}"),
-                            });
-                            if paired {
-                                // Replaced or refused: do not fight; wait for a command.
-                                match self.wait_for_pair().await {
-                                    Flow::Go => {}
-                                    Flow::Exit => return,
-                                    Flow::Logout(reply) => {
-                                        return self.wipe(reply, "deleted").await;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    continue;
-                }
-                NextStep::Backoff => {
-                    if self
-                        .store
-                        .load_device(self.id)
-                        .is_ok_and(|r| r.paired.is_some())
-                    {
-                        self.shared.set_state(DeviceState::Disconnected);
-                        self.shared.emit(DeviceEvent::Disconnected {
-                            reason: format!("{reason:?}"),
-                        });
-                    }
-                    let delay = backoff.next_delay(rng.r#gen());
-                    match self.sleep_serving(delay).await {
-                        Flow::Go => {}
-                        Flow::Exit => return,
-                        Flow::Logout(reply) => return self.wipe(reply, "deleted").await,
-                    }
-                }
-            }
-        }
+/// Runs store work on the blocking pool. A panic there is a bug and is passed on; cancellation
+/// only happens when the runtime shuts down, which ends this task too.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => std::future::pending().await,
     }
+}
 
-    /// Runs one connection until it ends.
-    async fn drive(
-        &mut self,
-        mut conn: Connection,
-        mut socket: Socket,
-        base: Instant,
-        backoff: &mut Backoff,
-    ) -> Ended {
-        let mut waiting: HashMap<IqId, oneshot::Sender<Result<Node, Error>>> = HashMap::new();
-        let mut next_id = 0u64;
-        let mut pending_exit: Option<Ended> = None;
-        loop {
-            let mut closed = None;
-            while let Some(ev) = conn.poll_event() {
-                match ev {
-                    Event::Qr {
-                        code,
-                        ttl,
-                        expires_at,
-                    } => {
-                        let qr = QrCode {
-                            code,
-                            expires_at,
-                            ttl,
-                        };
-                        self.shared.update(|s| {
-                            s.state = DeviceState::Pairing;
-                            s.qr = Some(qr.clone());
-                        });
-                        self.shared.emit(DeviceEvent::Qr(qr));
-                    }
-                    Event::Paired {
-                        jid,
-                        platform,
-                        business_name,
-                    } => {
-                        self.shared.update(|s| {
-                            s.jid = Some(jid.clone());
-                            s.qr = None;
-                            s.state = DeviceState::Connecting;
-                        });
-                        self.shared.emit(DeviceEvent::Paired {
-                            jid,
-                            business_name,
-                            platform,
-                        });
-                    }
-                    Event::LoggedIn { .. } => {
-                        if self.logged_in_before {
-                            self.reconnects
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        self.logged_in_before = true;
-                        backoff.reset();
-                        self.shared.set_state(DeviceState::Connected);
-                        self.shared.emit(DeviceEvent::Connected);
-                    }
-                    Event::IqDone { id, result } => {
-                        if let Some(tx) = waiting.remove(&id) {
-                            let _ = tx.send(result.map_err(|e| iq_error(e, &conn)));
-                        }
-                    }
-                    Event::Closed(reason) => closed = Some(reason),
-                }
-            }
-            while let Some(bytes) = conn.poll_transmit() {
-                if socket.send(Message::Binary(bytes.into())).await.is_err() {
-                    conn.handle_eof(base.elapsed());
-                    break;
-                }
-            }
-            if let Some(reason) = closed {
-                let _ = socket.close(None).await;
-                return pending_exit.unwrap_or(Ended::Closed(reason));
-            }
-            let deadline = conn.poll_timeout().map(|d| base + d);
-            tokio::select! {
-                msg = socket.next() => match msg {
-                    Some(Ok(Message::Binary(b))) => conn.handle_bytes(base.elapsed(), &b),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                        conn.handle_eof(base.elapsed());
-                    }
-                    Some(Ok(_)) => {}
-                },
-                cmd = self.commands.recv() => match cmd {
-                    Some(Command::Iq(req, reply)) => {
-                        next_id += 1;
-                        waiting.insert(IqId(next_id), reply);
-                        conn.send_iq(base.elapsed(), IqId(next_id), req);
-                    }
-                    Some(Command::Pair(reply)) => {
-                        let _ = reply.send(if conn.is_logged_in() {
-                            Err(Error::Invalid("device is already paired".into()))
-                        } else {
-                            Ok(())
-                        });
-                    }
-                    Some(Command::Logout(reply)) => {
-                        if conn.is_logged_in() {
-                            // Tell WhatsApp first, best effort (whatsmeow `Logout`).
-                            next_id += 1;
-                            let (tx, _rx) = oneshot::channel();
-                            waiting.insert(IqId(next_id), tx);
-                            conn.send_iq(base.elapsed(), IqId(next_id), remove_companion(&self.shared));
-                        }
-                        while let Some(bytes) = conn.poll_transmit() {
-                            let _ = socket.send(Message::Binary(bytes.into())).await;
-                        }
-                        pending_exit = Some(Ended::Logout(reply));
-                        conn.close(base.elapsed(), CloseReason::Local);
-                    }
-                    Some(Command::Shutdown(done)) => {
-                        pending_exit = Some(Ended::Shutdown(done));
-                        conn.close(base.elapsed(), CloseReason::Local);
-                    }
-                    None => conn.close(base.elapsed(), CloseReason::Local),
-                },
-                _ = sleep_until_opt(deadline) => conn.handle_timeout(base.elapsed()),
-            }
-        }
+async fn next_message(live: &mut Option<Live>) -> Option<Result<Message, ()>> {
+    match live {
+        Some(l) => l.socket.next().await.map(|r| r.map_err(|_| ())),
+        None => std::future::pending().await,
     }
+}
 
-    /// Sleeps `delay` while answering commands.
-    async fn sleep_serving(&mut self, delay: Duration) -> Flow {
-        let until = Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return Flow::Go,
-                cmd = self.commands.recv() => match cmd {
-                    None => return Flow::Exit,
-                    Some(Command::Shutdown(done)) => { let _ = done.send(()); return Flow::Exit; }
-                    Some(Command::Iq(_, reply)) => { let _ = reply.send(Err(Error::NotConnected)); }
-                    Some(Command::Pair(reply)) => {
-                        let _ = reply.send(Err(Error::Invalid("device is already paired".into())));
-                    }
-                    Some(Command::Logout(reply)) => return Flow::Logout(reply),
-                },
-            }
-        }
-    }
-
-    /// After a refused or replaced session: waits for `pair` (reconnect) or shutdown.
-    async fn wait_for_pair(&mut self) -> Flow {
-        loop {
-            match self.commands.recv().await {
-                None => return Flow::Exit,
-                Some(Command::Shutdown(done)) => {
-                    let _ = done.send(());
-                    return Flow::Exit;
-                }
-                Some(Command::Pair(reply)) => {
-                    let _ = reply.send(Ok(()));
-                    return Flow::Go;
-                }
-                Some(Command::Iq(_, reply)) => {
-                    let _ = reply.send(Err(Error::NotConnected));
-                }
-                Some(Command::Logout(reply)) => return Flow::Logout(reply),
-            }
-        }
-    }
-
-    /// Logged out: wipe the keys, say so, and answer commands until shutdown.
-    async fn wipe(self, reply: oneshot::Sender<Result<(), Error>>, reason: &str) {
-        let r = self.store.remove_device(self.id).map(|_| ());
-        self.shared.update(|s| {
-            s.state = DeviceState::LoggedOut;
-            s.qr = None;
-        });
-        self.shared.emit(DeviceEvent::LoggedOut {
-            reason: reason.to_owned(),
-        });
-        let _ = reply.send(r.map_err(Error::Store));
-        self.idle(Error::NotPaired).await;
-    }
-
-    async fn idle(mut self, err: Error) {
-        let text = err.to_string();
-        while let Some(cmd) = self.commands.recv().await {
-            match cmd {
-                Command::Shutdown(done) => {
-                    let _ = done.send(());
-                    return;
-                }
-                Command::Iq(_, reply) => {
-                    let _ = reply.send(Err(Error::NotPaired));
-                }
-                Command::Pair(reply) => {
-                    let _ = reply.send(Err(Error::Invalid(text.clone())));
-                }
-                Command::Logout(reply) => {
-                    let _ = reply.send(Ok(()));
-                }
-            }
-        }
+async fn connected(connecting: &mut Option<Connecting>) -> Option<Socket> {
+    match connecting {
+        Some(c) => c.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -474,31 +166,337 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-fn iq_error(e: IqError, conn: &Connection) -> Error {
-    match e {
-        IqError::Rejected { code, text } => Error::Rejected { code, text },
-        IqError::Timeout => Error::Timeout(Duration::ZERO),
-        IqError::Disconnected if conn.is_closed() => Error::NotConnected,
-        IqError::Disconnected => Error::NotConnected,
+impl Driver {
+    pub(super) async fn run(mut self) {
+        let base = Instant::now();
+        let mut rng = StdRng::from_entropy();
+        let mut live: Option<Live> = None;
+        let mut connecting: Option<Connecting> = None;
+        let mut p = Pending::default();
+        let mut last = self.shared.snapshot();
+        loop {
+            let now = base.elapsed();
+            while let Some(action) = self.lifecycle.poll_action() {
+                match action {
+                    Action::Connect => connecting = Some(self.open_socket()),
+                    Action::Close => match live.as_mut() {
+                        Some(l) => l.conn.close(now, CloseReason::Local),
+                        None => {
+                            connecting = None;
+                            self.lifecycle.closed(now, CloseReason::Local, rng.r#gen());
+                        }
+                    },
+                    Action::Logout => match live.as_mut() {
+                        Some(l) => l.conn.logout(now),
+                        None => {
+                            connecting = None;
+                            let reason =
+                                CloseReason::LoggedOut(crate::engine::LogoutReason::Requested);
+                            self.lifecycle.closed(now, reason, rng.r#gen());
+                        }
+                    },
+                    Action::Wipe(why) => {
+                        let mut result = Some(self.wipe().await);
+                        if let Some(Err(e)) = &result {
+                            tracing::error!(device = self.id.get(), error = %e, "wiping failed");
+                        }
+                        self.lifecycle.wiped(why);
+                        self.shared.update(|s| s.jid = None);
+                        let ok = matches!(result, Some(Ok(())));
+                        for reply in p.logouts.drain(..) {
+                            // The first caller gets the store's error itself; concurrent ones
+                            // learn only that it failed.
+                            let answer = match result.take() {
+                                Some(r) => r.map_err(Error::Store),
+                                None if ok => Ok(()),
+                                None => Err(Error::Closed),
+                            };
+                            let _ = reply.send(answer);
+                        }
+                    }
+                }
+            }
+            last = self.publish(last);
+
+            if let Some(l) = live.as_mut() {
+                if let Some(reason) = self.drain(l, &mut p, base).await {
+                    if let Some(mut l) = live.take() {
+                        let _ = l.socket.close(None).await;
+                    }
+                    self.log_close(&reason);
+                    self.lifecycle.closed(base.elapsed(), reason, rng.r#gen());
+                    continue;
+                }
+            }
+
+            let deadline = [
+                self.lifecycle.poll_timeout(),
+                live.as_ref().and_then(|l| l.conn.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|d| base + d);
+            tokio::select! {
+                socket = connected(&mut connecting) => {
+                    connecting = None;
+                    let now = base.elapsed();
+                    match socket {
+                        Some(socket) => match self.start(now, &mut rng).await {
+                            Ok(conn) => live = Some(Live { conn, socket }),
+                            Err(reason) => {
+                                self.log_close(&reason);
+                                self.lifecycle.closed(now, reason, rng.r#gen());
+                            }
+                        },
+                        None => self.lifecycle.closed(now, CloseReason::ConnectFailed, rng.r#gen()),
+                    }
+                }
+                msg = next_message(&mut live) => {
+                    let now = base.elapsed();
+                    if let Some(l) = live.as_mut() {
+                        match msg {
+                            Some(Ok(Message::Binary(b))) => l.conn.handle_bytes(now, &b),
+                            Some(Ok(Message::Close(_))) | None | Some(Err(())) => {
+                                l.conn.handle_eof(now);
+                            }
+                            Some(Ok(_)) => {}
+                        }
+                    }
+                }
+                cmd = self.commands.recv() => {
+                    let now = base.elapsed();
+                    match cmd {
+                        None => return self.stop(live, None).await,
+                        Some(Command::Shutdown(done)) => return self.stop(live, Some(done)).await,
+                        Some(Command::Lifecycle(cmd, reply)) => {
+                            let r = self.lifecycle.command(now, cmd);
+                            if cmd == lifecycle::Command::Logout && r.is_ok() {
+                                p.logouts.push(reply);
+                            } else {
+                                let _ = reply.send(r.map_err(Error::from));
+                            }
+                        }
+                        Some(Command::Iq(iq, reply)) => match (self.lifecycle.iq_allowed(), live.as_mut()) {
+                            (Ok(()), Some(l)) => {
+                                p.next_id += 1;
+                                p.waiting.insert(IqId(p.next_id), reply);
+                                l.conn.send_iq(now, IqId(p.next_id), iq);
+                            }
+                            (Ok(()), None) => { let _ = reply.send(Err(Error::NotConnected)); }
+                            (Err(r), _) => { let _ = reply.send(Err(r.into())); }
+                        },
+                    }
+                }
+                _ = sleep_until_opt(deadline) => {
+                    let now = base.elapsed();
+                    self.lifecycle.handle_timeout(now);
+                    if let Some(l) = live.as_mut() {
+                        l.conn.handle_timeout(now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens the websocket; a bounded number of devices connect at once, so a restart of
+    /// thousands of devices is a steady stream rather than a stampede.
+    fn open_socket(&self) -> Connecting {
+        let slots = self.connect_slots.clone();
+        let config = self.config.clone();
+        let id = self.id;
+        Box::pin(async move {
+            let _slot = slots.acquire_owned().await;
+            let c = &config;
+            match transport::connect(&c.ws_url, &c.origin, c.connect_timeout).await {
+                Ok(socket) => Some(socket),
+                Err(e) => {
+                    tracing::warn!(device = id.get(), error = %e, "connect failed");
+                    None
+                }
+            }
+        })
+    }
+
+    /// Loads the device and starts the engine's connection on the open socket.
+    async fn start(&self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
+        let (store, id) = (self.store.clone(), self.id);
+        let record = blocking(move || store.load_device(id))
+            .await
+            .map_err(|e| CloseReason::Store(Arc::new(e)))?;
+        let mut seed = [0u8; 32];
+        rng.fill(&mut seed);
+        let engine = self.config.engine.clone();
+        Connection::new(record, engine, now, unix_now(), seed).map_err(|e| match e {
+            crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
+            crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
+        })
+    }
+
+    /// Handles the connection's events and sends its bytes. Returns the close reason once it
+    /// has closed.
+    async fn drain(&mut self, l: &mut Live, p: &mut Pending, base: Instant) -> Option<CloseReason> {
+        let mut closed = None;
+        while let Some(ev) = l.conn.poll_event() {
+            match ev {
+                Event::Qr {
+                    code,
+                    ttl,
+                    expires_at,
+                } => {
+                    let qr = QrCode {
+                        code,
+                        expires_at,
+                        ttl,
+                    };
+                    self.shared.update(|s| s.qr = Some(qr.clone()));
+                    self.shared.emit(DeviceEvent::Qr(qr));
+                }
+                Event::SavePairing(identity) => {
+                    let (store, id) = (self.store.clone(), self.id);
+                    let result = blocking(move || store.save_pairing(id, &identity)).await;
+                    l.conn.pairing_saved(base.elapsed(), result);
+                }
+                Event::Paired {
+                    jid,
+                    platform,
+                    business_name,
+                } => {
+                    self.lifecycle.paired();
+                    self.shared.update(|s| {
+                        s.jid = Some(jid.clone());
+                        s.qr = None;
+                    });
+                    self.shared.emit(DeviceEvent::Paired {
+                        jid,
+                        business_name,
+                        platform,
+                    });
+                }
+                Event::NeedPreKeys(n) => {
+                    let (store, id) = (self.store.clone(), self.id);
+                    let seed: [u8; 32] = rand::random();
+                    let keys =
+                        blocking(move || jobs::prepare_pre_keys(store.as_ref(), id, n, seed)).await;
+                    match keys {
+                        Ok(keys) => l.conn.pre_keys_ready(base.elapsed(), &keys),
+                        Err(e) => {
+                            tracing::warn!(device = self.id.get(), error = %e, "pre-keys not prepared");
+                            l.conn.pre_keys_ready(base.elapsed(), &[]);
+                        }
+                    }
+                }
+                Event::LoggedIn { .. } => {
+                    if p.logged_in_before {
+                        self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    p.logged_in_before = true;
+                    self.lifecycle.logged_in();
+                }
+                Event::IqDone { id, result } => {
+                    if let Some(tx) = p.waiting.remove(&id) {
+                        let _ = tx.send(result.map_err(iq_error));
+                    }
+                }
+                Event::Closed(reason) => closed = Some(reason),
+            }
+        }
+        while let Some(bytes) = l.conn.poll_transmit() {
+            if l.socket.send(Message::Binary(bytes.into())).await.is_err() {
+                l.conn.handle_eof(base.elapsed());
+                break;
+            }
+        }
+        if closed.is_none() && l.conn.is_closed() {
+            // A send failure closed it just now; its event is next.
+            closed = std::iter::from_fn(|| l.conn.poll_event()).find_map(|e| match e {
+                Event::Closed(r) => Some(r),
+                _ => None,
+            });
+        }
+        closed
+    }
+
+    /// Mirrors the lifecycle into the shared status and emits an event per change of phase.
+    fn publish(&self, last: DeviceStatus) -> DeviceStatus {
+        let state = self.lifecycle.phase();
+        let reason = self.lifecycle.reason().map(Reason::of);
+        self.shared.update(|s| {
+            s.state = state;
+            s.reason = reason.clone();
+            if state != DeviceState::Pairing {
+                s.qr = None;
+            }
+        });
+        let now = self.shared.snapshot();
+        if now.state != last.state || (now.reason != last.reason && now.reason.is_some()) {
+            if let Some(ev) = transition_event(last.state, &now) {
+                self.shared.emit(ev);
+            }
+        }
+        now
+    }
+
+    fn log_close(&self, reason: &CloseReason) {
+        let (device, code) = (self.id.get(), reason.code());
+        match reason.next_step() {
+            NextStep::Fault | NextStep::LoggedOut => {
+                tracing::warn!(device, code, reason = %reason, "connection closed");
+            }
+            NextStep::Stop if !matches!(reason, CloseReason::Local) => {
+                tracing::warn!(device, code, reason = %reason, "connection closed");
+            }
+            _ => tracing::info!(device, code, reason = %reason, "connection closed"),
+        }
+    }
+
+    /// New keys and no pairing, durably.
+    async fn wipe(&self) -> Result<(), wuts_store::Error> {
+        let (store, id) = (self.store.clone(), self.id);
+        blocking(move || jobs::reset(store.as_ref(), id)).await
+    }
+
+    /// Closes the connection cleanly and ends the task.
+    async fn stop(self, live: Option<Live>, done: Option<oneshot::Sender<()>>) {
+        if let Some(mut l) = live {
+            l.conn.close(Duration::ZERO, CloseReason::Local);
+            while let Some(bytes) = l.conn.poll_transmit() {
+                let _ = l.socket.send(Message::Binary(bytes.into())).await;
+            }
+            let _ = l.socket.close(None).await;
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
     }
 }
 
-/// `remove-companion-device`: tells WhatsApp this companion logs out (whatsmeow `Logout`).
-fn remove_companion(shared: &Shared) -> IqRequest {
-    let own = shared
-        .status
-        .lock()
-        .map(|s| s.jid.clone())
-        .unwrap_or_else(|p| p.into_inner().jid.clone());
-    let mut node = Node::new("remove-companion-device").with_attr("reason", "user_initiated");
-    if let Some(j) = own {
-        node = node.with_attr("jid", j);
-    }
-    IqRequest {
-        xmlns: "md",
-        kind: "set",
-        to: Jid::server_only(jid::SERVER_PN),
-        children: vec![node],
-        timeout: Some(Duration::from_secs(5)),
+/// The event a change of phase means, if any.
+fn transition_event(from: DeviceState, now: &DeviceStatus) -> Option<DeviceEvent> {
+    let reason = || {
+        now.reason.clone().unwrap_or(Reason {
+            code: "unknown",
+            message: "no reason given".to_owned(),
+        })
+    };
+    Some(match now.state {
+        DeviceState::Connected => DeviceEvent::Connected,
+        DeviceState::Disconnected => DeviceEvent::Disconnected { reason: reason() },
+        DeviceState::LoggedOut => DeviceEvent::LoggedOut { reason: reason() },
+        DeviceState::Error => DeviceEvent::Error { reason: reason() },
+        DeviceState::Unpaired if from == DeviceState::Pairing => match &now.reason {
+            Some(r) if r.code == "pairing_timed_out" => DeviceEvent::PairingTimedOut,
+            Some(r) => DeviceEvent::PairingFailed { reason: r.clone() },
+            None => return None,
+        },
+        _ => return None,
+    })
+}
+
+fn iq_error(e: IqError) -> Error {
+    match e {
+        IqError::Rejected { code, text } => Error::Rejected { code, text },
+        IqError::Timeout(waited) => Error::Timeout(waited),
+        IqError::Disconnected => Error::NotConnected,
     }
 }

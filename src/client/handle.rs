@@ -7,9 +7,10 @@ use wuts_store::DeviceId;
 
 use super::api::{DeviceEvent, DeviceStatus, Error};
 use super::driver::{Command, Shared};
-use crate::binary::{Jid, Node, jid};
-use crate::engine::IqRequest;
-use crate::ops::groups::{CreateGroup, GroupInfo, create_request, parse_create_result};
+use crate::binary::Node;
+use crate::engine::lifecycle;
+use crate::ops::groups::{CreateGroup, GroupInfo};
+use crate::ops::{Iq, IqSpec};
 
 /// A handle to one device. Cloning is cheap; every clone talks to the same task.
 #[derive(Clone)]
@@ -17,7 +18,6 @@ pub struct Client {
     pub(super) id: DeviceId,
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) shared: Arc<Shared>,
-    pub(super) iq_timeout: std::time::Duration,
 }
 
 impl Client {
@@ -26,13 +26,9 @@ impl Client {
         self.id
     }
 
-    /// State, JID and current QR code.
+    /// State, JID, current QR code, and why it is where it is.
     pub fn status(&self) -> DeviceStatus {
-        self.shared
-            .status
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.shared.snapshot()
     }
 
     /// Events from now on.
@@ -52,41 +48,47 @@ impl Client {
         rx.await.map_err(|_| Error::Closed)?
     }
 
+    async fn command(&self, cmd: lifecycle::Command) -> Result<(), Error> {
+        self.call(|tx| Command::Lifecycle(cmd, tx)).await
+    }
+
     /// Starts pairing (QR codes follow as events).
     pub async fn pair(&self) -> Result<(), Error> {
-        self.call(Command::Pair).await
+        self.command(lifecycle::Command::Pair).await
     }
 
-    /// Sends an IQ and waits for its reply.
-    pub async fn iq(&self, req: IqRequest) -> Result<Node, Error> {
-        let timeout = req.timeout.unwrap_or(self.iq_timeout);
-        self.call(|tx| Command::Iq(req, tx))
-            .await
-            .map_err(|e| match e {
-                Error::Timeout(_) => Error::Timeout(timeout),
-                other => other,
-            })
+    /// Connects a paired device now.
+    pub async fn connect(&self) -> Result<(), Error> {
+        self.command(lifecycle::Command::Connect).await
     }
 
-    /// Creates a group. The request is validated first: nothing invalid reaches WhatsApp.
-    pub async fn create_group(&self, req: CreateGroup) -> Result<GroupInfo, Error> {
-        req.validate().map_err(|e| Error::Invalid(e.to_string()))?;
-        let description_id = format!("{:08X}", rand::random::<u32>());
-        let reply = self
-            .iq(IqRequest {
-                xmlns: "w:g2",
-                kind: "set",
-                to: Jid::server_only(jid::SERVER_GROUP),
-                children: vec![create_request(&req, &description_id)],
-                timeout: None,
-            })
-            .await?;
-        parse_create_result(&reply).map_err(|e| Error::Protocol(e.to_string()))
+    /// Drops the connection, keeps the credentials.
+    pub async fn disconnect(&self) -> Result<(), Error> {
+        self.command(lifecycle::Command::Disconnect).await
     }
 
-    /// Logs out (telling WhatsApp when connected) and wipes the keys.
+    /// Logs out (telling WhatsApp when connected) and wipes the credentials; returns once they
+    /// are gone. The device keeps its id and can pair again.
     pub async fn logout(&self) -> Result<(), Error> {
-        self.call(Command::Logout).await
+        self.command(lifecycle::Command::Logout).await
+    }
+
+    /// Sends a raw IQ and waits for its reply. Prefer [`Client::run`] with a spec.
+    pub async fn iq(&self, iq: Iq) -> Result<Node, Error> {
+        self.call(|tx| Command::Iq(iq, tx)).await
+    }
+
+    /// Runs one operation: its request out, its reply parsed.
+    pub async fn run<S: IqSpec>(&self, spec: &S) -> Result<S::Output, Error> {
+        let reply = self.iq(spec.iq()).await?;
+        Ok(spec.parse(&reply)?)
+    }
+
+    /// Creates a group. The request is normalised and checked first: nothing invalid reaches
+    /// WhatsApp.
+    pub async fn create_group(&self, req: CreateGroup) -> Result<GroupInfo, Error> {
+        let req = req.normalize().map_err(Error::Invalid)?;
+        self.run(&req.spec(rand::random())).await
     }
 
     /// Closes the connection cleanly and stops the task. Returns once the task has ended and

@@ -6,6 +6,7 @@
 pub mod api;
 mod driver;
 mod handle;
+pub mod jobs;
 mod registry;
 mod transport;
 

@@ -8,12 +8,13 @@ use rand::rngs::OsRng;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use wuts_store::{DeviceId, Store};
 
-use super::api::{BoxFuture, DeviceEvent, DeviceState, DeviceStats, DeviceStatus, Devices, Error};
+use super::api::{BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Error, Reason};
 use super::driver::{ClientConfig, Driver, Shared};
 use super::handle::Client;
-use crate::binary::Jid;
-use crate::engine::keys;
+use crate::engine::lifecycle::{self, Lifecycle};
+use crate::engine::{CloseReason, ProtocolError, keys};
 use crate::ops::groups::{CreateGroup, GroupInfo};
+use crate::types::Jid;
 
 /// How many devices may be connecting (websocket + handshake) at the same time.
 pub const DEFAULT_CONNECT_CONCURRENCY: usize = 64;
@@ -51,35 +52,50 @@ impl Registry {
     }
 
     /// Starts a task for every stored device; paired ones connect (a bounded number at a
-    /// time). A damaged record is logged and skipped: it never takes the others down.
+    /// time). A device whose stored data cannot be read is started parked in `error`, naming
+    /// what is wrong: it never takes the others down, and it still shows in every listing.
     pub fn restore(&self) -> Result<usize, Error> {
         let mut n = 0;
         for entry in self.inner.store.list_devices()? {
             match entry {
-                Ok(info) => {
-                    let jid = info.jid.as_deref().and_then(|j| j.parse::<Jid>().ok());
-                    self.spawn(info.id, jid);
-                    n += 1;
+                Ok(info) => match info.jid.as_deref().map(str::parse::<Jid>).transpose() {
+                    Ok(jid) => {
+                        let paired = jid.is_some();
+                        let lifecycle = Lifecycle::new(paired, self.lifecycle_settings());
+                        self.spawn(info.id, jid, lifecycle);
+                    }
+                    Err(_) => {
+                        tracing::error!(device = info.id.get(), "stored device JID is malformed");
+                        let reason = CloseReason::Protocol(ProtocolError::StoredIdentity);
+                        let lifecycle = Lifecycle::faulted(reason, self.lifecycle_settings());
+                        self.spawn(info.id, None, lifecycle);
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "a device record is damaged");
+                    let Some(id) = e.device() else { continue };
+                    let reason = CloseReason::Store(Arc::new(e));
+                    let lifecycle = Lifecycle::faulted(reason, self.lifecycle_settings());
+                    self.spawn(id, None, lifecycle);
                 }
-                Err(e) => tracing::error!(error = %e, "skipping a damaged device record"),
             }
+            n += 1;
         }
         Ok(n)
     }
 
-    fn spawn(&self, id: DeviceId, jid: Option<Jid>) -> Client {
-        let state = if jid.is_some() {
-            DeviceState::Connecting
-        } else {
-            DeviceState::Unpaired
-        };
-        let shared = Arc::new(Shared::new(state, jid));
+    fn lifecycle_settings(&self) -> lifecycle::Settings {
+        self.inner.config.lifecycle.clone()
+    }
+
+    fn spawn(&self, id: DeviceId, jid: Option<Jid>, lifecycle: Lifecycle) -> Client {
+        let reason = lifecycle.reason().map(Reason::of);
+        let shared = Arc::new(Shared::new(lifecycle.phase(), jid, reason));
         let (tx, rx) = mpsc::channel(32);
         let client = Client {
             id,
             commands: tx,
             shared: shared.clone(),
-            iq_timeout: self.inner.config.engine.iq_timeout,
         };
         let driver = Driver {
             id,
@@ -89,7 +105,7 @@ impl Registry {
             commands: rx,
             connect_slots: self.inner.connect_slots.clone(),
             reconnects: self.inner.reconnects.clone(),
-            logged_in_before: false,
+            lifecycle,
         };
         tokio::spawn(driver.run());
         self.clients().insert(id, client.clone());
@@ -97,10 +113,14 @@ impl Registry {
     }
 
     /// A new device with fresh keys (saved before this returns), not yet paired.
-    pub fn create_device(&self) -> Result<Client, Error> {
-        let keys = keys::generate(&mut OsRng);
-        let id = self.inner.store.create_device(&keys)?;
-        Ok(self.spawn(id, None))
+    pub async fn create_device(&self) -> Result<Client, Error> {
+        let store = self.inner.store.clone();
+        let id =
+            tokio::task::spawn_blocking(move || store.create_device(&keys::generate(&mut OsRng)))
+                .await
+                .map_err(|_| Error::Closed)??;
+        let lifecycle = Lifecycle::new(false, self.lifecycle_settings());
+        Ok(self.spawn(id, None, lifecycle))
     }
 
     /// The handle of a device.
@@ -123,9 +143,14 @@ impl Registry {
         client.shutdown().await;
         self.clients().remove(&id);
         match r {
-            Ok(()) | Err(Error::Closed) => Ok(()),
-            Err(e) => Err(e),
+            Ok(()) | Err(Error::Closed) => {}
+            Err(e) => return Err(e),
         }
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.remove_device(id))
+            .await
+            .map_err(|_| Error::Closed)??;
+        Ok(())
     }
 
     /// Closes every connection cleanly, then flushes the store.
@@ -141,11 +166,23 @@ impl Registry {
 
 impl Devices for Registry {
     fn create(&self) -> BoxFuture<'_, Result<DeviceId, Error>> {
-        Box::pin(async move { self.create_device().map(|c| c.id()) })
+        Box::pin(async move { self.create_device().await.map(|c| c.id()) })
     }
 
     fn pair(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move { self.client(id)?.pair().await })
+    }
+
+    fn connect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move { self.client(id)?.connect().await })
+    }
+
+    fn disconnect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move { self.client(id)?.disconnect().await })
+    }
+
+    fn logout(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move { self.client(id)?.logout().await })
     }
 
     fn status(&self, id: DeviceId) -> Result<DeviceStatus, Error> {
@@ -161,16 +198,7 @@ impl Devices for Registry {
         id: DeviceId,
         req: CreateGroup,
     ) -> BoxFuture<'_, Result<GroupInfo, Error>> {
-        Box::pin(async move {
-            let client = self.client(id)?;
-            match client.status().state {
-                DeviceState::Unpaired | DeviceState::Pairing | DeviceState::LoggedOut => {
-                    return Err(Error::NotPaired);
-                }
-                _ => {}
-            }
-            client.create_group(req).await
-        })
+        Box::pin(async move { self.client(id)?.create_group(req).await })
     }
 
     fn remove(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {

@@ -1,9 +1,9 @@
 //! One connection of one device: the Noise handshake, then stanzas, until it closes.
 //!
-//! Storage: the connection reads and writes through the synchronous store traits (pairing
-//! results in one flushed transaction before `Paired` is reported or the phone is answered;
-//! pre-keys before they are uploaded). sled is synchronous and fast, and tests run the same
-//! code over `MemStore`, so this replaces "persist" intents without losing replayability.
+//! Storage: the connection never touches the store. It asks for store work as events
+//! ([`Event::SavePairing`], [`Event::NeedPreKeys`]) that the driver runs off the async workers
+//! (an fsync, 812 fresh pre-keys) and answers with [`Connection::pairing_saved`] and
+//! [`Connection::pre_keys_ready`]; nobody hears of a pairing before it is durable.
 //!
 //! Call order for a driver (quinn-proto's): after every `handle_*` or `send_iq`, drain
 //! [`Connection::poll_event`], then [`Connection::poll_transmit`], then re-arm the timer from
@@ -15,17 +15,23 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use wuts_store::{self as store, DeviceId, Store};
+use wuts_store::{self as store, DeviceId};
 
 use super::config::EngineConfig;
-use super::event::{Event, IqRequest};
+use super::event::Event;
 use super::iq::{Internal, IqError, IqId, IqTable, Waiter};
+use super::keys;
 use super::pair::{self, PairError};
 use super::payload;
-use super::{CloseReason, Error};
-use super::{keys, prekeys};
-use crate::binary::{self, AttrValue, Jid, Node, jid};
+use super::{CloseReason, Error, LogoutReason, ProtocolError};
+use crate::binary::{self, AttrValue, Node};
 use crate::noise::{FrameDecoder, Initiator, InitiatorConfig, RecvCipher, SendCipher};
+use crate::ops::companion::RemoveCompanion;
+use crate::ops::keepalive::{self, Ping};
+use crate::ops::passive::SetPassive;
+use crate::ops::prekeys::{Count, Upload};
+use crate::ops::{Iq, IqSpec, stanzas};
+use crate::types::Jid;
 
 enum Phase {
     Handshake(Option<Box<Initiator>>),
@@ -45,10 +51,17 @@ struct Qr {
     next_at: Duration,
 }
 
+/// A verified pairing waiting for the driver to make it durable.
+struct PendingPair {
+    jid: Jid,
+    identity: store::PairedIdentity,
+    reply: Node,
+    iq_id: String,
+}
+
 /// One websocket connection's protocol state.
 pub struct Connection {
     device: DeviceId,
-    store: Arc<dyn Store>,
     keys: store::DeviceKeys,
     paired: Option<store::PairedIdentity>,
     config: Arc<EngineConfig>,
@@ -63,6 +76,10 @@ pub struct Connection {
     setup_deadline: Option<Duration>,
     next_ping: Option<Duration>,
     qr: Option<Qr>,
+    pending_pair: Option<PendingPair>,
+    pre_keys_requested: bool,
+    /// The latest `now` any input carried.
+    now: Duration,
 }
 
 impl Connection {
@@ -71,7 +88,6 @@ impl Connection {
     /// fresh randomness for the ephemeral key, ids, jitter and signatures.
     pub fn new(
         record: store::DeviceRecord,
-        store: Arc<dyn Store>,
         config: Arc<EngineConfig>,
         now: Duration,
         unix_now: u64,
@@ -89,7 +105,6 @@ impl Connection {
         let iq = IqTable::new(rng.r#gen());
         Ok(Connection {
             device: record.id,
-            store,
             keys: record.keys,
             paired: record.paired,
             phase: Phase::Handshake(Some(Box::new(initiator))),
@@ -102,9 +117,18 @@ impl Connection {
             setup_deadline: Some(now + config.setup_timeout),
             next_ping: None,
             qr: None,
+            pending_pair: None,
+            pre_keys_requested: false,
+            now,
             config,
             rng,
         })
+    }
+
+    /// The latest time an input carried: what to pass with an answer to a store job that has
+    /// no clock of its own.
+    pub fn now(&self) -> Duration {
+        self.now
     }
 
     /// Whether `success` arrived on this connection.
@@ -149,6 +173,7 @@ impl Connection {
 
     /// Bytes from the socket.
     pub fn handle_bytes(&mut self, now: Duration, data: &[u8]) {
+        self.now = self.now.max(now);
         if self.is_closed() {
             return;
         }
@@ -157,7 +182,7 @@ impl Connection {
             let frame = match self.decoder.next_frame() {
                 Ok(Some(f)) => f.to_vec(),
                 Ok(None) => break,
-                Err(e) => return self.close(now, CloseReason::Protocol(format!("framing: {e}"))),
+                Err(e) => return self.close(now, CloseReason::Protocol(ProtocolError::Framing(e))),
             };
             if let Err(reason) = self.handle_frame(now, frame) {
                 return self.close(now, reason);
@@ -175,17 +200,18 @@ impl Connection {
 
     /// Timers: setup deadline, keepalive, QR rotation, IQ deadlines.
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
         if self.is_closed() {
             return;
         }
         if self.setup_deadline.is_some_and(|d| d <= now) {
             return self.close(now, CloseReason::SetupTimeout);
         }
-        for w in self.iq.expire(now) {
+        for (w, waited) in self.iq.expire(now) {
             match w {
                 Waiter::Caller(id) => self.events.push_back(Event::IqDone {
                     id,
-                    result: Err(IqError::Timeout),
+                    result: Err(IqError::Timeout(waited)),
                 }),
                 Waiter::Internal(Internal::Ping) => {
                     return self.close(now, CloseReason::KeepaliveTimeout);
@@ -202,18 +228,15 @@ impl Connection {
         if self.next_ping.is_some_and(|p| p <= now) {
             self.next_ping = None;
             if !self.iq.has_internal(Internal::Ping) {
-                let ping = Node::new("iq")
-                    .with_attr("to", Jid::server_only(jid::SERVER_PN))
-                    .with_attr("type", "get")
-                    .with_attr("xmlns", "w:p");
                 let deadline = now + self.config.keepalive_timeout;
-                self.send_internal(now, ping, Internal::Ping, deadline);
+                self.send_internal(now, Ping.iq(), Internal::Ping, deadline);
             }
         }
     }
 
-    /// Sends a caller's IQ. Refused (with an `IqDone` carrying `Disconnected`) unless logged in.
-    pub fn send_iq(&mut self, now: Duration, id: IqId, req: IqRequest) {
+    /// Sends a caller's IQ (a spec's [`Iq`]). Refused (with an `IqDone` carrying
+    /// `Disconnected`) unless logged in.
+    pub fn send_iq(&mut self, now: Duration, id: IqId, req: Iq) {
         if !self.is_logged_in() {
             self.events.push_back(Event::IqDone {
                 id,
@@ -221,25 +244,73 @@ impl Connection {
             });
             return;
         }
-        let iq_id = self.iq.next_id();
-        let node = Node::new("iq")
-            .with_attr("id", iq_id.as_str())
-            .with_attr("xmlns", req.xmlns)
-            .with_attr("type", req.kind)
-            .with_attr("to", req.to)
-            .with_children(req.children);
         let deadline = now + req.timeout.unwrap_or(self.config.iq_timeout);
-        self.iq.insert(iq_id, Waiter::Caller(id), deadline);
+        let iq_id = self.iq.next_id();
+        let node = req.into_node(&iq_id);
+        self.iq.insert(iq_id, Waiter::Caller(id), now, deadline);
         self.send_node(now, &node);
     }
 
-    /// Ends the connection from our side (shutdown, logout).
+    /// Logs out from our side: tells WhatsApp first when logged in (best effort: the keys go
+    /// either way), then closes with [`LogoutReason::Requested`]. Drain the transmits before
+    /// closing the socket.
+    pub fn logout(&mut self, now: Duration) {
+        if let (true, Some(p)) = (self.is_logged_in(), &self.paired) {
+            if let Ok(own) = p.jid.parse::<Jid>() {
+                let deadline = now + crate::ops::companion::LOGOUT_TIMEOUT;
+                let iq = RemoveCompanion { own }.iq();
+                self.send_internal(now, iq, Internal::Logout, deadline);
+            }
+        }
+        self.close(now, CloseReason::LoggedOut(LogoutReason::Requested));
+    }
+
+    /// The driver made the pairing from [`Event::SavePairing`] durable (or failed to).
+    pub fn pairing_saved(&mut self, now: Duration, result: Result<(), store::Error>) {
+        let Some(p) = self.pending_pair.take() else {
+            return;
+        };
+        if let Err(e) = result {
+            let err = PairError::Malformed("could not save the pairing");
+            let reply = pair::error_reply(&p.iq_id, &err);
+            self.send_node(now, &reply);
+            return self.close(now, CloseReason::Store(Arc::new(e)));
+        }
+        self.events.push_back(Event::Paired {
+            jid: p.jid,
+            platform: p.identity.platform.clone(),
+            business_name: p.identity.business_name.clone(),
+        });
+        self.paired = Some(p.identity);
+        self.send_node(now, &p.reply);
+        // The server now ends the stream with 515; we wait for it.
+        self.setup_deadline = Some(now + self.config.setup_timeout);
+    }
+
+    /// The driver prepared the pre-keys [`Event::NeedPreKeys`] asked for (durably stored and
+    /// marked uploaded): send them.
+    pub fn pre_keys_ready(&mut self, now: Duration, keys: &[store::OneTimePreKey]) {
+        self.pre_keys_requested = false;
+        if !self.is_logged_in() || keys.is_empty() {
+            return;
+        }
+        let iq = Upload {
+            keys: &self.keys,
+            pending: keys,
+        }
+        .iq();
+        let deadline = now + self.config.iq_timeout;
+        self.send_internal(now, iq, Internal::PreKeyUpload, deadline);
+    }
+
+    /// Ends the connection from our side (shutdown, disconnect).
     pub fn close(&mut self, _now: Duration, reason: CloseReason) {
         if self.is_closed() {
             return;
         }
         self.phase = Phase::Closed;
         self.qr = None;
+        self.pending_pair = None;
         for w in self.iq.drain() {
             if let Waiter::Caller(id) = w {
                 self.events.push_back(Event::IqDone {
@@ -256,14 +327,14 @@ impl Connection {
             Phase::Handshake(init) => {
                 let init = init
                     .take()
-                    .ok_or_else(|| CloseReason::Protocol("handshake state lost".into()))?;
+                    .ok_or(CloseReason::Protocol(ProtocolError::UnexpectedHandshake))?;
                 let server = init
                     .read_server_hello(&frame)
-                    .map_err(|e| CloseReason::Handshake(e.to_string()))?;
+                    .map_err(|e| CloseReason::Handshake(Arc::new(e)))?;
                 let payload = self.client_payload()?;
                 let (transport, finish) = server
                     .finish(&payload)
-                    .map_err(|e| CloseReason::Handshake(e.to_string()))?;
+                    .map_err(|e| CloseReason::Handshake(Arc::new(e)))?;
                 let (send, recv) = transport.split();
                 self.transmit.push_back(finish);
                 self.phase = Phase::Open(Box::new(Open {
@@ -277,11 +348,11 @@ impl Connection {
                 let plain = open
                     .recv
                     .open_in_place(&mut frame)
-                    .map_err(|e| CloseReason::Protocol(format!("transport: {e}")))?;
-                let body = binary::unpack(plain, binary::DEFAULT_MAX_INFLATED)
-                    .map_err(|e| CloseReason::Protocol(format!("frame: {e}")))?;
+                    .map_err(|e| CloseReason::Protocol(ProtocolError::Transport(Arc::new(e))))?;
+                let stanza = |e| CloseReason::Protocol(ProtocolError::Stanza(Arc::new(e)));
+                let body = binary::unpack(plain, binary::DEFAULT_MAX_INFLATED).map_err(stanza)?;
                 let node = binary::Tree::decode(&body)
-                    .map_err(|e| CloseReason::Protocol(format!("stanza: {e}")))?
+                    .map_err(stanza)?
                     .root()
                     .to_owned();
                 self.dispatch(now, node);
@@ -296,14 +367,9 @@ impl Connection {
         match &self.paired {
             None => Ok(payload::registration(&self.keys, v, &self.config.os)),
             Some(p) => {
-                let j: Jid = p
-                    .jid
-                    .parse()
-                    .map_err(|_| CloseReason::Protocol("stored JID is malformed".into()))?;
-                let user = j
-                    .user
-                    .parse()
-                    .map_err(|_| CloseReason::Protocol("stored JID user is not a number".into()))?;
+                let bad = || CloseReason::Protocol(ProtocolError::StoredIdentity);
+                let j: Jid = p.jid.parse().map_err(|_| bad())?;
+                let user = j.user.parse().map_err(|_| bad())?;
                 Ok(payload::login(user, u32::from(j.device.unwrap_or(0)), v))
             }
         }
@@ -319,7 +385,11 @@ impl Connection {
                     .attr("reason")
                     .and_then(|r| r.as_str().parse().ok())
                     .unwrap_or(0);
-                self.close(now, CloseReason::LoginFailed(reason));
+                let reason = match reason {
+                    401 | 403 | 406 => CloseReason::LoggedOut(LogoutReason::LoginRefused(reason)),
+                    other => CloseReason::LoginFailed(other),
+                };
+                self.close(now, reason);
             }
             "stream:error" => {
                 let reason = stream_error(&node);
@@ -333,7 +403,7 @@ impl Connection {
             }
             "notification" => {
                 self.ack(now, &node);
-                self.handle_notification(now, &node);
+                self.handle_notification(&node);
             }
             "receipt" | "message" | "call" => self.ack(now, &node),
             _ => {}
@@ -349,13 +419,12 @@ impl Connection {
                 }
             }
             Some("get") | Some("set") => {
-                let xmlns = node.attr("xmlns").map(|x| x.as_str().into_owned());
                 if node.child("pair-device").is_some() {
                     self.handle_pair_device(now, &node);
                 } else if node.child("pair-success").is_some() {
                     self.handle_pair_success(now, &node);
-                } else if xmlns.as_deref() == Some("urn:xmpp:ping") {
-                    let reply = result_to(&node);
+                } else if keepalive::is_server_ping(&node) {
+                    let reply = stanzas::result_to(&node);
                     self.send_node(now, &reply);
                 }
             }
@@ -368,7 +437,7 @@ impl Connection {
             return;
         }
         self.setup_deadline = None;
-        let reply = result_to(node);
+        let reply = stanzas::result_to(node);
         self.send_node(now, &reply);
         let refs: VecDeque<String> = node
             .child("pair-device")
@@ -414,34 +483,24 @@ impl Connection {
         self.qr = None;
         let mut z = [0u8; 64];
         self.rng.fill_bytes(&mut z);
+        let iq_id = node
+            .attr("id")
+            .map(|v| v.as_str().into_owned())
+            .unwrap_or_default();
         match pair::handle_pair_success(node, &self.keys, &z) {
             Ok(paired) => {
-                // Saved and flushed before anyone hears of it, and before the phone does.
-                if let Err(e) = self.store.save_pairing(self.device, &paired.identity) {
-                    let err = PairError::Malformed("could not save the pairing");
-                    let id = node.attr("id").map(AttrValue::as_str).unwrap_or_default();
-                    let reply = pair::error_reply(&id, &err);
-                    self.send_node(now, &reply);
-                    return self.close(now, CloseReason::Store(e.to_string()));
-                }
-                let jid = paired
-                    .identity
-                    .jid
-                    .parse()
-                    .unwrap_or_else(|_| Jid::new("", ""));
-                self.events.push_back(Event::Paired {
-                    jid,
-                    platform: paired.identity.platform.clone(),
-                    business_name: paired.identity.business_name.clone(),
+                // Saved and flushed by the driver before anyone hears of it, the phone included.
+                self.events
+                    .push_back(Event::SavePairing(Box::new(paired.identity.clone())));
+                self.pending_pair = Some(PendingPair {
+                    jid: paired.jid,
+                    identity: paired.identity,
+                    reply: paired.reply,
+                    iq_id,
                 });
-                self.paired = Some(paired.identity);
-                self.send_node(now, &paired.reply);
-                // The server now ends the stream with 515; we wait for it.
-                self.setup_deadline = Some(now + self.config.setup_timeout);
             }
             Err(err) => {
-                let id = node.attr("id").map(AttrValue::as_str).unwrap_or_default();
-                let reply = pair::error_reply(&id, &err);
+                let reply = pair::error_reply(&iq_id, &err);
                 self.send_node(now, &reply);
                 self.close(now, CloseReason::PairingFailed(err));
             }
@@ -463,24 +522,14 @@ impl Connection {
         let lid = node.attr("lid").and_then(AttrValue::to_jid);
         self.events.push_back(Event::LoggedIn { lid });
         let deadline = now + self.config.iq_timeout;
-        let active = Node::new("iq")
-            .with_attr("to", Jid::server_only(jid::SERVER_PN))
-            .with_attr("type", "set")
-            .with_attr("xmlns", "passive")
-            .with_children(vec![Node::new("active")]);
-        self.send_internal(now, active, Internal::Active, deadline);
-        let count = Node::new("iq")
-            .with_attr("to", Jid::server_only(jid::SERVER_PN))
-            .with_attr("type", "get")
-            .with_attr("xmlns", "encrypt")
-            .with_children(vec![Node::new("count")]);
-        self.send_internal(now, count, Internal::PreKeyCount, deadline);
+        self.send_internal(now, SetPassive(false).iq(), Internal::Active, deadline);
+        self.send_internal(now, Count.iq(), Internal::PreKeyCount, deadline);
         self.schedule_ping(now);
     }
 
     /// The server asks for pre-keys with `<notification type="encrypt"><count value=N/>` when
     /// its stock runs low (whatsmeow `handleEncryptNotification`).
-    fn handle_notification(&mut self, now: Duration, node: &Node) {
+    fn handle_notification(&mut self, node: &Node) {
         let is_encrypt = node.attr("type").is_some_and(|t| t.as_str() == "encrypt");
         let count = node
             .child("count")
@@ -488,9 +537,7 @@ impl Connection {
             .and_then(|v| v.as_str().parse::<u32>().ok());
         if let (true, Some(count), true) = (is_encrypt, count, self.is_logged_in()) {
             if count < self.config.min_pre_keys && !self.iq.has_internal(Internal::PreKeyUpload) {
-                if let Err(e) = self.upload_pre_keys(now, self.config.pre_key_batch.1) {
-                    tracing::warn!(device = self.device.get(), error = %e, "pre-key upload");
-                }
+                self.request_pre_keys(self.config.pre_key_batch.1);
             }
         }
     }
@@ -511,23 +558,15 @@ impl Connection {
             Waiter::Caller(id) => self.events.push_back(Event::IqDone { id, result: r }),
             Waiter::Internal(Internal::Ping) => self.schedule_ping(now),
             Waiter::Internal(Internal::PreKeyCount) => {
-                let count = r
-                    .ok()
-                    .and_then(|n| {
-                        n.child("count")
-                            .and_then(|c| c.attr("value"))
-                            .and_then(|v| v.as_str().parse::<u32>().ok())
-                    })
-                    .unwrap_or(0);
+                // An unreadable count reads as none left: uploading too many is harmless.
+                let count = r.ok().and_then(|n| Count.parse(&n).ok()).unwrap_or(0);
                 if count < self.config.min_pre_keys {
                     let n = if count == 0 {
                         self.config.pre_key_batch.0
                     } else {
                         self.config.pre_key_batch.1
                     };
-                    if let Err(e) = self.upload_pre_keys(now, n) {
-                        tracing::warn!(device = self.device.get(), error = %e, "pre-key upload");
-                    }
+                    self.request_pre_keys(n);
                 }
             }
             Waiter::Internal(Internal::PreKeyUpload) => {
@@ -535,52 +574,28 @@ impl Connection {
                     tracing::warn!(device = self.device.get(), error = ?e, "pre-keys refused");
                 }
             }
-            Waiter::Internal(Internal::Active) => {}
+            Waiter::Internal(Internal::Active | Internal::Logout) => {}
         }
     }
 
-    /// Generates, stores and uploads `n` one-time pre-keys (facts §5.5).
-    fn upload_pre_keys(&mut self, now: Duration, n: usize) -> Result<(), store::Error> {
-        let mut pending = self.store.pre_keys_to_upload(self.device, n)?;
-        if pending.len() < n {
-            let first = self.store.next_pre_key_id(self.device)?;
-            let fresh = keys::one_time_pre_keys(&mut self.rng, first, n - pending.len());
-            self.store.add_pre_keys(self.device, &fresh)?;
-            pending.extend(fresh);
+    /// Asks the driver for `n` one-time pre-keys to upload (facts §5.5), once at a time.
+    fn request_pre_keys(&mut self, n: usize) {
+        if !self.pre_keys_requested {
+            self.pre_keys_requested = true;
+            self.events.push_back(Event::NeedPreKeys(n));
         }
-        let upload = prekeys::upload(&self.keys, &pending);
-        let deadline = now + self.config.iq_timeout;
-        self.send_internal(now, upload, Internal::PreKeyUpload, deadline);
-        let ids: Vec<_> = pending.iter().map(|k| k.id).collect();
-        self.store.mark_pre_keys_uploaded(self.device, &ids)?;
-        Ok(())
     }
 
     fn ack(&mut self, now: Duration, node: &Node) {
-        let (Some(id), Some(from)) = (node.attr("id"), node.attr("from")) else {
-            return;
-        };
-        let mut ack = Node::new("ack")
-            .with_attr("class", node.tag.as_str())
-            .with_attr("id", id.clone())
-            .with_attr("to", from.clone());
-        if node.tag != "message" {
-            if let Some(t) = node.attr("type") {
-                ack = ack.with_attr("type", t.clone());
-            }
+        if let Some(ack) = stanzas::ack(node) {
+            self.send_node(now, &ack);
         }
-        if let Some(p) = node.attr("participant") {
-            ack = ack.with_attr("participant", p.clone());
-        }
-        self.send_node(now, &ack);
     }
 
-    fn send_internal(&mut self, now: Duration, node: Node, kind: Internal, deadline: Duration) {
+    fn send_internal(&mut self, now: Duration, iq: Iq, kind: Internal, deadline: Duration) {
         let id = self.iq.next_id();
-        let mut node = node;
-        node.attrs
-            .insert(0, ("id".into(), AttrValue::Str(id.clone())));
-        self.iq.insert(id, Waiter::Internal(kind), deadline);
+        let node = iq.into_node(&id);
+        self.iq.insert(id, Waiter::Internal(kind), now, deadline);
         self.send_node(now, &node);
     }
 
@@ -591,26 +606,18 @@ impl Connection {
         tracing::trace!(device = self.device.get(), stanza = %node, "send");
         let plain = match binary::encode_to_vec(node) {
             Ok(p) => p,
-            Err(e) => return self.close(now, CloseReason::Protocol(format!("encode: {e}"))),
+            Err(e) => {
+                let e = ProtocolError::Encode(Arc::new(e));
+                return self.close(now, CloseReason::Protocol(e));
+            }
         };
         let mut out = Vec::with_capacity(plain.len() + 32);
         if let Err(e) = open.send.seal_frame(&plain, &mut out) {
-            return self.close(now, CloseReason::Protocol(format!("seal: {e}")));
+            let e = ProtocolError::Transport(Arc::new(e));
+            return self.close(now, CloseReason::Protocol(e));
         }
         self.transmit.push_back(out);
     }
-}
-
-/// `<iq to=FROM id=ID type="result"/>` answering a server request.
-fn result_to(req: &Node) -> Node {
-    let mut reply = Node::new("iq");
-    if let Some(from) = req.attr("from") {
-        reply = reply.with_attr("to", from.clone());
-    }
-    if let Some(id) = req.attr("id") {
-        reply = reply.with_attr("id", id.clone());
-    }
-    reply.with_attr("type", "result")
 }
 
 /// Reads a `<stream:error>` (facts §5.4).
@@ -622,9 +629,13 @@ fn stream_error(node: &Node) -> CloseReason {
         .map(|t| t.as_str().into_owned());
     match (code, conflict.as_deref()) {
         (_, Some("replaced")) => CloseReason::Replaced,
-        (_, Some(other)) => CloseReason::LoggedOut(format!("conflict {other}")),
+        (_, Some("device_removed")) => CloseReason::LoggedOut(LogoutReason::DeviceRemoved),
+        (_, Some(other)) => {
+            tracing::warn!(conflict = other, "stream ended by an unknown conflict type");
+            CloseReason::LoggedOut(LogoutReason::Conflict)
+        }
         (Some(515), _) => CloseReason::RestartRequired,
-        (Some(401), _) => CloseReason::LoggedOut("stream error 401".into()),
+        (Some(401), _) => CloseReason::LoggedOut(LogoutReason::StreamError401),
         (code, None) => CloseReason::StreamError(code),
     }
 }

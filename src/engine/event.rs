@@ -1,27 +1,16 @@
-//! What goes into a connection from callers, and what comes out of it.
+//! What comes out of a connection.
 
 use std::time::Duration;
 
+use wuts_store as store;
+
 use super::CloseReason;
 use super::iq::{IqError, IqId};
-use crate::binary::{Jid, Node};
+use crate::binary::Node;
+use crate::types::Jid;
 
-/// An IQ to send for a caller.
-#[derive(Clone, Debug)]
-pub struct IqRequest {
-    /// `xmlns` (`w:g2`, ...).
-    pub xmlns: &'static str,
-    /// `get` or `set`.
-    pub kind: &'static str,
-    /// The addressee (`@g.us` for group IQs, `@s.whatsapp.net` otherwise).
-    pub to: Jid,
-    /// The children.
-    pub children: Vec<Node>,
-    /// Overrides the configured IQ timeout.
-    pub timeout: Option<Duration>,
-}
-
-/// What the connection reports.
+/// What the connection reports. Store jobs ([`Event::SavePairing`], [`Event::NeedPreKeys`]) are
+/// the driver's to run off the async workers; it answers each with the matching call.
 #[derive(Debug)]
 pub enum Event {
     /// Show this QR code.
@@ -33,7 +22,11 @@ pub enum Event {
         /// When it expires, unix seconds.
         expires_at: u64,
     },
-    /// Paired; the identity is already saved and flushed.
+    /// A verified pairing to persist durably; answer with
+    /// [`Connection::pairing_saved`](super::Connection::pairing_saved). Nobody, the phone
+    /// included, hears of it before.
+    SavePairing(Box<store::PairedIdentity>),
+    /// Paired; the identity is saved and flushed.
     Paired {
         /// Our device JID.
         jid: Jid,
@@ -42,6 +35,10 @@ pub enum Event {
         /// The business name, if any.
         business_name: Option<String>,
     },
+    /// The server wants this many one-time pre-keys: take the stored ones not yet uploaded,
+    /// generate and durably add the rest, then call
+    /// [`Connection::pre_keys_ready`](super::Connection::pre_keys_ready).
+    NeedPreKeys(usize),
     /// Logged in.
     LoggedIn {
         /// Our LID, from `success`.

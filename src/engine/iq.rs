@@ -27,6 +27,7 @@ pub(super) enum Internal {
     Active,
     PreKeyCount,
     PreKeyUpload,
+    Logout,
 }
 
 /// How an IQ ended.
@@ -39,14 +40,15 @@ pub enum IqError {
         /// The text (`not-acceptable`, ...).
         text: String,
     },
-    /// No reply before the deadline.
-    Timeout,
+    /// No reply within this long.
+    Timeout(Duration),
     /// The connection ended first.
     Disconnected,
 }
 
 struct Pending {
     waiter: Waiter,
+    sent: Duration,
     deadline: Duration,
 }
 
@@ -72,8 +74,21 @@ impl IqTable {
         format!("{}{}", self.prefix, self.counter)
     }
 
-    pub(super) fn insert(&mut self, id: String, waiter: Waiter, deadline: Duration) {
-        self.pending.insert(id, Pending { waiter, deadline });
+    pub(super) fn insert(
+        &mut self,
+        id: String,
+        waiter: Waiter,
+        sent: Duration,
+        deadline: Duration,
+    ) {
+        self.pending.insert(
+            id,
+            Pending {
+                waiter,
+                sent,
+                deadline,
+            },
+        );
     }
 
     /// Whether the engine is waiting for one of its own requests of this kind.
@@ -94,8 +109,9 @@ impl IqTable {
         Some((p.waiter, result))
     }
 
-    /// Removes and returns the requests whose deadline has passed.
-    pub(super) fn expire(&mut self, now: Duration) -> Vec<Waiter> {
+    /// Removes and returns the requests whose deadline has passed, each with how long it
+    /// waited.
+    pub(super) fn expire(&mut self, now: Duration) -> Vec<(Waiter, Duration)> {
         let expired: Vec<String> = self
             .pending
             .iter()
@@ -104,7 +120,11 @@ impl IqTable {
             .collect();
         expired
             .into_iter()
-            .filter_map(|k| self.pending.remove(&k).map(|p| p.waiter))
+            .filter_map(|k| {
+                self.pending
+                    .remove(&k)
+                    .map(|p| (p.waiter, p.deadline.saturating_sub(p.sent)))
+            })
             .collect()
     }
 
@@ -149,8 +169,18 @@ mod tests {
         let mut t = IqTable::new([1, 2]);
         let a = t.next_id();
         let b = t.next_id();
-        t.insert(a.clone(), Waiter::Caller(IqId(1)), Duration::from_secs(10));
-        t.insert(b.clone(), Waiter::Caller(IqId(2)), Duration::from_secs(5));
+        t.insert(
+            a.clone(),
+            Waiter::Caller(IqId(1)),
+            Duration::ZERO,
+            Duration::from_secs(10),
+        );
+        t.insert(
+            b.clone(),
+            Waiter::Caller(IqId(2)),
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
         let reply = Node::new("iq")
             .with_attr("id", a.as_str())
             .with_attr("type", "error")
@@ -170,7 +200,10 @@ mod tests {
         );
         assert!(t.complete(&reply).is_none(), "a second reply is ignored");
         assert_eq!(t.next_deadline(), Some(Duration::from_secs(5)));
-        assert_eq!(t.expire(Duration::from_secs(5)), [Waiter::Caller(IqId(2))]);
+        assert_eq!(
+            t.expire(Duration::from_secs(5)),
+            [(Waiter::Caller(IqId(2)), Duration::from_secs(4))]
+        );
         assert!(t.drain().is_empty());
     }
 }

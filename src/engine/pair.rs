@@ -70,6 +70,8 @@ impl PairError {
 /// A verified pairing: what to store, and what to answer.
 #[derive(Debug, Clone)]
 pub struct Paired {
+    /// Our device JID, as the server assigned it.
+    pub jid: Jid,
     /// The results to persist before anybody is told.
     pub identity: store::PairedIdentity,
     /// The `pair-device-sign` reply.
@@ -167,16 +169,9 @@ pub fn handle_pair_success(
     let reply_bytes = signed.encode_to_vec();
     let key_index = identity.key_index.unwrap_or(0);
 
-    let reply = Node::new("iq")
-        .with_attr("to", Jid::server_only(crate::binary::jid::SERVER_PN))
-        .with_attr("id", id)
-        .with_attr("type", "result")
-        .with_children(vec![Node::new("pair-device-sign").with_children(vec![
-            Node::new("device-identity")
-                .with_attr("key-index", key_index.to_string())
-                .with_bytes(reply_bytes),
-        ])]);
+    let reply = crate::ops::pairing::sign_reply(&id, key_index, reply_bytes);
     Ok(Paired {
+        jid: jid.clone(),
         identity: store::PairedIdentity {
             jid: jid.to_string(),
             lid,
@@ -193,13 +188,5 @@ pub fn handle_pair_success(
 /// The error IQ answering a refused `pair-success`.
 pub fn error_reply(iq_id: &str, err: &PairError) -> Node {
     let (code, text) = err.code_and_text();
-    Node::new("iq")
-        .with_attr("to", Jid::server_only(crate::binary::jid::SERVER_PN))
-        .with_attr("id", iq_id)
-        .with_attr("type", "error")
-        .with_children(vec![
-            Node::new("error")
-                .with_attr("code", code.to_string())
-                .with_attr("text", text),
-        ])
+    crate::ops::pairing::error_reply(iq_id, code, text)
 }

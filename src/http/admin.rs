@@ -7,23 +7,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use wuts_store::gateway::{Tenant, TenantId, User, UserId};
 
 use super::auth::{AdminAuth, hash_token};
 use super::body::JsonBody;
-use super::{ApiError, AppState, Violation, unix_now};
-use crate::client::api::Error as ClientError;
+use super::validate::Object;
+use super::{ApiError, AppState, unix_now};
+use crate::client::api::{DeviceState, Error as ClientError};
 
 /// Longest tenant or user name, in characters.
 const MAX_NAME_CHARS: usize = 100;
-
-/// `POST /admin/tenants` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewTenant {
-    name: String,
-}
 
 /// A tenant as the API shows it.
 #[derive(Serialize)]
@@ -39,14 +34,6 @@ impl From<Tenant> for TenantView {
             name: tenant.name,
         }
     }
-}
-
-/// `POST /admin/users` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewUser {
-    tenant_id: String,
-    name: String,
 }
 
 /// A user just created or with a rotated token: the only time the token is shown.
@@ -66,19 +53,35 @@ pub(crate) struct UserView {
     name: String,
     state: &'static str,
     jid: Option<String>,
+    /// With `state: "error"`: what is wrong, as a stable upper-case code
+    /// (`CERTIFICATE_INVALID`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<String>,
+    /// Why the device is disconnected, logged out, in error, or back to unpaired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<ReasonView>,
 }
 
-/// Checks a display name; returns it trimmed.
-fn name(name: &str, field: &str) -> Result<String, ApiError> {
-    let name = name.trim();
+/// `{"code": "device_removed", "message": "the phone unlinked this device"}`.
+#[derive(Serialize)]
+pub(crate) struct ReasonView {
+    code: &'static str,
+    message: String,
+}
+
+/// Reads a display name from a body: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control
+/// characters. Problems go into the object's violations.
+fn name(object: &mut Object<'_>, field: &str) -> Option<String> {
+    let name = object.string(field)?.trim();
     let chars = name.chars().count();
     if name.is_empty() || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        object.push(
             field,
             format!("must be 1 to {MAX_NAME_CHARS} characters, without control characters"),
-        ));
+        );
+        return None;
     }
-    Ok(name.to_owned())
+    Some(name.to_owned())
 }
 
 /// A fresh API token: a UUID v4 (122 random bits), shown once.
@@ -93,26 +96,55 @@ pub(crate) fn load_user(state: &AppState, id: &str) -> Result<User, ApiError> {
     state.store.user(&id)?.ok_or_else(not_found)
 }
 
-fn user_view(state: &AppState, user: User) -> Result<UserView, ApiError> {
-    let status = state.devices.status(user.device)?;
-    Ok(UserView {
+/// A user as the API shows it. Never fails: a device the registry does not know (a store
+/// inconsistency) shows as `error`, so one bad device cannot break a listing.
+fn user_view(state: &AppState, user: User) -> UserView {
+    let (state_name, jid, reason) = match state.devices.status(user.device) {
+        Ok(status) => (
+            status.state,
+            status.jid.map(|jid| jid.to_string()),
+            status.reason.map(|r| ReasonView {
+                code: r.code,
+                message: r.message,
+            }),
+        ),
+        Err(error) => {
+            tracing::error!(user = %user.id, device = %user.device, %error, "device unavailable");
+            let reason = ReasonView {
+                code: "device_missing",
+                message: format!("{} is not running in this gateway", user.device),
+            };
+            (DeviceState::Error, None, Some(reason))
+        }
+    };
+    let error_code = (state_name == DeviceState::Error)
+        .then(|| reason.as_ref().map(|r| r.code.to_ascii_uppercase()))
+        .flatten();
+    UserView {
         id: user.id.to_string(),
         tenant_id: user.tenant.to_string(),
         name: user.name,
-        state: status.state.as_str(),
-        jid: status.jid.map(|jid| jid.to_string()),
-    })
+        state: state_name.as_str(),
+        jid,
+        error_code,
+        reason,
+    }
 }
 
 /// `POST /admin/tenants`.
 pub(crate) async fn create_tenant(
     State(state): State<Arc<AppState>>,
     _: AdminAuth,
-    JsonBody(body): JsonBody<NewTenant>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
+    let mut object = Object::new(&body, &["name"]).map_err(ApiError::Validation)?;
+    let name = name(&mut object, "name");
+    let Some(name) = name.filter(|_| object.violations.is_empty()) else {
+        return Err(ApiError::Validation(object.violations));
+    };
     let tenant = Tenant {
         id: TenantId::new(uuid::Uuid::new_v4().to_string())?,
-        name: name(&body.name, "name")?,
+        name,
         created_at: unix_now(),
     };
     state.store.create_tenant(&tenant)?;
@@ -133,26 +165,24 @@ pub(crate) async fn list_tenants(
 pub(crate) async fn create_user(
     State(state): State<Arc<AppState>>,
     _: AdminAuth,
-    JsonBody(body): JsonBody<NewUser>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let name = name(&body.name, "name");
-    let tenant = TenantId::new(body.tenant_id.trim())
-        .ok()
-        .map(|id| state.store.tenant(&id))
-        .transpose()?
-        .flatten();
-    let (name, tenant) = match (name, tenant) {
-        (Ok(name), Some(tenant)) => (name, tenant),
-        (name, tenant) => {
-            let mut violations = match name {
-                Err(ApiError::Validation(v)) => v,
-                _ => Vec::new(),
-            };
-            if tenant.is_none() {
-                violations.push(Violation::new("tenant_id", "no such tenant"));
-            }
-            return Err(ApiError::Validation(violations));
-        }
+    let mut object = Object::new(&body, &["tenant_id", "name"]).map_err(ApiError::Validation)?;
+    let tenant_id = object.string("tenant_id");
+    let name = name(&mut object, "name");
+    let tenant = match tenant_id {
+        Some(id) => TenantId::new(id.trim())
+            .ok()
+            .map(|id| state.store.tenant(&id))
+            .transpose()?
+            .flatten(),
+        None => None,
+    };
+    if tenant_id.is_some() && tenant.is_none() {
+        object.push("tenant_id", "no such tenant");
+    }
+    let (Some(name), Some(tenant), true) = (name, tenant, object.violations.is_empty()) else {
+        return Err(ApiError::Validation(object.violations));
     };
 
     let device = state.devices.create().await?;
@@ -188,11 +218,12 @@ pub(crate) async fn list_users(
     _: AdminAuth,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     let users = state.store.users()?;
-    let views = users
-        .into_iter()
-        .map(|user| user_view(&state, user))
-        .collect::<Result<_, _>>()?;
-    Ok(Json(views))
+    Ok(Json(
+        users
+            .into_iter()
+            .map(|user| user_view(&state, user))
+            .collect(),
+    ))
 }
 
 /// `GET /admin/users/{id}`.
@@ -202,7 +233,7 @@ pub(crate) async fn show_user(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = load_user(&state, &id)?;
-    Ok(Json(user_view(&state, user)?))
+    Ok(Json(user_view(&state, user)))
 }
 
 /// `DELETE /admin/users/{id}`: logs the device out and wipes its keys, then forgets the user.
@@ -249,7 +280,9 @@ pub(crate) struct PairingStarted {
     events_url: String,
 }
 
-/// `POST /admin/users/{id}/pair`: starts pairing; QR codes follow on `/qr` and `/events`.
+/// `POST /admin/users/{id}/pair`: starts pairing a device without credentials (never paired,
+/// logged out, unlinked, timed out, in error); QR codes follow on `/qr` and `/events`. The
+/// user and its token stay as they are.
 pub(crate) async fn pair(
     State(state): State<Arc<AppState>>,
     _: AdminAuth,
@@ -265,6 +298,31 @@ pub(crate) async fn pair(
         events_url: format!("/admin/users/{}/events", user.id),
     };
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+}
+
+/// `POST /admin/users/{id}/connect`: connects a paired device now (after it was replaced by
+/// another login, disconnected, or parked in error).
+pub(crate) async fn connect(
+    State(state): State<Arc<AppState>>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = load_user(&state, &id)?;
+    state.devices.connect(user.device).await?;
+    Ok((StatusCode::ACCEPTED, Json(user_view(&state, user))).into_response())
+}
+
+/// `POST /admin/users/{id}/logout`: logs the device out on WhatsApp and wipes its credentials;
+/// the user, its token and its device id stay, ready to pair again.
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = load_user(&state, &id)?;
+    state.devices.logout(user.device).await?;
+    tracing::info!(user = %user.id, device = %user.device, "device logged out");
+    Ok(Json(user_view(&state, user)))
 }
 
 /// `GET /admin/sandbox`: where the in-process sandbox listens.

@@ -49,6 +49,12 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409: the user's device is not paired (or was logged out).
     DeviceNotPaired,
+    /// 409: pairing asked of a device that is paired.
+    DeviceAlreadyPaired,
+    /// 409: pairing asked of a device that is pairing already.
+    DevicePairing,
+    /// 409: a QR code asked of a device that is not pairing.
+    DeviceNotPairing,
     /// 413: the body is larger than the gateway accepts.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
@@ -67,13 +73,16 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::DeviceNotPaired,
+        ErrorCode::DeviceAlreadyPaired,
+        ErrorCode::DevicePairing,
+        ErrorCode::DeviceNotPairing,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::IdempotencyKeyReused,
@@ -92,6 +101,9 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::DeviceNotPaired => "DEVICE_NOT_PAIRED",
+            ErrorCode::DeviceAlreadyPaired => "DEVICE_ALREADY_PAIRED",
+            ErrorCode::DevicePairing => "DEVICE_PAIRING",
+            ErrorCode::DeviceNotPairing => "DEVICE_NOT_PAIRING",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
@@ -109,7 +121,10 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::DeviceNotPaired => StatusCode::CONFLICT,
+            ErrorCode::DeviceNotPaired
+            | ErrorCode::DeviceAlreadyPaired
+            | ErrorCode::DevicePairing
+            | ErrorCode::DeviceNotPairing => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -142,6 +157,14 @@ pub enum ApiError {
     /// The device must be paired first.
     #[error("the device is not paired")]
     DeviceNotPaired,
+    /// The device's state does not allow this (a 409 with its own code).
+    #[error("{message}")]
+    Conflict {
+        /// `DEVICE_ALREADY_PAIRED`, `DEVICE_PAIRING`, `DEVICE_NOT_PAIRING`.
+        code: ErrorCode,
+        /// What the state is and what to do.
+        message: String,
+    },
     /// The body exceeds the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -196,6 +219,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::DeviceNotPaired => ErrorCode::DeviceNotPaired,
+            ApiError::Conflict { code, .. } => *code,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -236,18 +260,24 @@ impl ApiError {
 impl From<ClientError> for ApiError {
     /// The client-layer half of the table (STYLE rule 15).
     fn from(error: ClientError) -> Self {
+        let conflict = |code, error: &ClientError| ApiError::Conflict {
+            code,
+            message: error.to_string(),
+        };
         match error {
             ClientError::UnknownDevice(id) => ApiError::NotFound(format!("{id} does not exist")),
             ClientError::NotPaired => ApiError::DeviceNotPaired,
+            ClientError::AlreadyPaired => conflict(ErrorCode::DeviceAlreadyPaired, &error),
+            ClientError::Pairing => conflict(ErrorCode::DevicePairing, &error),
             ClientError::NotConnected | ClientError::Closed => ApiError::DeviceOffline,
             ClientError::Timeout(_) => ApiError::Timeout,
             ClientError::Rejected { code, text } => ApiError::WhatsApp {
                 code: Some(code),
                 text,
             },
-            ClientError::Invalid(text) => ApiError::invalid("request", text),
-            ClientError::Protocol(detail) => {
-                tracing::warn!(error = %detail, "protocol error from the device");
+            ClientError::Invalid(fields) => ApiError::Validation(violations(fields)),
+            ClientError::Malformed(detail) => {
+                tracing::warn!(error = %detail, "malformed reply from WhatsApp");
                 ApiError::WhatsApp {
                     code: None,
                     text: "WhatsApp's reply could not be understood".to_owned(),
@@ -256,6 +286,14 @@ impl From<ClientError> for ApiError {
             other => ApiError::internal(other),
         }
     }
+}
+
+/// `ops`' field errors as the API lists them, field names kept.
+pub fn violations(fields: Vec<crate::ops::FieldError>) -> Vec<Violation> {
+    fields
+        .into_iter()
+        .map(|f| Violation::new(f.field, f.problem.to_string()))
+        .collect()
 }
 
 impl From<wuts_store::Error> for ApiError {
@@ -396,8 +434,21 @@ mod tests {
                 "WHATSAPP_ERROR",
                 502,
             ),
-            (ClientError::Protocol("x".into()), "WHATSAPP_ERROR", 502),
-            (ClientError::Invalid("x".into()), "VALIDATION_ERROR", 400),
+            (
+                ClientError::Malformed(crate::ops::ParseError::Missing("group")),
+                "WHATSAPP_ERROR",
+                502,
+            ),
+            (
+                ClientError::Invalid(vec![crate::ops::FieldError::new(
+                    "name",
+                    crate::ops::Problem::Empty,
+                )]),
+                "VALIDATION_ERROR",
+                400,
+            ),
+            (ClientError::AlreadyPaired, "DEVICE_ALREADY_PAIRED", 409),
+            (ClientError::Pairing, "DEVICE_PAIRING", 409),
             (
                 ClientError::UnknownDevice(DeviceId::new(1)),
                 "NOT_FOUND",

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use super::admin::load_user;
 use super::auth::AdminAuth;
 use super::{ApiError, AppState};
-use crate::client::api::{DeviceEvent, DeviceStatus, QrCode};
+use crate::client::api::{DeviceEvent, DeviceStatus, QrCode, Reason};
 
 /// The handler.
 pub(crate) async fn stream_events(
@@ -44,6 +44,8 @@ fn opening(status: &DeviceStatus) -> Vec<Event> {
         json!({
             "state": status.state.as_str(),
             "jid": status.jid.as_ref().map(ToString::to_string),
+            "reason": status.reason.as_ref().map(|r| r.code),
+            "message": status.reason.as_ref().map(|r| &r.message),
         }),
     )];
     if let Some(qr) = &status.qr {
@@ -96,7 +98,15 @@ pub(crate) fn to_event(device_event: &DeviceEvent) -> Event {
             json!({ "jid": jid.to_string(), "business_name": business_name, "platform": platform }),
         ),
         DeviceEvent::Connected => event("connected", json!({})),
-        DeviceEvent::Disconnected { reason } => event("disconnected", json!({ "reason": reason })),
-        DeviceEvent::LoggedOut { reason } => event("logged_out", json!({ "reason": reason })),
+        DeviceEvent::PairingFailed { reason } => event("pairing_failed", reason_json(reason)),
+        DeviceEvent::Disconnected { reason } => event("disconnected", reason_json(reason)),
+        DeviceEvent::LoggedOut { reason } => event("logged_out", reason_json(reason)),
+        DeviceEvent::Error { reason } => event("error", reason_json(reason)),
     }
+}
+
+/// `{"reason": "device_removed", "message": "the phone unlinked this device"}`: a stable code to
+/// branch on and a sentence to show.
+pub(crate) fn reason_json(reason: &Reason) -> Value {
+    json!({ "reason": reason.code, "message": reason.message })
 }

@@ -55,9 +55,15 @@ pub(crate) async fn create_group(
     let requested = request.participants.clone();
     let started = Instant::now();
     let result = state.devices.create_group(user.device, request).await;
-    state
-        .metrics
-        .observe_iq("group_create", started.elapsed(), result.is_ok());
+    // Only requests that went out to WhatsApp are WhatsApp's latency.
+    if result
+        .as_ref()
+        .map_or_else(|e| e.reached_whatsapp(), |_| true)
+    {
+        state
+            .metrics
+            .observe_iq("group_create", started.elapsed(), result.is_ok());
+    }
     let info = result?;
     tracing::info!(group = %info.jid, "group created");
 

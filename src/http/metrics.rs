@@ -22,13 +22,14 @@ const BUCKETS: [f64; 14] = [
 ];
 
 /// Every device state, so each is exported even at zero.
-const STATES: [DeviceState; 6] = [
+const STATES: [DeviceState; 7] = [
     DeviceState::Unpaired,
     DeviceState::Pairing,
     DeviceState::Connecting,
     DeviceState::Connected,
     DeviceState::Disconnected,
     DeviceState::LoggedOut,
+    DeviceState::Error,
 ];
 
 #[derive(Clone, Debug, Default)]

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::admin::load_user;
 use super::auth::AdminAuth;
-use super::{ApiError, AppState};
-use crate::client::api::QrCode;
+use super::{ApiError, AppState, ErrorCode};
+use crate::client::api::{DeviceState, DeviceStatus, QrCode};
 
 /// Side of the PNG and SVG images, in pixels (a phone reads it from a screen at arm's length).
 const IMAGE_SIZE: u32 = 320;
@@ -51,11 +51,7 @@ pub(crate) async fn show_qr(
     let user = load_user(&state, &id)?;
     let status = state.devices.status(user.device)?;
     let Some(qr) = status.qr else {
-        return Err(ApiError::NotFound(format!(
-            "no QR code: the device is {} (start pairing with POST /admin/users/{}/pair)",
-            status.state.as_str(),
-            user.id
-        )));
+        return Err(no_qr(&status, &user.id.to_string()));
     };
     let mut response = match query.format.as_deref().unwrap_or("json") {
         "json" => Json(QrView {
@@ -123,6 +119,35 @@ pub(crate) fn text(qr: &QrCode) -> Result<String, ApiError> {
         .build();
     text.push('\n');
     Ok(text)
+}
+
+/// Why there is no QR code to show: still coming (404, retry), or the state says there will be
+/// none (409 with what to do).
+fn no_qr(status: &DeviceStatus, user: &str) -> ApiError {
+    let conflict = |code, message: String| ApiError::Conflict { code, message };
+    match status.state {
+        DeviceState::Pairing => {
+            ApiError::NotFound("no QR code yet: the device is connecting to pair".to_owned())
+        }
+        DeviceState::Connecting | DeviceState::Connected | DeviceState::Disconnected => conflict(
+            ErrorCode::DeviceAlreadyPaired,
+            "the device is already paired: there is no QR code to show".to_owned(),
+        ),
+        state => {
+            let why = status
+                .reason
+                .as_ref()
+                .map(|r| format!(" ({}: {})", r.code, r.message))
+                .unwrap_or_default();
+            conflict(
+                ErrorCode::DeviceNotPairing,
+                format!(
+                    "the device is {}{why}: start pairing with POST /admin/users/{user}/pair",
+                    state.as_str()
+                ),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,18 +1,17 @@
-//! Validation of `POST /groups` bodies, before anything is sent to WhatsApp.
+//! Reading request bodies field by field, before anything is sent to WhatsApp.
 //!
 //! The body is read as a JSON value and checked field by field, so a client learns about every
-//! violation at once (serde would stop at the first), unknown fields included. Participants are
-//! normalised to user JIDs and deduplicated; limits come from `ops::groups` (protocol sheet
-//! §6.7).
-
-use std::collections::HashSet;
+//! violation at once (serde would stop at the first), unknown fields included. This module only
+//! checks the JSON's shape (types, unknown fields) and names fields; the rules themselves
+//! (lengths, participant forms, limits) live with the operation in `ops` and the address types
+//! in `types`, and come back as typed errors that are listed here as they are.
 
 use serde_json::{Map, Value};
 
 use super::Violation;
-use crate::binary::Jid;
-use crate::binary::jid::{SERVER_GROUP, SERVER_LEGACY_USER, SERVER_LID, SERVER_PN};
-use crate::ops::groups::{CreateGroup, MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE, MAX_SUBJECT_CHARS};
+use super::error::violations as listed;
+use crate::ops::groups::CreateGroup;
+use crate::types::{GroupJid, Jid, UserJid};
 
 /// Top-level fields of the body.
 const FIELDS: [&str; 4] = ["name", "participants", "description", "options"];
@@ -24,294 +23,181 @@ const OPTIONS: [&str; 5] = [
     "community",
     "parent_jid",
 ];
-/// E.164: a country code and subscriber number, at most 15 digits. The shortest numbers in use
-/// (small territories) have 7.
-const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
 
-/// Checks a `POST /groups` body and turns it into the engine's request, or lists every
+/// A JSON object being read: every shape problem is collected as a violation.
+pub(crate) struct Object<'a> {
+    map: &'a Map<String, Value>,
+    prefix: &'static str,
+    /// What is wrong so far.
+    pub(crate) violations: Vec<Violation>,
+}
+
+impl<'a> Object<'a> {
+    /// The body as an object with only `known` fields, or the violations saying it is not.
+    pub(crate) fn new(body: &'a Value, known: &[&str]) -> Result<Self, Vec<Violation>> {
+        let Some(map) = body.as_object() else {
+            return Err(vec![Violation::new("body", "must be a JSON object")]);
+        };
+        let mut object = Object {
+            map,
+            prefix: "",
+            violations: Vec::new(),
+        };
+        object.refuse_unknown(known);
+        Ok(object)
+    }
+
+    fn refuse_unknown(&mut self, known: &[&str]) {
+        for key in self.map.keys() {
+            if !known.contains(&key.as_str()) {
+                self.violations.push(Violation::new(
+                    format!("{}{key}", self.prefix),
+                    format!("unknown field (expected one of: {})", known.join(", ")),
+                ));
+            }
+        }
+    }
+
+    /// A field; `null` counts as absent.
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A required string.
+    pub(crate) fn string(&mut self, key: &str) -> Option<&'a str> {
+        match self.get(key) {
+            None => {
+                self.push(key, "is required");
+                None
+            }
+            Some(v) => self.as_str(key, v),
+        }
+    }
+
+    /// An optional string.
+    pub(crate) fn optional_string(&mut self, key: &str) -> Option<&'a str> {
+        let v = self.get(key)?;
+        self.as_str(key, v)
+    }
+
+    /// An optional boolean, `false` when absent.
+    pub(crate) fn flag(&mut self, key: &str) -> bool {
+        match self.get(key) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.push(key, "must be true or false");
+                false
+            }
+        }
+    }
+
+    fn as_str(&mut self, key: &str, v: &'a Value) -> Option<&'a str> {
+        let s = v.as_str();
+        if s.is_none() {
+            self.push(key, "must be a string");
+        }
+        s
+    }
+
+    /// Records a violation of `key`.
+    pub(crate) fn push(&mut self, key: &str, message: impl Into<String>) {
+        self.violations
+            .push(Violation::new(format!("{}{key}", self.prefix), message));
+    }
+}
+
+/// Checks a `POST /groups` body and turns it into the normalised request, or lists every
 /// violation.
 pub fn create_group(body: &Value) -> Result<CreateGroup, Vec<Violation>> {
-    let mut violations = Vec::new();
-    let Some(object) = body.as_object() else {
-        return Err(vec![Violation::new("body", "must be a JSON object")]);
-    };
-    unknown_fields(object, &FIELDS, "", &mut violations);
-
-    let subject = name(object.get("name"), &mut violations);
-    let participants = participants(object.get("participants"), &mut violations);
-    let description = text(
-        object.get("description"),
-        "description",
-        MAX_DESCRIPTION_CHARS,
-        &mut violations,
-    );
+    let mut object = Object::new(body, &FIELDS)?;
+    let subject = object.string("name").unwrap_or_default().to_owned();
+    let participants = participants(&mut object);
+    let description = object.optional_string("description").map(str::to_owned);
     let mut request = CreateGroup {
-        subject: subject.unwrap_or_default(),
+        subject,
         participants,
         description,
         ..CreateGroup::default()
     };
-    options(object.get("options"), &mut request, &mut violations);
-
-    if violations.is_empty() {
-        Ok(request)
-    } else {
-        Err(violations)
-    }
-}
-
-fn unknown_fields(
-    object: &Map<String, Value>,
-    known: &[&str],
-    prefix: &str,
-    violations: &mut Vec<Violation>,
-) {
-    for key in object.keys() {
-        if !known.contains(&key.as_str()) {
-            violations.push(Violation::new(
-                format!("{prefix}{key}"),
-                format!("unknown field (expected one of: {})", known.join(", ")),
-            ));
+    options(&mut object, &mut request);
+    let mut violations = object.violations;
+    match request.normalize() {
+        Ok(request) if violations.is_empty() => Ok(request),
+        Ok(_) => Err(in_body_order(violations)),
+        Err(fields) => {
+            // A field with the wrong shape was read as empty: its rule errors would only
+            // repeat that.
+            let rules = listed(fields);
+            let fresh: Vec<Violation> = rules
+                .into_iter()
+                .filter(|r| !violations.iter().any(|v| v.field == r.field))
+                .collect();
+            violations.extend(fresh);
+            Err(in_body_order(violations))
         }
     }
 }
 
-/// `null` counts as absent for every optional field.
-fn present(value: Option<&Value>) -> Option<&Value> {
-    value.filter(|v| !v.is_null())
+/// Violations in the order of the body's fields (unknown fields first), as a client reads
+/// the document; the sort is stable, so `participants[i]` keep their order.
+fn in_body_order(mut violations: Vec<Violation>) -> Vec<Violation> {
+    violations.sort_by_key(|v| {
+        let top = v.field.split(['.', '[']).next().unwrap_or_default();
+        FIELDS.iter().position(|f| *f == top).map_or(0, |i| i + 1)
+    });
+    violations
 }
 
-fn name(value: Option<&Value>, violations: &mut Vec<Violation>) -> Option<String> {
-    let Some(value) = present(value) else {
-        violations.push(Violation::new("name", "is required"));
-        return None;
-    };
-    let Some(name) = value.as_str().map(str::trim) else {
-        violations.push(Violation::new("name", "must be a string"));
-        return None;
-    };
-    if name.is_empty() {
-        violations.push(Violation::new("name", "must not be empty"));
-        return None;
-    }
-    check_text(name, "name", MAX_SUBJECT_CHARS, violations).then(|| name.to_owned())
-}
-
-/// An optional free text: trimmed, `""` counts as absent.
-fn text(
-    value: Option<&Value>,
-    field: &str,
-    max: usize,
-    violations: &mut Vec<Violation>,
-) -> Option<String> {
-    let value = present(value)?;
-    let Some(text) = value.as_str().map(str::trim) else {
-        violations.push(Violation::new(field, "must be a string"));
-        return None;
-    };
-    if text.is_empty() || !check_text(text, field, max, violations) {
-        return None;
-    }
-    Some(text.to_owned())
-}
-
-/// Length in characters (WhatsApp counts characters, not bytes) and no control characters
-/// other than line breaks in descriptions.
-fn check_text(text: &str, field: &str, max: usize, violations: &mut Vec<Violation>) -> bool {
-    let chars = text.chars().count();
-    if chars > max {
-        violations.push(Violation::new(
-            field,
-            format!("must be at most {max} characters (got {chars})"),
-        ));
-        return false;
-    }
-    let line_breaks_ok = field == "description";
-    if text
-        .chars()
-        .any(|c| c.is_control() && !(line_breaks_ok && (c == '\n' || c == '\r')))
-    {
-        violations.push(Violation::new(field, "must not contain control characters"));
-        return false;
-    }
-    true
-}
-
-fn participants(value: Option<&Value>, violations: &mut Vec<Violation>) -> Vec<Jid> {
-    let Some(value) = present(value) else {
+fn participants(object: &mut Object<'_>) -> Vec<Jid> {
+    let Some(value) = object.get("participants") else {
         return Vec::new();
     };
     let Some(items) = value.as_array() else {
-        violations.push(Violation::new(
-            "participants",
-            "must be an array of strings",
-        ));
+        object.push("participants", "must be an array of strings");
         return Vec::new();
     };
-    let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let field = format!("participants[{i}]");
-        let Some(text) = item.as_str() else {
-            violations.push(Violation::new(field, "must be a string"));
-            continue;
-        };
-        match participant(text) {
-            Ok(jid) => {
-                if seen.insert(jid.clone()) {
-                    out.push(jid);
-                }
-            }
-            Err(message) => violations.push(Violation::new(field, message)),
+        match item.as_str().map(UserJid::parse) {
+            Some(Ok(jid)) => out.push(jid.into_jid()),
+            Some(Err(problem)) => object.push(&field, problem.to_string()),
+            None => object.push(&field, "must be a string"),
         }
-    }
-    // The creator is a member too.
-    if out.len() >= MAX_GROUP_SIZE {
-        violations.push(Violation::new(
-            "participants",
-            format!(
-                "a group has at most {MAX_GROUP_SIZE} members including the creator, so at most {} participants (got {} after removing duplicates)",
-                MAX_GROUP_SIZE - 1,
-                out.len()
-            ),
-        ));
     }
     out
 }
 
-/// Normalises one participant: a user JID (`<digits>@s.whatsapp.net`, `<digits>@c.us`,
-/// `<digits>@lid`) or a phone number in international form (`+55 11 99999-0001`), to a JID
-/// without device.
-pub fn participant(text: &str) -> Result<Jid, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    let Some((user, server)) = text.split_once('@') else {
-        return phone_number(text).map(|digits| Jid::new(digits, SERVER_PN));
-    };
-    let server = server.to_ascii_lowercase();
-    if user.contains(':') {
-        return Err("must name a user, not one of its devices (drop the \":N\")".to_owned());
-    }
-    match server.as_str() {
-        SERVER_PN | SERVER_LEGACY_USER => {
-            let digits = digits_only(user)
-                .ok_or_else(|| "the part before @ must be the phone number's digits".to_owned())?;
-            check_phone_digits(&digits)?;
-            Ok(Jid::new(digits, SERVER_PN))
-        }
-        SERVER_LID => {
-            let id = digits_only(user)
-                .filter(|d| (1..=20).contains(&d.len()))
-                .ok_or_else(|| "a LID is 1 to 20 digits before @lid".to_owned())?;
-            Ok(Jid::new(id, SERVER_LID))
-        }
-        _ => Err("must be a phone number or a user JID (…@s.whatsapp.net or …@lid)".to_owned()),
-    }
-}
-
-fn digits_only(text: &str) -> Option<String> {
-    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_owned())
-}
-
-/// A phone number as people write it: an optional `+`, digits, and spaces, dots, dashes or
-/// parentheses between them. Returns the digits.
-fn phone_number(text: &str) -> Result<String, String> {
-    let rest = text.strip_prefix('+').unwrap_or(text);
-    let mut digits = String::with_capacity(rest.len());
-    for c in rest.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ' ' | '-' | '.' | '(' | ')' => {}
-            _ => {
-                return Err(
-                    "must be a phone number in international form (+5511999990001) or a user JID"
-                        .to_owned(),
-                );
-            }
-        }
-    }
-    check_phone_digits(&digits)?;
-    Ok(digits)
-}
-
-fn check_phone_digits(digits: &str) -> Result<(), String> {
-    if !PHONE_DIGITS.contains(&digits.len()) {
-        return Err(format!(
-            "a phone number has {} to {} digits including the country code (got {})",
-            PHONE_DIGITS.start(),
-            PHONE_DIGITS.end(),
-            digits.len()
-        ));
-    }
-    if digits.starts_with('0') {
-        return Err("must start with the country code, not 0".to_owned());
-    }
-    Ok(())
-}
-
-fn options(value: Option<&Value>, request: &mut CreateGroup, violations: &mut Vec<Violation>) {
-    let Some(value) = present(value) else {
+fn options(object: &mut Object<'_>, request: &mut CreateGroup) {
+    let Some(value) = object.get("options") else {
         return;
     };
-    let Some(object) = value.as_object() else {
-        violations.push(Violation::new("options", "must be an object"));
+    let Some(map) = value.as_object() else {
+        object.push("options", "must be an object");
         return;
     };
-    unknown_fields(object, &OPTIONS, "options.", violations);
-    let mut flag = |key: &str| -> bool {
-        match present(object.get(key)) {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                violations.push(Violation::new(
-                    format!("options.{key}"),
-                    "must be true or false",
-                ));
-                false
-            }
-        }
+    let mut options = Object {
+        map,
+        prefix: "options.",
+        violations: Vec::new(),
     };
-    request.announcement = flag("announcement");
-    request.locked = flag("locked");
-    request.join_approval = flag("join_approval");
-    request.community = flag("community");
-    request.parent = match present(object.get("parent_jid")) {
-        None => None,
-        Some(value) => match value.as_str().map(group_jid) {
-            Some(Ok(jid)) => Some(jid),
-            Some(Err(message)) => {
-                violations.push(Violation::new("options.parent_jid", message));
-                None
-            }
-            None => {
-                violations.push(Violation::new("options.parent_jid", "must be a string"));
-                None
-            }
-        },
-    };
-    if request.community && request.parent.is_some() {
-        violations.push(Violation::new(
-            "options.parent_jid",
-            "a community cannot be created inside another community",
-        ));
-    }
-}
-
-/// A community's JID: `<digits>@g.us` (older groups: `<digits>-<digits>@g.us`).
-fn group_jid(text: &str) -> Result<Jid, String> {
-    let bad = || "must be a community JID (…@g.us)".to_owned();
-    let (user, server) = text.trim().split_once('@').ok_or_else(bad)?;
-    let valid_user = !user.is_empty()
-        && user.split('-').count() <= 2
-        && user
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
-    if server != SERVER_GROUP || !valid_user {
-        return Err(bad());
-    }
-    Ok(Jid::new(user, SERVER_GROUP))
+    options.refuse_unknown(&OPTIONS);
+    request.announcement = options.flag("announcement");
+    request.locked = options.flag("locked");
+    request.join_approval = options.flag("join_approval");
+    request.community = options.flag("community");
+    request.parent =
+        options
+            .optional_string("parent_jid")
+            .and_then(|text| match GroupJid::parse(text) {
+                Ok(jid) => Some(jid.into_jid()),
+                Err(problem) => {
+                    options.push("parent_jid", problem.to_string());
+                    None
+                }
+            });
+    object.violations.append(&mut options.violations);
 }
 
 #[cfg(test)]
@@ -322,41 +208,6 @@ mod tests {
 
     fn fields(result: Result<CreateGroup, Vec<Violation>>) -> Vec<String> {
         result.err().unwrap().into_iter().map(|v| v.field).collect()
-    }
-
-    #[test]
-    fn normalises_numbers_and_jids() {
-        for (input, want) in [
-            ("+55 11 99999-0001", "5511999990001@s.whatsapp.net"),
-            ("(55) 11.99999.0001", "5511999990001@s.whatsapp.net"),
-            ("5511999990001", "5511999990001@s.whatsapp.net"),
-            ("5511999990001@c.us", "5511999990001@s.whatsapp.net"),
-            (
-                "5511999990001@S.WhatsApp.net",
-                "5511999990001@s.whatsapp.net",
-            ),
-            ("100000000000002@lid", "100000000000002@lid"),
-        ] {
-            assert_eq!(participant(input).unwrap().to_string(), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn refuses_malformed_participants() {
-        for input in [
-            "",
-            "abc",
-            "+55 11 9999x",
-            "123",
-            "1234567890123456",
-            "011999990001",
-            "5511999990001:3@s.whatsapp.net",
-            "120363000000000001@g.us",
-            "55119@@s.whatsapp.net",
-            "x@lid",
-        ] {
-            assert!(participant(input).is_err(), "{input}");
-        }
     }
 
     #[test]
@@ -396,6 +247,7 @@ mod tests {
 
     #[test]
     fn enforces_whatsapp_limits() {
+        use crate::ops::groups::{MAX_GROUP_SIZE, MAX_SUBJECT_CHARS};
         let long = "x".repeat(MAX_SUBJECT_CHARS + 1);
         assert_eq!(fields(create_group(&json!({"name": long}))), ["name"]);
         let exact = "é".repeat(MAX_SUBJECT_CHARS);

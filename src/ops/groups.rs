@@ -3,7 +3,11 @@
 //! Facts: protocol-binary.md §6. The stanza builder and the result parser live here too (pure
 //! functions over [`Node`](crate::binary::Node)).
 
-use crate::binary::{AttrValue, Jid, Node, jid};
+use std::collections::HashSet;
+
+use super::{FieldError, Iq, IqKind, IqSpec, ParseError, Problem};
+use crate::binary::{AttrValue, Node, jid};
+use crate::types::{GroupJid, Jid, UserJid};
 
 /// Longest subject WhatsApp accepts, in characters (A/B prop `group_max_subject`, default 100;
 /// whatsapp-rust `GROUP_SUBJECT_MAX_LENGTH`). The server answers 406 beyond it.
@@ -103,76 +107,146 @@ pub struct AddRequest {
     pub expiration: u64,
 }
 
-/// Why a create request is refused before anything is sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidRequest {
-    /// No subject.
-    #[error("subject is empty")]
-    EmptySubject,
-    /// Subject too long.
-    #[error("subject has {0} characters, more than {MAX_SUBJECT_CHARS}")]
-    SubjectTooLong(usize),
-    /// Description too long.
-    #[error("description has {0} characters, more than {MAX_DESCRIPTION_CHARS}")]
-    DescriptionTooLong(usize),
-    /// A participant that is not a user JID.
-    #[error("participant {0} is not a user JID (…@s.whatsapp.net or …@lid, no device)")]
-    NotAUser(String),
-    /// Too many participants.
-    #[error("{0} participants: a group holds at most {MAX_GROUP_SIZE} members with its creator")]
-    TooMany(usize),
-    /// The parent is not a group JID.
-    #[error("parent {0} is not a group JID")]
-    BadParent(String),
-    /// A community cannot itself be created inside a community.
-    #[error("a community cannot have a parent community")]
-    CommunityWithParent,
+impl CreateGroup {
+    /// Normalises what people type (surrounding whitespace, duplicate participants) and checks
+    /// what WhatsApp would refuse, so a bad request never reaches it. Lists every violation.
+    pub fn normalize(mut self) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        match subject(&self.subject) {
+            Ok(s) => self.subject = s,
+            Err(p) => errors.push(FieldError::new("name", p)),
+        }
+        if let Some(d) = self.description.take() {
+            match description(&d) {
+                Ok(d) => self.description = d,
+                Err(p) => errors.push(FieldError::new("description", p)),
+            }
+        }
+        let mut seen = HashSet::new();
+        self.participants.retain(|p| seen.insert(p.clone()));
+        for (i, p) in self.participants.iter().enumerate() {
+            if let Err(e) = UserJid::from_jid(p.clone()) {
+                errors.push(FieldError::new(format!("participants[{i}]"), e.into()));
+            }
+        }
+        // The creator is a member too.
+        if self.participants.len() + 1 > MAX_GROUP_SIZE {
+            errors.push(FieldError::new(
+                "participants",
+                Problem::TooManyMembers {
+                    max: MAX_GROUP_SIZE,
+                    got: self.participants.len(),
+                },
+            ));
+        }
+        if let Some(parent) = &self.parent {
+            if let Err(e) = GroupJid::from_jid(parent.clone()) {
+                errors.push(FieldError::new("options.parent_jid", e.into()));
+            } else if self.community {
+                errors.push(FieldError::new(
+                    "options.parent_jid",
+                    Problem::CommunityInCommunity,
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The request spec; `description_id` is the random id a description carries (8 hex
+    /// digits on the wire), drawn by the caller.
+    pub fn spec(&self, description_id: u32) -> Create<'_> {
+        Create {
+            group: self,
+            description_id,
+        }
+    }
 }
 
-impl CreateGroup {
-    /// Checks what WhatsApp would refuse, so a bad request never reaches it.
-    pub fn validate(&self) -> Result<(), InvalidRequest> {
-        let n = self.subject.chars().count();
-        if self.subject.trim().is_empty() {
-            return Err(InvalidRequest::EmptySubject);
-        }
-        if n > MAX_SUBJECT_CHARS {
-            return Err(InvalidRequest::SubjectTooLong(n));
-        }
-        if let Some(d) = &self.description {
-            let n = d.chars().count();
-            if n > MAX_DESCRIPTION_CHARS {
-                return Err(InvalidRequest::DescriptionTooLong(n));
-            }
-        }
-        for p in &self.participants {
-            if !is_user_jid(p) {
-                return Err(InvalidRequest::NotAUser(p.to_string()));
-            }
-        }
-        if self.participants.len() + 1 > MAX_GROUP_SIZE {
-            return Err(InvalidRequest::TooMany(self.participants.len()));
-        }
-        if let Some(p) = &self.parent {
-            if !p.is_group() || p.user.is_empty() || p.device.is_some() {
-                return Err(InvalidRequest::BadParent(p.to_string()));
-            }
-            if self.community {
-                return Err(InvalidRequest::CommunityWithParent);
-            }
-        }
-        Ok(())
+/// A group name: trimmed; 1 to [`MAX_SUBJECT_CHARS`] characters, at least one of them visible;
+/// no control characters.
+pub fn subject(text: &str) -> Result<String, Problem> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Problem::Empty);
     }
+    check_text(text, MAX_SUBJECT_CHARS, false)?;
+    if !text.chars().any(is_visible) {
+        return Err(Problem::Invisible);
+    }
+    Ok(text.to_owned())
+}
+
+/// A description: trimmed, empty means none; at most [`MAX_DESCRIPTION_CHARS`] characters;
+/// line breaks allowed, other control characters not.
+pub fn description(text: &str) -> Result<Option<String>, Problem> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    check_text(text, MAX_DESCRIPTION_CHARS, true)?;
+    Ok(Some(text.to_owned()))
+}
+
+/// Length in characters (WhatsApp counts characters, not bytes) and control characters.
+fn check_text(text: &str, max: usize, line_breaks: bool) -> Result<(), Problem> {
+    let got = text.chars().count();
+    if got > max {
+        return Err(Problem::TooLong { max, got });
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(line_breaks && (c == '\n' || c == '\r')))
+    {
+        return Err(Problem::ControlCharacters);
+    }
+    Ok(())
+}
+
+/// Whether a character shows: not whitespace and not one of the zero-width or direction
+/// formatting characters that render as nothing (a name of only U+200B reads as blank).
+fn is_visible(c: char) -> bool {
+    !(c.is_whitespace()
+        || c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}'))
 }
 
 /// A phone-number or LID user, without device or agent.
 pub fn is_user_jid(j: &Jid) -> bool {
-    (j.server == jid::SERVER_PN || j.server == jid::SERVER_LID)
-        && !j.user.is_empty()
-        && j.user.bytes().all(|b| b.is_ascii_digit())
-        && j.device.is_none()
-        && j.agent == 0
+    UserJid::from_jid(j.clone()).is_ok()
+}
+
+/// The group-create IQ (`xmlns="w:g2" type="set" to="@g.us"`).
+#[derive(Clone, Copy, Debug)]
+pub struct Create<'a> {
+    group: &'a CreateGroup,
+    description_id: u32,
+}
+
+impl IqSpec for Create<'_> {
+    type Output = GroupInfo;
+
+    fn iq(&self) -> Iq {
+        let id = format!("{:08X}", self.description_id);
+        Iq {
+            xmlns: "w:g2",
+            kind: IqKind::Set,
+            to: Jid::server_only(jid::SERVER_GROUP),
+            children: vec![create_request(self.group, &id)],
+            timeout: None,
+        }
+    }
+
+    fn parse(&self, reply: &Node) -> Result<GroupInfo, ParseError> {
+        parse_create_result(reply)
+    }
 }
 
 /// The `<create>` element of a group-create IQ (whatsmeow's current child set and order,
@@ -215,23 +289,6 @@ pub fn create_request(req: &CreateGroup, description_id: &str) -> Node {
     Node::new("create")
         .with_attr("subject", req.subject.clone())
         .with_children(children)
-}
-
-/// Why a create result could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParseError {
-    /// A required element is missing.
-    #[error("result has no <{0}>")]
-    Missing(&'static str),
-    /// A required attribute is missing or malformed.
-    #[error("<{element}> attribute {attr:?} is missing or malformed")]
-    BadAttr {
-        /// The element.
-        element: &'static str,
-        /// The attribute.
-        attr: &'static str,
-    },
 }
 
 fn text(v: &AttrValue) -> String {
@@ -407,8 +464,20 @@ mod tests {
             community: true,
             parent: None,
         };
-        req.validate().expect("valid");
-        let create = create_request(&req, "0A1B2C3D");
+        let req = req.normalize().expect("valid");
+        let iq = req.spec(0x0A1B_2C3D).iq();
+        assert_eq!(
+            (iq.xmlns, iq.kind, iq.to.to_string().as_str()),
+            ("w:g2", IqKind::Set, "@g.us")
+        );
+        let create = &iq.children[0];
+        assert_eq!(
+            create
+                .child("description")
+                .and_then(|d| d.attr("id"))
+                .map(|v| v.as_str().into_owned()),
+            Some("0A1B2C3D".to_owned())
+        );
         let tags: Vec<&str> = create.children().iter().map(|c| c.tag.as_str()).collect();
         assert_eq!(
             tags,
@@ -424,7 +493,7 @@ mod tests {
             ]
         );
         // It encodes, and the participant went out as a JID form.
-        let frame = encode_to_vec(&create).expect("encodes");
+        let frame = encode_to_vec(create).expect("encodes");
         let back = decode_owned(&frame).expect("decodes");
         assert!(matches!(
             back.children()[0].attr("jid"),
@@ -439,29 +508,73 @@ mod tests {
     #[test]
     fn validation_refuses_what_whatsapp_would() {
         let ok = CreateGroup {
-            subject: "x".into(),
+            subject: " x ".into(),
             ..CreateGroup::default()
         };
-        assert!(ok.validate().is_ok());
+        assert_eq!(
+            ok.clone().normalize().map(|g| g.subject),
+            Ok("x".to_owned())
+        );
+        let problems = |g: CreateGroup| -> Vec<(String, Problem)> {
+            g.normalize()
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.field, e.problem))
+                .collect()
+        };
         let long = CreateGroup {
             subject: "é".repeat(101),
             ..ok.clone()
         };
-        assert_eq!(long.validate(), Err(InvalidRequest::SubjectTooLong(101)));
+        assert_eq!(
+            problems(long),
+            [("name".to_owned(), Problem::TooLong { max: 100, got: 101 })]
+        );
+        for invisible in ["\u{200B}", "\u{202E}\u{200B} ", "\u{2060}\u{FEFF}"] {
+            let g = CreateGroup {
+                subject: invisible.into(),
+                ..ok.clone()
+            };
+            assert_eq!(problems(g), [("name".to_owned(), Problem::Invisible)]);
+        }
         let device = CreateGroup {
             participants: vec![Jid::with_device("1", "s.whatsapp.net", 2)],
             ..ok.clone()
         };
-        assert!(matches!(
-            device.validate(),
-            Err(InvalidRequest::NotAUser(_))
-        ));
+        assert_eq!(problems(device)[0].0, "participants[0]");
         let many = CreateGroup {
             participants: (0..1024)
-                .map(|i| Jid::new(i.to_string(), "s.whatsapp.net"))
+                .map(|i| Jid::new((5_511_900_000_000u64 + i).to_string(), "s.whatsapp.net"))
                 .collect(),
+            ..ok.clone()
+        };
+        assert_eq!(
+            problems(many),
+            [(
+                "participants".to_owned(),
+                Problem::TooManyMembers {
+                    max: 1024,
+                    got: 1024
+                }
+            )]
+        );
+        let dupes = CreateGroup {
+            participants: vec![Jid::new("5511999990001", "s.whatsapp.net"); 3],
+            ..ok.clone()
+        };
+        assert_eq!(dupes.normalize().map(|g| g.participants.len()), Ok(1));
+        let nested = CreateGroup {
+            community: true,
+            parent: Some(Jid::new("120363000000000001", "g.us")),
             ..ok
         };
-        assert_eq!(many.validate(), Err(InvalidRequest::TooMany(1024)));
+        assert_eq!(
+            problems(nested),
+            [(
+                "options.parent_jid".to_owned(),
+                Problem::CommunityInCommunity
+            )]
+        );
     }
 }

@@ -1,4 +1,182 @@
-//! Typed request and response specs, one file per feature: pure build and parse, no sending, no
-//! ids, no timeouts (those belong to the engine).
+//! Every WhatsApp operation, one spec each: it builds its request and parses its reply. Pure
+//! functions over [`Node`]: no sending, no ids, no timeouts, no randomness drawn here (what a
+//! spec needs random, such as a description id, its caller passes in).
+//!
+//! The engine wraps a spec's [`Iq`] in an `<iq>` with a fresh id and a deadline; the client runs
+//! any spec through one generic call ([`crate::client::Client::run`]). Validation rules live
+//! beside the operation they guard (e.g. [`groups::CreateGroup::check`]) and report typed
+//! [`FieldError`]s, which the HTTP layer lists as they are.
 
+pub mod companion;
 pub mod groups;
+pub mod keepalive;
+pub mod pairing;
+pub mod passive;
+pub mod prekeys;
+pub mod stanzas;
+
+use std::time::Duration;
+
+use crate::binary::Node;
+use crate::types::{Jid, JidProblem, SERVER_PN};
+
+/// `get` or `set`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IqKind {
+    /// Reads.
+    Get,
+    /// Changes.
+    Set,
+}
+
+impl IqKind {
+    /// The `type` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IqKind::Get => "get",
+            IqKind::Set => "set",
+        }
+    }
+}
+
+/// A request as a spec builds it: everything of the `<iq>` but its id.
+#[derive(Clone, Debug)]
+pub struct Iq {
+    /// `xmlns` (`w:g2`, `encrypt`, ...).
+    pub xmlns: &'static str,
+    /// `get` or `set`.
+    pub kind: IqKind,
+    /// The addressee (`@g.us` for group IQs, `@s.whatsapp.net` otherwise).
+    pub to: Jid,
+    /// The children.
+    pub children: Vec<Node>,
+    /// A deadline other than the engine's default.
+    pub timeout: Option<Duration>,
+}
+
+impl Iq {
+    /// A request to the server itself (`to="@s.whatsapp.net"`).
+    pub fn to_server(xmlns: &'static str, kind: IqKind, children: Vec<Node>) -> Self {
+        Iq {
+            xmlns,
+            kind,
+            to: Jid::server_only(SERVER_PN),
+            children,
+            timeout: None,
+        }
+    }
+
+    /// The stanza, with the id the engine minted.
+    pub fn into_node(self, id: &str) -> Node {
+        Node::new("iq")
+            .with_attr("id", id)
+            .with_attr("xmlns", self.xmlns)
+            .with_attr("type", self.kind.as_str())
+            .with_attr("to", self.to)
+            .with_children(self.children)
+    }
+}
+
+/// One WhatsApp operation: how to ask, and how to read the answer.
+pub trait IqSpec {
+    /// What a successful reply means.
+    type Output;
+
+    /// The request.
+    fn iq(&self) -> Iq;
+
+    /// Reads a `type="result"` reply (error replies are the engine's, as
+    /// [`crate::engine::IqError::Rejected`]).
+    fn parse(&self, reply: &Node) -> Result<Self::Output, ParseError>;
+}
+
+/// Why a reply could not be read. Names the element and attribute, never the peer's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A required element is missing.
+    #[error("reply has no <{0}>")]
+    Missing(&'static str),
+    /// A required attribute is missing or malformed.
+    #[error("<{element}> attribute {attr:?} is missing or malformed")]
+    BadAttr {
+        /// The element.
+        element: &'static str,
+        /// The attribute.
+        attr: &'static str,
+    },
+}
+
+/// One broken rule of a request, named by the field it concerns (`name`, `participants[2]`,
+/// `options.parent_jid`): what the HTTP layer lists in `details[]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where, in the API's field names.
+    pub field: String,
+    /// What.
+    pub problem: Problem,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, problem: Problem) -> Self {
+        FieldError {
+            field: field.into(),
+            problem,
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// What is wrong with a field. `Display` is the sentence clients read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Missing.
+    #[error("is required")]
+    Required,
+    /// Empty, or only whitespace.
+    #[error("must not be empty")]
+    Empty,
+    /// No visible character (only spaces, joiners, direction marks ...).
+    #[error("must contain a visible character")]
+    Invisible,
+    /// Longer than WhatsApp accepts.
+    #[error("must be at most {max} characters (got {got})")]
+    TooLong {
+        /// The limit.
+        max: usize,
+        /// The length, in characters.
+        got: usize,
+    },
+    /// Control characters (line breaks are allowed where noted).
+    #[error("must not contain control characters")]
+    ControlCharacters,
+    /// More members than a group holds.
+    #[error(
+        "a group has at most {max} members including the creator, so at most {} participants \
+         (got {got} after removing duplicates)", max - 1
+    )]
+    TooManyMembers {
+        /// The limit, the creator included.
+        max: usize,
+        /// Participants asked for.
+        got: usize,
+    },
+    /// Not the kind of address expected.
+    #[error("{0}")]
+    Jid(#[from] JidProblem),
+    /// A community cannot be created inside another community.
+    #[error("a community cannot be created inside another community")]
+    CommunityInCommunity,
+}
+
+/// A numeric attribute.
+pub(crate) fn attr_number<T: std::str::FromStr>(node: &Node, name: &str) -> Option<T> {
+    node.attr(name).and_then(|v| v.as_str().parse().ok())
+}

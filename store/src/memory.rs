@@ -101,6 +101,19 @@ impl Devices for MemStore {
     fn remove_device(&self, device: DeviceId) -> Result<bool, Error> {
         Ok(self.state().devices.remove(&device).is_some())
     }
+
+    fn reset_device(&self, device: DeviceId, keys: &DeviceKeys) -> Result<(), Error> {
+        self.with_device(device, |d| {
+            *d = MemDevice {
+                keys: keys.clone(),
+                paired: None,
+                pre_keys: BTreeMap::new(),
+                next_pre_key: None,
+                meta: BTreeMap::new(),
+            };
+            Ok(())
+        })
+    }
 }
 
 impl Credentials for MemStore {

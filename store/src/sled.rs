@@ -368,6 +368,27 @@ impl Devices for SledStore {
         self.flush_for("remove device")?;
         Ok(existed)
     }
+
+    fn reset_device(&self, device: DeviceId, keys: &DeviceKeys) -> Result<(), Error> {
+        let key = device_key(device);
+        let value = record::encode_device_keys(keys);
+        let result = (&self.device_keys, &self.paired, &self.pre_key_counter).transaction(
+            |(devices, paired, counter)| {
+                if devices.insert(&key, value.as_slice())?.is_none() {
+                    return abort(Error::UnknownDevice(device));
+                }
+                paired.remove(&key)?;
+                counter.remove(&key)?;
+                Ok(())
+            },
+        );
+        transaction("reset device", result)?;
+        // As in `remove_device`: range deletes after the transaction. A crash between the two
+        // leaves old one-time pre-keys, which any identity may still hand out safely.
+        self.wipe_prefix(&self.pre_keys, device)?;
+        self.wipe_prefix(&self.meta, device)?;
+        self.flush_for("reset device")
+    }
 }
 
 impl Credentials for SledStore {

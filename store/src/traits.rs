@@ -35,6 +35,11 @@ pub trait Devices {
     /// Wipes a device and everything stored for it (keys, pairing, pre-keys, metadata), e.g.
     /// after logout or `device_removed`. Returns whether it existed. **Durable.**
     fn remove_device(&self, device: DeviceId) -> Result<bool, Error>;
+
+    /// Starts a device over under the same id: replaces its keys with `keys` and wipes its
+    /// pairing, pre-keys and metadata, e.g. after a logout, so it can pair again while whoever
+    /// holds the id (a gateway user) keeps it. **Durable.**
+    fn reset_device(&self, device: DeviceId, keys: &DeviceKeys) -> Result<(), Error>;
 }
 
 /// The device credentials the engine connects with.

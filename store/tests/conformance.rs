@@ -41,6 +41,7 @@ for_each_backend!(
     next_pre_key_id_follows_the_last_batch,
     meta_values_set_replace_and_remove,
     remove_device_wipes_only_that_device,
+    reset_device_starts_over_under_the_same_id,
     concurrent_creation_hands_out_unique_ids,
 );
 
@@ -246,6 +247,36 @@ fn remove_device_wipes_only_that_device(store: Arc<dyn Store>) -> TestResult {
     assert!(again > kept, "removed ids are not reused");
     assert_eq!(store.pre_key_count(again)?, count(0, 0));
     store.flush()?;
+    Ok(())
+}
+
+fn reset_device_starts_over_under_the_same_id(store: Arc<dyn Store>) -> TestResult {
+    let lc = MetaKey::new("lc")?;
+    let device = store.create_device(&device_keys(1))?;
+    let other = store.create_device(&device_keys(2))?;
+    for d in [device, other] {
+        store.save_pairing(d, &paired(&format!("{}:1@s.whatsapp.net", d.get())))?;
+        store.add_pre_keys(d, &pre_keys(1, 20)?)?;
+        store.set_meta(d, &lc, b"7")?;
+    }
+    store.reset_device(device, &device_keys(3))?;
+    let record = store.load_device(device)?;
+    assert_eq!(record.keys, device_keys(3));
+    assert!(record.paired.is_none());
+    assert_eq!(store.pre_key_count(device)?, count(0, 0));
+    assert_eq!(store.next_pre_key_id(device)?, PreKeyId::FIRST);
+    assert_eq!(store.meta(device, &lc)?, None);
+    let listed: Vec<_> = store.list_devices()?.into_iter().flatten().collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|d| d.is_paired() == (d.id == other)));
+    assert!(store.load_device(other)?.paired.is_some());
+    assert_eq!(store.pre_key_count(other)?, count(20, 0));
+    // It can pair again.
+    store.save_pairing(device, &paired("9:1@s.whatsapp.net"))?;
+    assert!(matches!(
+        store.reset_device(DeviceId::new(999), &device_keys(4)),
+        Err(Error::UnknownDevice(_))
+    ));
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,13 +68,17 @@ impl World {
     }
 
     /// A connection and the server side of it, handshake done.
-    pub fn connect(&mut self, now: Duration) -> (Connection, Server) {
+    pub fn connect(&mut self, now: Duration) -> (Conn, Server) {
         let record = self.store.load_device(self.device).expect("load");
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut self.rng, &mut seed);
-        let store: Arc<dyn Store> = self.store.clone();
-        let mut conn =
-            Connection::new(record, store, self.config.clone(), now, UNIX, seed).expect("conn");
+        let inner = Connection::new(record, self.config.clone(), now, UNIX, seed).expect("conn");
+        let mut conn = Conn {
+            inner,
+            store: self.store.clone(),
+            device: self.device,
+            events: VecDeque::new(),
+        };
         let mut decoder = FrameDecoder::expecting_intro();
         decoder.feed(&conn.poll_transmit().expect("hello"));
         let hello = decoder
@@ -210,15 +216,17 @@ pub struct Server {
 
 impl Server {
     /// Sends a stanza to the connection.
-    pub fn send(&mut self, conn: &mut Connection, now: Duration, node: &Node) {
+    pub fn send(&mut self, conn: &mut Conn, now: Duration, node: &Node) {
         let plain = binary::encode_to_vec(node).expect("encode");
         let mut out = Vec::new();
         self.transport.seal_frame(&plain, &mut out).expect("seal");
         conn.handle_bytes(now, &out);
+        conn.run_store_jobs();
     }
 
     /// Everything the connection sent since the last call.
-    pub fn recv(&mut self, conn: &mut Connection) -> Vec<Node> {
+    pub fn recv(&mut self, conn: &mut Conn) -> Vec<Node> {
+        conn.run_store_jobs();
         let mut nodes = Vec::new();
         while let Some(bytes) = conn.poll_transmit() {
             self.decoder.feed(&bytes);
@@ -231,9 +239,54 @@ impl Server {
     }
 }
 
-/// Drains events.
-pub fn events(conn: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| conn.poll_event()).collect()
+/// A connection whose store jobs run inline over the world's `MemStore`, as the driver runs
+/// them on the blocking pool; every other event is kept for [`events`].
+pub struct Conn {
+    inner: Connection,
+    store: Arc<MemStore>,
+    device: DeviceId,
+    events: VecDeque<Event>,
+}
+
+impl Conn {
+    /// Answers `SavePairing` and `NeedPreKeys` at the connection's current time.
+    pub fn run_store_jobs(&mut self) {
+        while let Some(ev) = self.inner.poll_event() {
+            let now = self.inner.now();
+            match ev {
+                Event::SavePairing(identity) => {
+                    let result = self.store.save_pairing(self.device, &identity);
+                    self.inner.pairing_saved(now, result);
+                }
+                Event::NeedPreKeys(n) => {
+                    let store: &dyn Store = self.store.as_ref();
+                    let keys = wuts::client::jobs::prepare_pre_keys(store, self.device, n, [7; 32])
+                        .expect("pre-keys");
+                    self.inner.pre_keys_ready(now, &keys);
+                }
+                other => self.events.push_back(other),
+            }
+        }
+    }
+}
+
+impl Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.inner
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.inner
+    }
+}
+
+/// Drains events (after running the store jobs among them).
+pub fn events(conn: &mut Conn) -> Vec<Event> {
+    conn.run_store_jobs();
+    conn.events.drain(..).collect()
 }
 
 /// `<iq from=@s.whatsapp.net id type=set xmlns=md><pair-device><ref>…</ref>×n</pair-device></iq>`

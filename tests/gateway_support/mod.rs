@@ -1,28 +1,27 @@
-//! Shared by the `gateway_*` tests: a recording fake of `Devices` and a gateway served over
-//! real HTTP on 127.0.0.1:0.
-//!
-//! The fake stands in for the device registry until the engine lands; then the same tests
-//! gain end-to-end twins against the in-process sandbox (pairing by the sandbox phone, groups
-//! created by the simulated server). Every call the gateway makes is recorded, so a test can
-//! assert that nothing was sent for a bad request.
+//! Shared by the HTTP-level `gateway_*` tests: a recording fake of `Devices` behind the shared
+//! harness (`gateway_harness`). Every call the gateway makes is recorded, so a test can assert
+//! that nothing was sent for a bad request; end-to-end twins run against the sandbox
+//! (`gateway_e2e_support`).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each test binary uses a subset.
+
+#[path = "../gateway_harness/mod.rs"]
+mod harness;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::sync::{broadcast, oneshot};
-use tokio::task::JoinHandle;
+pub use harness::*;
+use tokio::sync::broadcast;
 use wuts::binary::Jid;
 use wuts::client::api::{
     BoxFuture, DeviceEvent, DeviceId, DeviceState, DeviceStats, DeviceStatus, Devices, Error,
-    QrCode,
+    QrCode, Reason,
 };
-use wuts::http::{AppState, GatewayConfig, hash_token};
+use wuts::http::GatewayConfig;
 use wuts::ops::groups::{CreateGroup, GroupInfo, GroupParticipant, ParticipantOutcome};
-use wuts_store::gateway::{GatewayStore, MemGatewayStore, UserId};
+use wuts_store::gateway::{GatewayStore, MemGatewayStore};
 
 /// One call the gateway made.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +30,9 @@ pub enum Call {
     Pair(DeviceId),
     CreateGroup(DeviceId, CreateGroup),
     Remove(DeviceId),
+    Connect(DeviceId),
+    Disconnect(DeviceId),
+    Logout(DeviceId),
     Shutdown,
 }
 
@@ -140,6 +142,14 @@ impl FakeDevices {
     }
 }
 
+/// Why a fake device was logged out through the API.
+pub fn logout_reason() -> Reason {
+    Reason {
+        code: "logout_requested",
+        message: "logged out through the API".to_owned(),
+    }
+}
+
 /// The JID a fake device gets once paired: its id as a phone number.
 pub fn own_jid(device: DeviceId) -> Jid {
     Jid::new(format!("55119000{:05}", device.get()), "s.whatsapp.net")
@@ -207,6 +217,7 @@ impl Devices for FakeDevices {
                             state: DeviceState::Unpaired,
                             jid: None,
                             qr: None,
+                            reason: None,
                         },
                         events: broadcast::channel(64).0,
                     },
@@ -222,7 +233,10 @@ impl Devices for FakeDevices {
                 s.calls.push(Call::Pair(id));
                 let d = s.devices.get_mut(&id).ok_or(Error::UnknownDevice(id))?;
                 if d.status.jid.is_some() {
-                    return Err(Error::Invalid("the device is already paired".into()));
+                    return Err(Error::AlreadyPaired);
+                }
+                if d.status.state == DeviceState::Pairing {
+                    return Err(Error::Pairing);
                 }
                 d.status.state = DeviceState::Pairing;
                 d.status.qr = Some(sample_qr(0));
@@ -284,7 +298,53 @@ impl Devices for FakeDevices {
                 s.calls.push(Call::Remove(id));
                 let d = s.devices.remove(&id).ok_or(Error::UnknownDevice(id))?;
                 let _ = d.events.send(DeviceEvent::LoggedOut {
-                    reason: "removed through the API".into(),
+                    reason: logout_reason(),
+                });
+                Ok(())
+            })
+        })
+    }
+
+    fn connect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.with(|s| {
+                s.calls.push(Call::Connect(id));
+                let d = s.devices.get_mut(&id).ok_or(Error::UnknownDevice(id))?;
+                if d.status.jid.is_none() {
+                    return Err(Error::NotPaired);
+                }
+                d.status.state = DeviceState::Connected;
+                Ok(())
+            })
+        })
+    }
+
+    fn disconnect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.with(|s| {
+                s.calls.push(Call::Disconnect(id));
+                let d = s.devices.get_mut(&id).ok_or(Error::UnknownDevice(id))?;
+                if d.status.jid.is_some() {
+                    d.status.state = DeviceState::Disconnected;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn logout(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.with(|s| {
+                s.calls.push(Call::Logout(id));
+                let d = s.devices.get_mut(&id).ok_or(Error::UnknownDevice(id))?;
+                d.status = DeviceStatus {
+                    state: DeviceState::LoggedOut,
+                    jid: None,
+                    qr: None,
+                    reason: Some(logout_reason()),
+                };
+                let _ = d.events.send(DeviceEvent::LoggedOut {
+                    reason: logout_reason(),
                 });
                 Ok(())
             })
@@ -302,33 +362,14 @@ impl Devices for FakeDevices {
     }
 }
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The fake's gateway.
+pub type FakeGateway = Gateway<FakeDevices>;
 
-/// A gateway serving over HTTP.
-pub struct Gateway {
-    pub url: String,
-    pub http: reqwest::Client,
-    pub devices: Arc<FakeDevices>,
-    pub store: Arc<dyn GatewayStore>,
-    pub state: Arc<AppState>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-/// A user created through the admin API.
-#[derive(Clone, Debug)]
-pub struct TestUser {
-    pub id: String,
-    pub tenant_id: String,
-    pub token: String,
-    pub device: DeviceId,
-}
-
-pub async fn start(config: GatewayConfig) -> Gateway {
+pub async fn start(config: GatewayConfig) -> FakeGateway {
     start_with(FakeDevices::new(), Arc::new(MemGatewayStore::new()), config).await
 }
 
-pub async fn start_default() -> Gateway {
+pub async fn start_default() -> FakeGateway {
     start(GatewayConfig::default()).await
 }
 
@@ -336,119 +377,16 @@ pub async fn start_with(
     devices: Arc<FakeDevices>,
     store: Arc<dyn GatewayStore>,
     config: GatewayConfig,
-) -> Gateway {
-    let (admin, _) = wuts::http::resolve_admin_token(store.as_ref(), Some(ADMIN_TOKEN)).unwrap();
-    assert_eq!(admin, hash_token(ADMIN_TOKEN));
-    let state = AppState::new(devices.clone(), store.clone(), config, admin);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(wuts::http::serve(listener, state.clone(), async move {
-        let _ = stopped.await;
-    }));
-    Gateway {
-        url,
-        http: reqwest::Client::new(),
-        devices,
-        store,
-        state,
-        stop: Some(stop),
-        task: Some(task),
-    }
+) -> FakeGateway {
+    serve(devices, store, config).await
 }
 
-impl Gateway {
-    /// Triggers a graceful shutdown and waits for it.
-    pub async fn stop(mut self) {
-        self.begin_stop();
-        self.wait_stopped().await;
-    }
-
-    pub fn begin_stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    pub async fn wait_stopped(&mut self) {
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("gateway stops within 10 s")
-                .unwrap()
-                .unwrap();
-        }
-    }
-
-    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_TOKEN)
-    }
-
-    pub async fn admin_json(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response = self.admin(method, path).json(&body).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
-
-    pub async fn tenant(&self, name: &str) -> String {
-        let tenant = self
-            .admin_json(
-                reqwest::Method::POST,
-                "/admin/tenants",
-                json!({ "name": name }),
-            )
-            .await;
-        tenant["id"].as_str().unwrap().to_owned()
-    }
-
-    /// Creates a user in `tenant_id` whose device is not paired.
-    pub async fn user_in(&self, tenant_id: &str, name: &str) -> TestUser {
-        let user = self
-            .admin_json(
-                reqwest::Method::POST,
-                "/admin/users",
-                json!({ "tenant_id": tenant_id, "name": name }),
-            )
-            .await;
-        let id = user["id"].as_str().unwrap().to_owned();
-        let device = self
-            .store
-            .user(&UserId::new(id.clone()).unwrap())
-            .unwrap()
-            .unwrap()
-            .device;
-        TestUser {
-            id,
-            tenant_id: tenant_id.to_owned(),
-            token: user["token"].as_str().unwrap().to_owned(),
-            device,
-        }
-    }
-
+impl FakeGateway {
     /// A new tenant with one user whose device is paired and connected.
-    pub async fn connected_user(&self) -> TestUser {
+    pub async fn connected_user(&self) -> User {
         let tenant = self.tenant("Padaria").await;
         let user = self.user_in(&tenant, "Ana").await;
         self.devices.connect(user.device);
         user
     }
-
-    pub fn groups(&self, token: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}/groups", self.url))
-            .bearer_auth(token)
-    }
-}
-
-/// A response's status and JSON body.
-pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap();
-    (status, body)
 }
