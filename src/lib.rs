@@ -1,21 +1,42 @@
 //! WUTS: a self-hosted WhatsApp gateway engine.
 //!
-//! Layers, lowest first (an arrow means "may use"):
+//! Layers, lowest first (an arrow means "may use"; nothing uses a layer above it):
 //!
 //! ```text
-//! binary (stanza codec) <- engine <- client <- registry <- http <- main
-//! proto  <- noise (secure channel) <- engine
-//! sim (sandbox server) uses binary, noise and proto only
+//! types (Jid, UserJid, GroupJid, DeviceId)          wuts-store (store/: traits, sled, records)
+//!   ^                                                  ^
+//! binary (stanza codec)   proto <- noise (secure channel)
+//!   ^                                 ^
+//! ops (one spec per WhatsApp operation: build the request, parse the reply, validate)
+//!   ^
+//! engine (sans-IO: Connection for one connection, lifecycle::Lifecycle across connections)
+//!   ^
+//! client (tokio edge: driver task per device, Client handle, Registry; store jobs)
+//!   ^
+//! http (axum edge) <- cli / main
+//!
+//! sim (the sandbox) uses types, binary, noise and proto only: never ops, engine or client.
 //! ```
 //!
-//! The protocol layers ([`binary`], [`noise`]) are sans-IO: no sockets, no clocks, no OS
-//! randomness. Time, randomness and bytes are their inputs; bytes and events are their outputs.
+//! The protocol core ([`types`], [`binary`], [`noise`], [`ops`], [`engine`]) is sans-IO: no
+//! sockets, no clocks, no OS randomness; `tests/layering.rs` and clippy's `disallowed_methods`
+//! keep it so. Time, randomness and bytes are inputs; bytes, events, deadlines and store jobs
+//! are outputs.
+//!
+//! Where coming work lives:
+//! - a new WhatsApp operation: one file (or spec) in [`ops`], run by `Client::run`;
+//! - device lifecycle rules: [`engine::lifecycle`]; the driver only carries out its actions;
+//! - HTTP, one file per resource over the shared `http::error` and `http::auth`: groups,
+//!   communities, devices and sessions, webhooks, admin, the console;
+//! - events: [`events`] (the outbox and delivery; no HTTP handlers inside, `http` serves them);
+//! - device ownership and cluster mode: beside the store (`store/`), not inside the engine.
 
 #![forbid(unsafe_code)]
 
 pub mod binary;
 pub mod client;
 pub mod engine;
+pub mod events;
 pub mod http;
 pub mod noise;
 pub mod ops;

@@ -6,6 +6,8 @@
 //! rules that turns what people type (`+55 11 99999-0001`, `5511999990001@c.us`) into them.
 //! The HTTP layer maps [`JidProblem`] to its error details; it keeps no rules of its own.
 
+#![deny(clippy::disallowed_methods)]
+
 use std::fmt;
 
 pub use crate::binary::Jid;

@@ -10,6 +10,8 @@
 //! Facts: protocol-binary.md; choices where public implementations differ are written where
 //! they are made (strings become JID forms only when lossless, see [`encode`]). No I/O here.
 
+#![deny(clippy::disallowed_methods)]
+
 mod decode;
 mod encode;
 mod error;

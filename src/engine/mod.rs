@@ -4,6 +4,8 @@
 //! deadlines and store jobs come out. The driver in [`crate::client`] owns the socket, the clock
 //! and the store.
 
+#![deny(clippy::disallowed_methods)]
+
 pub mod keys;
 pub mod lifecycle;
 pub mod pair;

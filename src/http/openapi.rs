@@ -180,20 +180,49 @@ const ROUTES: &[RouteDoc] = &[
         method: "post",
         path: "/admin/users/{id}/pair",
         tag: "Pairing",
-        summary: "Start pairing the user's device; QR codes follow on /qr and /events.",
+        summary: "Start pairing the user's device from any state without credentials (never \
+                  paired, logged out, unlinked by the phone, timed out, in error); QR codes \
+                  follow on /qr and /events. The user and its token stay.",
         auth: Auth::Admin,
         request: None,
         params: &[],
         success: &[Success::Json(202, "Pairing started", "PairingStarted")],
         errors: &[
-            E::ValidationError,
             E::Unauthorized,
             E::NotFound,
+            E::DeviceAlreadyPaired,
+            E::DevicePairing,
             E::InternalError,
-            E::WhatsappError,
-            E::DeviceOffline,
-            E::Timeout,
         ],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/admin/users/{id}/connect",
+        tag: "Pairing",
+        summary: "Connect a paired device now: after another login replaced it, after a \
+                  disconnect, or when it is parked in `error`.",
+        auth: Auth::Admin,
+        request: None,
+        params: &[],
+        success: &[Success::Json(202, "Connecting", "User")],
+        errors: &[
+            E::Unauthorized,
+            E::NotFound,
+            E::DeviceNotPaired,
+            E::InternalError,
+        ],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/admin/users/{id}/logout",
+        tag: "Pairing",
+        summary: "Log the device out: WhatsApp is told (when connected) and the credentials \
+                  are wiped. The user, its token and its device stay; pair again at any time.",
+        auth: Auth::Admin,
+        request: None,
+        params: &[],
+        success: &[Success::Json(200, "Logged out", "User")],
+        errors: &[E::Unauthorized, E::NotFound, E::InternalError],
     },
     RouteDoc {
         method: "get",
@@ -218,6 +247,8 @@ const ROUTES: &[RouteDoc] = &[
             E::ValidationError,
             E::Unauthorized,
             E::NotFound,
+            E::DeviceAlreadyPaired,
+            E::DeviceNotPairing,
             E::InternalError,
         ],
     },
@@ -225,8 +256,11 @@ const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/admin/users/{id}/events",
         tag: "Pairing",
-        summary: "Server-sent events: `state` first, then `qr`, `pairing_timed_out`, `paired`, \
-                  `connected`, `disconnected`, `logged_out` (and `lagged`), each with JSON data.",
+        summary: "Server-sent events: `state` first, then `qr`, `pairing_timed_out`, \
+                  `pairing_failed`, `paired`, `connected`, `disconnected`, `logged_out`, `error` \
+                  (and `lagged`), each with JSON data. Reasons are `{\"reason\": code, \
+                  \"message\": sentence}` with a stable snake_case code (`device_removed`, \
+                  `certificate_invalid`, `connection_lost`, ...).",
         auth: Auth::Admin,
         request: None,
         params: &[],

@@ -32,7 +32,7 @@ fn object(required: &[&str], properties: Value) -> Value {
 /// Every schema, keyed by name. Limits come from `ops::groups`.
 pub(crate) fn schemas(max_subject: usize, max_description: usize, max_group: usize) -> Value {
     let state = json!({ "type": "string", "enum":
-        ["unpaired", "pairing", "connecting", "connected", "disconnected", "logged_out"] });
+        ["unpaired", "pairing", "connecting", "connected", "disconnected", "logged_out", "error"] });
     json!({
         "Violation": object(&["field", "message"], json!({
             "field": { "type": "string", "examples": ["participants[2]"] },
@@ -153,6 +153,13 @@ pub(crate) fn schemas(max_subject: usize, max_description: usize, max_group: usi
         "User": object(&["id", "tenant_id", "name", "state", "jid"], json!({
             "id": string(), "tenant_id": string(), "name": string(),
             "state": state, "jid": nullable_string(),
+            "error_code": { "type": "string", "examples": ["CERTIFICATE_INVALID"],
+                            "description": "With `state: error`: what is wrong." },
+            "reason": object(&["code", "message"], json!({
+                "code": { "type": "string", "examples": ["device_removed", "certificate_invalid",
+                          "connection_lost", "pairing_timed_out", "replaced"] },
+                "message": { "type": "string", "examples": ["the phone unlinked this device"] },
+            })),
         })),
         "UserList": { "type": "array", "items": reference("User") },
         "PairingStarted": object(&["id", "state", "qr_url", "events_url"], json!({

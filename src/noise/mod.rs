@@ -20,6 +20,8 @@
 //! ([`cert`]) and XEdDSA ([`xeddsa`]). Must not touch: sockets, stanzas (the `binary` layer
 //! reads the decrypted frames), storage.
 
+#![deny(clippy::disallowed_methods)]
+
 pub mod cert;
 pub mod frame;
 mod handshake;

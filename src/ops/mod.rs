@@ -4,8 +4,10 @@
 //!
 //! The engine wraps a spec's [`Iq`] in an `<iq>` with a fresh id and a deadline; the client runs
 //! any spec through one generic call ([`crate::client::Client::run`]). Validation rules live
-//! beside the operation they guard (e.g. [`groups::CreateGroup::check`]) and report typed
+//! beside the operation they guard (e.g. [`groups::CreateGroup::normalize`]) and report typed
 //! [`FieldError`]s, which the HTTP layer lists as they are.
+
+#![deny(clippy::disallowed_methods)]
 
 pub mod companion;
 pub mod groups;
