@@ -7,7 +7,7 @@ mod gateway_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_support::{FakeDevices, start_default, start_with, status_json};
+use gateway_support::{FakeDevices, WAIT, start_default, start_with, status_json};
 use serde_json::json;
 use wuts::client::api::Error;
 use wuts::http::GatewayConfig;
@@ -98,15 +98,30 @@ async fn keys_belong_to_one_user() {
 async fn a_concurrent_retry_waits_for_the_first_attempt() {
     let gw = start_default().await;
     let user = gw.connected_user().await;
-    gw.devices.set_group_delay(Duration::from_millis(300));
+    gw.devices.hold_groups();
     let send = || {
         gw.groups(&user.token)
             .header("Idempotency-Key", "slow")
             .json(&json!({"name": "Slow"}))
             .send()
     };
-    let (first, second) = tokio::join!(send(), send());
-    let (first, second) = (first.unwrap(), second.unwrap());
+    // The first reaches the device and is held there; the second waits on the key; only then
+    // does the device answer.
+    let first = tokio::spawn(send());
+    gw.devices.group_call_arrived().await;
+    let second = tokio::spawn(send());
+    tokio::time::timeout(WAIT, async {
+        while gw.state.requests_on_idempotency_keys() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the retry waits on the key");
+    gw.devices.release_groups();
+    let (first, second) = (
+        first.await.unwrap().unwrap(),
+        second.await.unwrap().unwrap(),
+    );
     assert_eq!(
         (first.status().as_u16(), second.status().as_u16()),
         (201, 201)

@@ -282,12 +282,13 @@ async fn shutdown_finishes_in_flight_requests_and_ends_event_streams() {
         .await
         .unwrap();
     assert_eq!(events.status(), 200);
-    gw.devices.set_group_delay(Duration::from_millis(300));
+    gw.devices.hold_groups();
     let request = gw.groups(&user.token).json(&json!({"name": "late"})).send();
     let in_flight = tokio::spawn(request);
-    // Stop only once the request has reached the device.
+    // Stop only once the request has reached the device; it answers after the stop began.
     gw.devices.group_call_arrived().await;
     gw.begin_stop();
+    gw.devices.release_groups();
     let response = in_flight.await.unwrap().unwrap();
     assert_eq!(response.status(), 201, "the in-flight request completes");
     gw.wait_stopped().await;

@@ -45,6 +45,13 @@ pub(crate) struct KeyGuard<'a> {
 }
 
 impl InFlight {
+    /// Requests holding or waiting for a key right now.
+    pub(crate) fn requests(&self) -> usize {
+        let locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        // Each holder and waiter owns a clone of its key's lock; the map owns one more.
+        locks.values().map(|l| Arc::strong_count(l) - 1).sum()
+    }
+
     /// Waits until no other request with this key runs, then holds the key.
     pub(crate) async fn acquire(&self, user: &UserId, key: &IdempotencyKey) -> KeyGuard<'_> {
         let slot = (user.clone(), key.clone());

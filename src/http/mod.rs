@@ -143,6 +143,12 @@ impl AppState {
         })
     }
 
+    /// Requests holding or waiting for an `Idempotency-Key` right now (a retry waits for the
+    /// first attempt with the same key).
+    pub fn requests_on_idempotency_keys(&self) -> usize {
+        self.in_flight.requests()
+    }
+
     /// Marks the gateway as stopping: `/readyz` fails and event streams end, so the server's
     /// graceful shutdown is not held open by long-lived connections.
     pub fn begin_shutdown(&self) {

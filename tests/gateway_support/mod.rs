@@ -50,16 +50,26 @@ struct State {
     group_results: VecDeque<Result<GroupInfo, Error>>,
     /// Outcomes for particular participants in the default result.
     outcomes: HashMap<Jid, ParticipantOutcome>,
-    group_delay: Option<Duration>,
     reconnects: u64,
 }
 
 /// A `Devices` that records calls and answers like a registry would.
-#[derive(Default)]
 pub struct FakeDevices {
     state: Mutex<State>,
     /// Signalled (one permit) each time a `create_group` call arrives.
     group_started: tokio::sync::Notify,
+    /// While `false`, `create_group` calls wait (a gate, so tests never sleep to overlap).
+    groups_open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for FakeDevices {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            group_started: tokio::sync::Notify::new(),
+            groups_open: tokio::sync::watch::channel(true).0,
+        }
+    }
 }
 
 pub const GROUP_CREATED_AT: u64 = 1_781_517_600; // 2026-06-15T10:00:00Z
@@ -123,9 +133,14 @@ impl FakeDevices {
         self.with(|s| s.outcomes.insert(jid.parse().unwrap(), outcome));
     }
 
-    /// `create_group` waits this long before answering.
-    pub fn set_group_delay(&self, delay: Duration) {
-        self.with(|s| s.group_delay = Some(delay));
+    /// `create_group` calls wait until [`FakeDevices::release_groups`].
+    pub fn hold_groups(&self) {
+        self.groups_open.send_replace(false);
+    }
+
+    /// Lets held and later `create_group` calls answer.
+    pub fn release_groups(&self) {
+        self.groups_open.send_replace(true);
     }
 
     pub fn set_reconnects(&self, count: u64) {
@@ -270,14 +285,10 @@ impl Devices for FakeDevices {
         req: CreateGroup,
     ) -> BoxFuture<'_, Result<GroupInfo, Error>> {
         Box::pin(async move {
-            let delay = self.with(|s| {
-                s.calls.push(Call::CreateGroup(id, req.clone()));
-                s.group_delay
-            });
+            self.with(|s| s.calls.push(Call::CreateGroup(id, req.clone())));
+            let mut open = self.groups_open.subscribe();
             self.group_started.notify_one();
-            if let Some(delay) = delay {
-                tokio::time::sleep(delay).await;
-            }
+            let _ = open.wait_for(|open| *open).await;
             self.with(|s| {
                 if let Some(result) = s.group_results.pop_front() {
                     return result;
