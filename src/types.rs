@@ -12,7 +12,7 @@ use std::fmt;
 
 pub use crate::binary::Jid;
 pub use crate::binary::jid::{SERVER_GROUP, SERVER_LEGACY_USER, SERVER_LID, SERVER_PN};
-pub use wuts_store::DeviceId;
+pub use wuts_store::{AddressSpace, DeviceId, DeviceJid, InvalidDeviceJid};
 
 /// E.164: a country code and subscriber number, at most 15 digits. The shortest numbers in use
 /// (small territories) have 7.
@@ -160,6 +160,27 @@ impl fmt::Display for GroupJid {
     }
 }
 
+/// The store's typed device JID, as the codec's `Jid`.
+impl From<&DeviceJid> for Jid {
+    fn from(d: &DeviceJid) -> Self {
+        Jid::with_device(d.user(), d.space().server(), d.device())
+    }
+}
+
+/// A JID from the wire, as the store keeps a device's own address: refused unless it is a
+/// device of a user server (`user:device@s.whatsapp.net`, `@lid`, `@hosted`, `@hosted.lid`).
+impl TryFrom<&Jid> for DeviceJid {
+    type Error = InvalidDeviceJid;
+
+    fn try_from(j: &Jid) -> Result<Self, Self::Error> {
+        let space = AddressSpace::of_server(&j.server).ok_or(InvalidDeviceJid)?;
+        if j.agent != 0 || j.integrator != 0 {
+            return Err(InvalidDeviceJid);
+        }
+        DeviceJid::new(j.user.clone(), j.device.ok_or(InvalidDeviceJid)?, space)
+    }
+}
+
 fn group_user(user: &str) -> bool {
     !user.is_empty()
         && user.split('-').count() <= 2
@@ -235,6 +256,21 @@ mod tests {
         ] {
             assert_eq!(UserJid::parse(input), Err(want), "{input}");
         }
+    }
+
+    #[test]
+    fn device_jids_convert_both_ways_losslessly() {
+        let text = "559984726662:77@s.whatsapp.net";
+        let jid: Jid = text.parse().unwrap();
+        let stored = DeviceJid::try_from(&jid).unwrap();
+        assert_eq!(stored.to_string(), text);
+        assert_eq!(Jid::from(&stored), jid);
+        let no_device: Jid = "559984726662@s.whatsapp.net".parse().unwrap();
+        assert!(DeviceJid::try_from(&no_device).is_err());
+        let group: Jid = "1:2@g.us"
+            .parse()
+            .unwrap_or_else(|_| Jid::with_device("1", SERVER_GROUP, 2));
+        assert!(DeviceJid::try_from(&group).is_err());
     }
 
     #[test]

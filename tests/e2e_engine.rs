@@ -119,7 +119,7 @@ async fn pairs_creates_groups_and_survives_a_restart_without_pairing_again() {
         .unwrap()
         .paired
         .expect("pairing on disk");
-    assert!(stored.jid.starts_with("5511999990000:"));
+    assert!(stored.jid.to_string().starts_with("5511999990000:"));
 
     let info = client
         .create_group(CreateGroup {

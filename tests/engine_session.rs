@@ -54,7 +54,7 @@ fn pair(world: &mut World) -> String {
         .unwrap()
         .paired
         .unwrap();
-    assert_eq!(saved.jid, "5511999990000:7@s.whatsapp.net");
+    assert_eq!(saved.jid.to_string(), "5511999990000:7@s.whatsapp.net");
     assert_eq!(saved.key_index, 19);
     let sign = server.recv(&mut conn).pop().unwrap();
     let di = sign

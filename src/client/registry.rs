@@ -12,7 +12,7 @@ use super::api::{BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Err
 use super::driver::{ClientConfig, Driver, Shared};
 use super::handle::Client;
 use crate::engine::lifecycle::{self, Lifecycle};
-use crate::engine::{CloseReason, ProtocolError, keys};
+use crate::engine::{CloseReason, keys};
 use crate::ops::groups::{CreateGroup, GroupInfo};
 use crate::types::Jid;
 
@@ -52,25 +52,18 @@ impl Registry {
     }
 
     /// Starts a task for every stored device; paired ones connect (a bounded number at a
-    /// time). A device whose stored data cannot be read is started parked in `error`, naming
-    /// what is wrong: it never takes the others down, and it still shows in every listing.
+    /// time). A device whose stored data cannot be read (a damaged record, a JID that does not
+    /// read back) is started parked in `error`, naming what is wrong: it never takes the others
+    /// down, and it still shows in every listing.
     pub fn restore(&self) -> Result<usize, Error> {
         let mut n = 0;
         for entry in self.inner.store.list_devices()? {
             match entry {
-                Ok(info) => match info.jid.as_deref().map(str::parse::<Jid>).transpose() {
-                    Ok(jid) => {
-                        let paired = jid.is_some();
-                        let lifecycle = Lifecycle::new(paired, self.lifecycle_settings());
-                        self.spawn(info.id, jid, lifecycle);
-                    }
-                    Err(_) => {
-                        tracing::error!(device = info.id.get(), "stored device JID is malformed");
-                        let reason = CloseReason::Protocol(ProtocolError::StoredIdentity);
-                        let lifecycle = Lifecycle::faulted(reason, self.lifecycle_settings());
-                        self.spawn(info.id, None, lifecycle);
-                    }
-                },
+                Ok(info) => {
+                    let jid = info.jid.as_ref().map(Jid::from);
+                    let lifecycle = Lifecycle::new(jid.is_some(), self.lifecycle_settings());
+                    self.spawn(info.id, jid, lifecycle);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "a device record is damaged");
                     let Some(id) = e.device() else { continue };

@@ -256,11 +256,12 @@ impl Connection {
     /// closing the socket.
     pub fn logout(&mut self, now: Duration) {
         if let (true, Some(p)) = (self.is_logged_in(), &self.paired) {
-            if let Ok(own) = p.jid.parse::<Jid>() {
-                let deadline = now + crate::ops::companion::LOGOUT_TIMEOUT;
-                let iq = RemoveCompanion { own }.iq();
-                self.send_internal(now, iq, Internal::Logout, deadline);
+            let deadline = now + crate::ops::companion::LOGOUT_TIMEOUT;
+            let iq = RemoveCompanion {
+                own: Jid::from(&p.jid),
             }
+            .iq();
+            self.send_internal(now, iq, Internal::Logout, deadline);
         }
         self.close(now, CloseReason::LoggedOut(LogoutReason::Requested));
     }
@@ -367,10 +368,12 @@ impl Connection {
         match &self.paired {
             None => Ok(payload::registration(&self.keys, v, &self.config.os)),
             Some(p) => {
-                let bad = || CloseReason::Protocol(ProtocolError::StoredIdentity);
-                let j: Jid = p.jid.parse().map_err(|_| bad())?;
-                let user = j.user.parse().map_err(|_| bad())?;
-                Ok(payload::login(user, u32::from(j.device.unwrap_or(0)), v))
+                let user = p
+                    .jid
+                    .user()
+                    .parse()
+                    .map_err(|_| CloseReason::Protocol(ProtocolError::StoredIdentity))?;
+                Ok(payload::login(user, u32::from(p.jid.device()), v))
             }
         }
     }

@@ -102,7 +102,16 @@ pub fn handle_pair_success(
         .attr("jid")
         .and_then(AttrValue::to_jid)
         .ok_or(PairError::Malformed("device jid"))?;
-    let lid = device.attr("lid").map(|v| v.as_str().into_owned());
+    let lid = match device.attr("lid").map(AttrValue::to_jid) {
+        None => None,
+        Some(lid) => Some(
+            lid.as_ref()
+                .and_then(|j| store::DeviceJid::try_from(j).ok())
+                .ok_or(PairError::Malformed("device lid"))?,
+        ),
+    };
+    let stored_jid =
+        store::DeviceJid::try_from(&jid).map_err(|_| PairError::Malformed("device jid"))?;
     let platform = ps
         .child("platform")
         .and_then(|p| attr_text(p, "name"))
@@ -173,7 +182,7 @@ pub fn handle_pair_success(
     Ok(Paired {
         jid: jid.clone(),
         identity: store::PairedIdentity {
-            jid: jid.to_string(),
+            jid: stored_jid,
             lid,
             platform,
             business_name,

@@ -4,6 +4,7 @@
 //! only keeps them, so nothing here depends on a crypto crate. `Debug` never prints private key
 //! bytes or the ADV secret, so a stray `{:?}` in a log line cannot leak them.
 
+use crate::jid::DeviceJid;
 use std::fmt;
 
 /// Writes `bytes` as lower-case hex. Used by the `Debug` impls of public values.
@@ -233,14 +234,14 @@ pub struct DeviceKeys {
 
 /// What pairing established (protocol sheet section 6.6, step 7).
 ///
-/// Stored as received: the store does not parse JIDs or protobufs, it keeps them byte for byte so
-/// the engine can resend them exactly.
+/// JIDs are typed ([`DeviceJid`]); protobufs are kept byte for byte so the engine can resend
+/// them exactly.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PairedIdentity {
     /// Own phone-number JID, the `jid` attribute of `<device>`, e.g. `559984726662:77@s.whatsapp.net`.
-    pub jid: String,
+    pub jid: DeviceJid,
     /// Own LID, the `lid` attribute of `<device>`, when the server sent one.
-    pub lid: Option<String>,
+    pub lid: Option<DeviceJid>,
     /// The primary's platform, the `name` of `<platform>` (e.g. `android`).
     pub platform: String,
     /// Business name from `<biz>`, for business accounts.

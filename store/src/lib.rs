@@ -30,6 +30,7 @@
 mod codec;
 mod error;
 pub mod gateway;
+mod jid;
 mod keys;
 mod keyspace;
 mod memory;
@@ -40,6 +41,7 @@ mod traits;
 
 pub use crate::codec::RecordError;
 pub use crate::error::{BackendError, Error, RecordKind};
+pub use crate::jid::{AddressSpace, DeviceJid, InvalidDeviceJid};
 pub use crate::keys::{
     AdvSecret, DeviceKeys, KeyPair, OneTimePreKey, PairedIdentity, PreKeyId, PrivateKey, PublicKey,
     RegistrationId, Signature, SignedPreKey,

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::error::Error;
+use crate::jid::DeviceJid;
 use crate::keys::{DeviceKeys, PairedIdentity};
 
 /// Identifies one device slot in a store.
@@ -73,11 +74,11 @@ pub struct DeviceInfo {
     /// The device.
     pub id: DeviceId,
     /// Its own JID once paired; `None` while it still needs pairing.
-    pub jid: Option<String>,
+    pub jid: Option<DeviceJid>,
 }
 
 impl DeviceInfo {
-    pub(crate) fn new(id: DeviceId, jid: Option<String>) -> Self {
+    pub(crate) fn new(id: DeviceId, jid: Option<DeviceJid>) -> Self {
         Self { id, jid }
     }
 

@@ -10,6 +10,7 @@
 //! and dependency versions, and so every length is checked in one place.
 
 use crate::codec::{Reader, RecordError, Writer};
+use crate::jid::DeviceJid;
 use crate::keys::{
     AdvSecret, DeviceKeys, KeyPair, OneTimePreKey, PairedIdentity, PreKeyId, PrivateKey, PublicKey,
     RegistrationId, Signature, SignedPreKey,
@@ -98,8 +99,11 @@ pub(crate) fn decode_device_keys(record: &[u8]) -> Result<DeviceKeys, RecordErro
 /// `PairedIdentity` v1.
 pub(crate) fn encode_paired(paired: &PairedIdentity) -> Result<Vec<u8>, RecordError> {
     let mut w = Writer::new(PAIRED_VERSION);
-    w.bytes("jid", paired.jid.as_bytes())?;
-    w.opt_str("lid", paired.lid.as_deref())?;
+    w.bytes("jid", paired.jid.to_string().as_bytes())?;
+    w.opt_str(
+        "lid",
+        paired.lid.as_ref().map(ToString::to_string).as_deref(),
+    )?;
     w.bytes("platform", paired.platform.as_bytes())?;
     w.opt_str("business_name", paired.business_name.as_deref())?;
     w.bytes("signed_device_identity", &paired.signed_device_identity)?;
@@ -108,11 +112,19 @@ pub(crate) fn encode_paired(paired: &PairedIdentity) -> Result<Vec<u8>, RecordEr
     Ok(w.finish())
 }
 
+/// A stored JID that does not read back is a damaged record, not a guess.
+fn device_jid(text: String, field: &'static str) -> Result<DeviceJid, RecordError> {
+    text.parse().map_err(|_| RecordError::OutOfRange { field })
+}
+
 pub(crate) fn decode_paired(record: &[u8]) -> Result<PairedIdentity, RecordError> {
     let mut r = open_v1(record, PAIRED_VERSION)?;
     let paired = PairedIdentity {
-        jid: r.str("jid")?,
-        lid: r.opt_str("lid")?,
+        jid: device_jid(r.str("jid")?, "jid")?,
+        lid: r
+            .opt_str("lid")?
+            .map(|lid| device_jid(lid, "lid"))
+            .transpose()?,
         platform: r.str("platform")?,
         business_name: r.opt_str("business_name")?,
         signed_device_identity: r.bytes("signed_device_identity")?.to_vec(),
@@ -237,8 +249,8 @@ pub(crate) mod tests {
 
     fn sample_paired() -> PairedIdentity {
         PairedIdentity {
-            jid: "559984726662:77@s.whatsapp.net".to_owned(),
-            lid: Some("236395184570386:77@lid".to_owned()),
+            jid: "559984726662:77@s.whatsapp.net".parse().unwrap(),
+            lid: Some("236395184570386:77@lid".parse().unwrap()),
             platform: "android".to_owned(),
             business_name: None,
             signed_device_identity: vec![0x0A, 0x12, 0x00, 0xFF],

@@ -63,7 +63,7 @@ fn unknown_device_is_a_typed_error_everywhere(store: Arc<dyn Store>) -> TestResu
     let id = PreKeyId::FIRST;
     let results = [
         store.load_device(ghost).map(drop),
-        store.save_pairing(ghost, &paired("1@s.whatsapp.net")),
+        store.save_pairing(ghost, &paired("1:1@s.whatsapp.net")),
         store.next_pre_key_id(ghost).map(drop),
         store.add_pre_keys(ghost, &pre_keys(1, 2)?),
         store.pre_keys_to_upload(ghost, 10).map(drop),
@@ -112,8 +112,11 @@ fn listing_reports_pairing_state(store: Arc<dyn Store>) -> TestResult {
     let summary: Vec<_> = listing.iter().map(|d| (d.id, d.is_paired())).collect();
     assert_eq!(summary, [(a, false), (b, true)]);
     assert_eq!(
-        listing.get(1).and_then(|d| d.jid.as_deref()),
-        Some("2:1@s.whatsapp.net")
+        listing
+            .get(1)
+            .and_then(|d| d.jid.as_ref())
+            .map(ToString::to_string),
+        Some("2:1@s.whatsapp.net".to_owned())
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ fn keys(seed: u8) -> Result<DeviceKeys, Box<dyn StdError>> {
 
 fn paired(jid: &str) -> PairedIdentity {
     PairedIdentity {
-        jid: jid.to_owned(),
+        jid: jid.parse().expect("a device JID"),
         lid: None,
         platform: "android".to_owned(),
         business_name: None,
@@ -113,6 +113,37 @@ fn damaged_device_keys_name_the_device_and_spare_the_others() -> TestResult {
     assert_eq!(damaged.first().and_then(|e| e.device()), Some(a));
     let healthy: Vec<_> = listing.iter().filter_map(|e| e.as_ref().ok()).collect();
     assert_eq!(healthy.first().map(|d| d.id), Some(b));
+    Ok(())
+}
+
+#[test]
+fn a_stored_jid_that_does_not_read_back_names_its_device() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = SledStore::open(dir.path())?;
+    let (a, b) = two_devices(&store)?;
+    store.save_pairing(a, &paired("1:1@s.whatsapp.net"))?;
+    // The same record with its JID damaged in place: `1:1@` becomes `1x1@`.
+    let mut bytes = record::encode_paired(&paired("1:1@s.whatsapp.net"))?;
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"1:1@")
+        .ok_or("the JID is in the record")?;
+    if let Some(colon) = bytes.get_mut(at + 1) {
+        *colon = b'x';
+    }
+    store.paired.insert(device_key(a), bytes)?;
+    match store.load_device(a) {
+        Err(Error::Corrupt {
+            device,
+            record: RecordKind::PairedIdentity,
+            source: RecordError::OutOfRange { field: "jid" },
+        }) => assert_eq!(device, a),
+        other => return Err(format!("expected Corrupt, got {other:?}").into()),
+    }
+    let listing = store.list_devices()?;
+    let damaged: Vec<_> = listing.iter().filter_map(|e| e.as_ref().err()).collect();
+    assert_eq!(damaged.first().and_then(|e| e.device()), Some(a));
+    assert!(listing.iter().flatten().any(|d| d.id == b));
     Ok(())
 }
 

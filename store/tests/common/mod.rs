@@ -1,6 +1,6 @@
 //! Sample values shared by the integration tests.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
+#![allow(dead_code, clippy::expect_used)] // Each test binary uses a different subset; samples are valid.
 
 use std::error::Error;
 
@@ -35,8 +35,8 @@ pub fn device_keys(seed: u8) -> DeviceKeys {
 
 pub fn paired(jid: &str) -> PairedIdentity {
     PairedIdentity {
-        jid: jid.to_owned(),
-        lid: Some("236395184570386:77@lid".to_owned()),
+        jid: jid.parse().expect("a device JID"),
+        lid: Some("236395184570386:77@lid".parse().expect("a LID")),
         platform: "android".to_owned(),
         business_name: Some("Padaria".to_owned()),
         signed_device_identity: vec![0x0A, 0x78, 0x12, 0x20, 0x00, 0xFF],
