@@ -460,3 +460,31 @@ async fn device_and_whatsapp_errors_map_to_stable_codes() {
     assert_eq!(response.status(), 409);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn invisible_names_are_refused_and_names_are_trimmed() {
+    let gw = start_default().await;
+    let user = gw.connected_user().await;
+    for name in [
+        "\u{200B}",
+        " \u{202E}\u{200B} ",
+        "\u{2060}\u{FEFF}",
+        "\u{3164}",
+    ] {
+        let (status, body) = gw.create(&user.token, json!({ "name": name })).await;
+        assert_eq!(status, 400, "{name:?}: {body}");
+        assert_eq!(body["details"][0]["field"], "name", "{body}");
+        assert_eq!(
+            body["details"][0]["message"], "must contain a visible character",
+            "{body}"
+        );
+    }
+    assert!(
+        gw.devices.group_calls().is_empty(),
+        "nothing reached WhatsApp"
+    );
+    let (status, body) = gw.create(&user.token, json!({"name": "  Feira  "})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(gw.devices.group_calls()[0].1.subject, "Feira");
+    gw.stop().await;
+}

@@ -304,3 +304,60 @@ async fn shutdown_finishes_in_flight_requests_and_ends_event_streams() {
         .await;
     assert!(refused.is_err(), "no longer accepting");
 }
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let gw = start_default().await;
+    for i in 0..50 {
+        let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        gw.http
+            .request(method, format!("{}/healthz", gw.url))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = gw
+        .http
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert!(
+        text.contains(
+            "wuts_http_requests_total{route=\"/healthz\",method=\"other\",status=\"405\"} 50"
+        ),
+        "{text}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn every_rejection_uses_the_json_envelope() {
+    let gw = start_default().await;
+    for (method, path) in [
+        (Method::GET, "/admin/users/%FF"),
+        (Method::GET, "/admin/users/%FF/qr"),
+        (Method::DELETE, "/admin/users/%C3%28"),
+        (Method::GET, "/no/such/route"),
+        (Method::PUT, "/groups"),
+    ] {
+        let response = gw.admin(method.clone(), path).send().await.unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{method} {path}"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!((400..500).contains(&status), "{method} {path}: {status}");
+        assert!(body["error_code"].is_string(), "{method} {path}: {body}");
+        assert_eq!(body["success"], false, "{method} {path}: {body}");
+    }
+    gw.stop().await;
+}

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::CONTENT_LENGTH;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use tracing::Instrument;
 
@@ -33,6 +34,20 @@ fn request_id(request: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
+/// The method as a metric label: a closed set, so made-up methods cannot grow `/metrics`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Request id, span, log line and metrics for every request.
 pub(crate) async fn observe(
     State(state): State<Arc<AppState>>,
@@ -46,7 +61,7 @@ pub(crate) async fn observe(
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -57,9 +72,7 @@ pub(crate) async fn observe(
     let mut response = next.run(request).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
-    state
-        .metrics
-        .observe_request(&route, method.as_str(), status, took);
+    state.metrics.observe_request(&route, method, status, took);
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -71,6 +84,45 @@ pub(crate) async fn observe(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// Puts every error the gateway answers in the JSON envelope, including rejections that did
+/// not come through [`ApiError`] (axum's own extractor rejections, such as a path that is not
+/// UTF-8): clients can always read `error_code`.
+pub(crate) async fn envelope_errors(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || response.extensions().get::<ErrorReport>().is_some()
+    {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such resource".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: state.config.body_limit,
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        s if s.is_client_error() => ApiError::invalid(
+            "request",
+            "the request is malformed (its path, query or headers could not be read)",
+        ),
+        _ => ApiError::internal(format!("unenveloped {status} response")),
+    };
+    let mut enveloped = error.into_response();
+    *enveloped.status_mut() = status;
+    enveloped
 }
 
 /// Re-renders error responses in document 002's envelope when the server is set to the

@@ -62,7 +62,10 @@ pub(crate) fn schemas(max_subject: usize, max_description: usize, max_group: usi
             "required": ["name"],
             "additionalProperties": false,
             "properties": {
-                "name": { "type": "string", "minLength": 1, "maxLength": max_subject },
+                "name": { "type": "string", "minLength": 1, "maxLength": max_subject,
+                          "description": "Surrounding whitespace is trimmed. At least one visible \
+                                          character: a name of only spaces, zero-width or \
+                                          direction characters (U+200B, U+202E, ...) is refused." },
                 "participants": {
                     "type": "array",
                     "maxItems": max_group - 1,
