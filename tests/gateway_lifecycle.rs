@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wuts::noise::KeyPair;
 use wuts::sim::SimEvent;
+use wuts_store::{PairedIdentity, PublicKey, SledStore};
 
 /// `POST /admin/users/{id}/pair` answers 202.
 async fn start_pairing(gw: &gateway_e2e_support::E2eGateway, user: &gateway_e2e_support::User) {
@@ -205,5 +206,59 @@ async fn a_wrong_root_key_is_a_visible_error_not_an_endless_pairing() {
     )
     .await;
     assert_eq!(status, 409);
+    gw.stop().await;
+}
+
+/// Waits until the user's device is in `state` (the stream opens with the current one).
+async fn wait_state(
+    gw: &gateway_e2e_support::E2eGateway,
+    user: &gateway_e2e_support::User,
+    state: &str,
+) {
+    let mut events = gw.events(user).await;
+    let (_, now) = events.next().await;
+    if now["state"] != state {
+        events.wait_for(state).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_cut_short_by_a_crash_is_not_reported_as_a_remote_logout() {
+    let sim = sandbox(35).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("T").await;
+    let cut = gw.user_in(&tenant, "Cut").await;
+    let real = gw.user_in(&tenant, "Real").await;
+    let jid = gw.pair(&sim, &real, "5511999990104").await;
+    gw.stop().await;
+
+    // What the driver writes before anybody hears of a pairing (the mark, then the identity),
+    // for a pairing WhatsApp never accepted: the process died right after.
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let identity = PairedIdentity {
+            jid: "5511999990777:3@s.whatsapp.net".parse().unwrap(),
+            lid: None,
+            platform: "android".to_owned(),
+            business_name: None,
+            signed_device_identity: vec![1, 2, 3],
+            account_signature_key: PublicKey::from_bytes([9; 32]),
+            key_index: 3,
+        };
+        wuts::client::jobs::save_pairing(&store, cut.device, &identity).unwrap();
+    }
+    // Meanwhile the phone unlinks the confirmed device.
+    sim.remove_device(&jid).await.unwrap();
+
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    wait_state(&gw, &cut, "logged_out").await;
+    let shown = gw.show_user(&cut).await;
+    assert_eq!(shown["reason"]["code"], "pairing_interrupted", "{shown}");
+    wait_state(&gw, &real, "logged_out").await;
+    let shown = gw.show_user(&real).await;
+    assert_eq!(shown["reason"]["code"], "credentials_refused", "{shown}");
+    // Either way, pairing again works.
+    gw.pair(&sim, &cut, "5511999990105").await;
     gw.stop().await;
 }

@@ -195,6 +195,14 @@ impl Driver {
                             self.lifecycle.closed(now, reason, rng.r#gen());
                         }
                     },
+                    Action::ConfirmPairing => {
+                        let (store, id) = (self.store.clone(), self.id);
+                        if let Err(e) =
+                            blocking(move || jobs::confirm_pairing(store.as_ref(), id)).await
+                        {
+                            tracing::warn!(device = self.id.get(), error = %e, "pairing not marked confirmed");
+                        }
+                    }
                     Action::Wipe(why) => {
                         let mut result = Some(self.wipe().await);
                         if let Some(Err(e)) = &result {
@@ -319,11 +327,16 @@ impl Driver {
     }
 
     /// Loads the device and starts the engine's connection on the open socket.
-    async fn start(&self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
+    async fn start(&mut self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
         let (store, id) = (self.store.clone(), self.id);
-        let record = blocking(move || store.load_device(id))
-            .await
-            .map_err(|e| CloseReason::Store(Arc::new(e)))?;
+        let (record, unconfirmed) = blocking(move || {
+            let record = store.load_device(id)?;
+            let unconfirmed = jobs::is_unconfirmed(store.as_ref(), id)?;
+            Ok::<_, wuts_store::Error>((record, unconfirmed))
+        })
+        .await
+        .map_err(|e| CloseReason::Store(Arc::new(e)))?;
+        self.lifecycle.set_unconfirmed(unconfirmed);
         let mut seed = [0u8; 32];
         rng.fill(&mut seed);
         let engine = self.config.engine.clone();
@@ -354,7 +367,8 @@ impl Driver {
                 }
                 Event::SavePairing(identity) => {
                     let (store, id) = (self.store.clone(), self.id);
-                    let result = blocking(move || store.save_pairing(id, &identity)).await;
+                    let result =
+                        blocking(move || jobs::save_pairing(store.as_ref(), id, &identity)).await;
                     l.conn.pairing_saved(base.elapsed(), result);
                 }
                 Event::Paired {

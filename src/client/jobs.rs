@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::{OsRng, StdRng};
-use wuts_store::{DeviceId, OneTimePreKey, Store};
+use wuts_store::{DeviceId, MetaKey, OneTimePreKey, PairedIdentity, Store};
 
 use crate::engine::keys;
 
@@ -31,4 +31,31 @@ pub fn prepare_pre_keys(
 /// After a logout: fresh keys, no pairing, durably; the device keeps its id.
 pub fn reset(store: &dyn Store, id: DeviceId) -> Result<(), wuts_store::Error> {
     store.reset_device(id, &keys::generate(&mut OsRng))
+}
+
+/// The mark of a pairing saved but not yet accepted by a login.
+fn unconfirmed_key() -> Result<MetaKey, wuts_store::Error> {
+    MetaKey::new("pairing-unconfirmed")
+}
+
+/// For [`crate::engine::Event::SavePairing`]: marks the pairing unconfirmed, then saves it
+/// durably (the durable write flushes the mark too, so a crash leaves both or neither).
+pub fn save_pairing(
+    store: &dyn Store,
+    id: DeviceId,
+    identity: &PairedIdentity,
+) -> Result<(), wuts_store::Error> {
+    store.set_meta(id, &unconfirmed_key()?, b"1")?;
+    store.save_pairing(id, identity)
+}
+
+/// Whether the device's pairing still waits for its first accepted login.
+pub fn is_unconfirmed(store: &dyn Store, id: DeviceId) -> Result<bool, wuts_store::Error> {
+    Ok(store.meta(id, &unconfirmed_key()?)?.is_some())
+}
+
+/// A login accepted the pairing.
+pub fn confirm_pairing(store: &dyn Store, id: DeviceId) -> Result<(), wuts_store::Error> {
+    store.remove_meta(id, &unconfirmed_key()?)?;
+    store.flush()
 }

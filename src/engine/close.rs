@@ -78,6 +78,10 @@ pub enum LogoutReason {
     /// Through the API (logout, delete).
     #[error("logged out through the API")]
     Requested,
+    /// WhatsApp refused credentials whose pairing it never confirmed: the gateway stopped
+    /// (a crash, a kill) between saving them and the server accepting them.
+    #[error("pairing was interrupted before WhatsApp confirmed it; pair again")]
+    PairingInterrupted,
 }
 
 impl LogoutReason {
@@ -89,6 +93,7 @@ impl LogoutReason {
             LogoutReason::StreamError401 => "logged_out_by_whatsapp",
             LogoutReason::LoginRefused(_) => "credentials_refused",
             LogoutReason::Requested => "logout_requested",
+            LogoutReason::PairingInterrupted => "pairing_interrupted",
         }
     }
 }

@@ -94,6 +94,8 @@ pub enum Action {
     Logout,
     /// Wipe the credentials (fresh keys, no pairing), then call [`Lifecycle::wiped`].
     Wipe(LogoutReason),
+    /// The first login accepted a new pairing: clear its "unconfirmed" mark in the store.
+    ConfirmPairing,
 }
 
 /// Tuning, with production defaults.
@@ -144,6 +146,9 @@ pub struct Lifecycle {
     settings: Settings,
     actions: VecDeque<Action>,
     pending_logout: Option<LogoutReason>,
+    /// Credentials saved but not yet accepted by a login: a refusal then means the pairing was
+    /// interrupted, not that the phone logged the device out.
+    unconfirmed: bool,
 }
 
 impl Lifecycle {
@@ -160,6 +165,7 @@ impl Lifecycle {
             settings,
             actions: VecDeque::new(),
             pending_logout: None,
+            unconfirmed: false,
         };
         if paired {
             lc.connect();
@@ -295,8 +301,15 @@ impl Lifecycle {
         self.actions.push_back(Action::Connect);
     }
 
-    /// Pairing completed and is durable.
+    /// Whether the stored pairing still waits for its first accepted login (read from the
+    /// store when a connection starts).
+    pub fn set_unconfirmed(&mut self, unconfirmed: bool) {
+        self.unconfirmed = unconfirmed;
+    }
+
+    /// Pairing completed and is durable (and unconfirmed until the first login).
     pub fn paired(&mut self) {
+        self.unconfirmed = true;
         self.paired = true;
         self.want_pairing = false;
         self.phase = Phase::Connecting;
@@ -306,6 +319,10 @@ impl Lifecycle {
     pub fn logged_in(&mut self) {
         if let State::Live { logged_in } = &mut self.state {
             *logged_in = true;
+            if self.unconfirmed {
+                self.unconfirmed = false;
+                self.actions.push_back(Action::ConfirmPairing);
+            }
             self.phase = Phase::Connected;
             self.reason = None;
             self.faults = 0;
@@ -336,6 +353,9 @@ impl Lifecycle {
             NextStep::ReconnectNow => self.connect(),
             NextStep::LoggedOut => {
                 let why = match &reason {
+                    CloseReason::LoggedOut(
+                        LogoutReason::LoginRefused(_) | LogoutReason::StreamError401,
+                    ) if self.unconfirmed => LogoutReason::PairingInterrupted,
                     CloseReason::LoggedOut(r) => r.clone(),
                     _ => LogoutReason::Conflict,
                 };

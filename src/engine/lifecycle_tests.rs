@@ -254,3 +254,40 @@ fn unreadable_stored_data_parks_the_device_in_error() {
     assert_eq!(lc.phase(), Phase::Error);
     assert_eq!(lc.reason().map(CloseReason::code), Some("protocol_error"));
 }
+
+#[test]
+fn a_refused_first_login_after_pairing_is_an_interrupted_pairing() {
+    // Saved, then the process died before WhatsApp accepted: at the next start the store
+    // still says "unconfirmed".
+    let mut lc = Lifecycle::new(true, Settings::default());
+    lc.set_unconfirmed(true);
+    drain(&mut lc);
+    lc.closed(
+        S,
+        CloseReason::LoggedOut(LogoutReason::LoginRefused(401)),
+        0.5,
+    );
+    assert_eq!(
+        drain(&mut lc),
+        [Action::Wipe(LogoutReason::PairingInterrupted)]
+    );
+
+    // Once a login was accepted the mark goes, and a later refusal is a real logout.
+    let mut lc = Lifecycle::new(false, Settings::default());
+    lc.command(S, Command::Pair).unwrap();
+    drain(&mut lc);
+    lc.paired();
+    lc.closed(S, CloseReason::RestartRequired, 0.5);
+    drain(&mut lc);
+    lc.logged_in();
+    assert_eq!(drain(&mut lc), [Action::ConfirmPairing]);
+    lc.closed(
+        2 * S,
+        CloseReason::LoggedOut(LogoutReason::LoginRefused(401)),
+        0.5,
+    );
+    assert_eq!(
+        drain(&mut lc),
+        [Action::Wipe(LogoutReason::LoginRefused(401))]
+    );
+}

@@ -255,7 +255,8 @@ impl Conn {
             let now = self.inner.now();
             match ev {
                 Event::SavePairing(identity) => {
-                    let result = self.store.save_pairing(self.device, &identity);
+                    let store: &dyn Store = self.store.as_ref();
+                    let result = wuts::client::jobs::save_pairing(store, self.device, &identity);
                     self.inner.pairing_saved(now, result);
                 }
                 Event::NeedPreKeys(n) => {
