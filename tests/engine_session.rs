@@ -343,7 +343,7 @@ fn caller_iqs_complete_time_out_and_fail_on_close() {
         [
             Event::IqDone {
                 id: IqId(4),
-                result: Err(IqError::Disconnected)
+                result: Err(IqError::Lost)
             },
             Event::Closed(CloseReason::StreamError(Some(503)))
         ]

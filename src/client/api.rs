@@ -135,9 +135,12 @@ pub enum Error {
     /// The device is paired but not connected right now.
     #[error("the device is not connected")]
     NotConnected,
-    /// WhatsApp did not answer in time.
+    /// WhatsApp did not answer in time (it may still have acted).
     #[error("WhatsApp did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
+    /// The connection dropped after the request was sent: WhatsApp may have acted on it.
+    #[error("the connection dropped after the request was sent; WhatsApp may have acted on it")]
+    Interrupted,
     /// WhatsApp refused the request.
     #[error("WhatsApp refused the request ({code} {text})")]
     Rejected {
@@ -170,6 +173,7 @@ impl Error {
             Error::Pairing => "pairing",
             Error::NotConnected => "not_connected",
             Error::Timeout(_) => "timeout",
+            Error::Interrupted => "interrupted",
             Error::Rejected { .. } => "rejected",
             Error::Invalid(_) => "invalid",
             Error::Malformed(_) => "malformed_reply",
@@ -180,9 +184,15 @@ impl Error {
 
     /// Whether the request went out to WhatsApp (so it belongs in WhatsApp's metrics).
     pub fn reached_whatsapp(&self) -> bool {
+        matches!(self, Error::Rejected { .. }) || self.outcome_unknown()
+    }
+
+    /// Whether WhatsApp may have acted although the caller got no result: never send the same
+    /// request again blindly.
+    pub fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            Error::Timeout(_) | Error::Rejected { .. } | Error::Malformed(_)
+            Error::Timeout(_) | Error::Interrupted | Error::Malformed(_)
         )
     }
 }

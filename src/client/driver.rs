@@ -512,5 +512,6 @@ fn iq_error(e: IqError) -> Error {
         IqError::Rejected { code, text } => Error::Rejected { code, text },
         IqError::Timeout(waited) => Error::Timeout(waited),
         IqError::Disconnected => Error::NotConnected,
+        IqError::Lost => Error::Interrupted,
     }
 }

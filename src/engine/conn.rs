@@ -316,7 +316,7 @@ impl Connection {
             if let Waiter::Caller(id) = w {
                 self.events.push_back(Event::IqDone {
                     id,
-                    result: Err(IqError::Disconnected),
+                    result: Err(IqError::Lost),
                 });
             }
         }

@@ -42,8 +42,10 @@ pub enum IqError {
     },
     /// No reply within this long.
     Timeout(Duration),
-    /// The connection ended first.
+    /// Not sent: the connection is not logged in.
     Disconnected,
+    /// Sent, then the connection ended before the reply: WhatsApp may have acted on it.
+    Lost,
 }
 
 struct Pending {

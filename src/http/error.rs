@@ -61,6 +61,11 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: an `Idempotency-Key` was reused with a different request.
     IdempotencyKeyReused,
+    /// 409: an earlier request with this `Idempotency-Key` ended without a known outcome
+    /// (WhatsApp may have acted); it is not sent again.
+    OutcomeUnknown,
+    /// 409: a request with this `Idempotency-Key` is still running past this one's deadline.
+    IdempotencyKeyInUse,
     /// 500: something failed inside the gateway; details are only in the log.
     InternalError,
     /// 502: WhatsApp refused the request (its code is in the body) or answered nonsense.
@@ -73,7 +78,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::Unauthorized,
@@ -86,6 +91,8 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::OutcomeUnknown,
+        ErrorCode::IdempotencyKeyInUse,
         ErrorCode::InternalError,
         ErrorCode::WhatsappError,
         ErrorCode::DeviceOffline,
@@ -107,6 +114,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::WhatsappError => "WHATSAPP_ERROR",
             ErrorCode::DeviceOffline => "DEVICE_OFFLINE",
@@ -124,7 +133,9 @@ impl ErrorCode {
             ErrorCode::DeviceNotPaired
             | ErrorCode::DeviceAlreadyPaired
             | ErrorCode::DevicePairing
-            | ErrorCode::DeviceNotPairing => StatusCode::CONFLICT,
+            | ErrorCode::DeviceNotPairing
+            | ErrorCode::OutcomeUnknown
+            | ErrorCode::IdempotencyKeyInUse => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -177,6 +188,17 @@ pub enum ApiError {
     /// The idempotency key was used for another request.
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    /// WhatsApp may have acted on an earlier attempt (or on this one) without the gateway
+    /// learning the result: not sent again.
+    #[error(
+        "the outcome of this request is unknown: WhatsApp may have acted on it (a timeout or a \
+         lost connection); it was not sent again. Check the account's groups before retrying \
+         with a new Idempotency-Key"
+    )]
+    OutcomeUnknown,
+    /// Another request with the same key is still running.
+    #[error("a request with this Idempotency-Key is still running; retry later")]
+    IdempotencyKeyInUse,
     /// The device is not connected (or the gateway is stopping).
     #[error("the device is offline")]
     DeviceOffline,
@@ -223,6 +245,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            ApiError::OutcomeUnknown => ErrorCode::OutcomeUnknown,
+            ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             ApiError::DeviceOffline => ErrorCode::DeviceOffline,
             ApiError::WhatsApp { .. } => ErrorCode::WhatsappError,
             ApiError::Timeout => ErrorCode::Timeout,
@@ -271,6 +295,7 @@ impl From<ClientError> for ApiError {
             ClientError::Pairing => conflict(ErrorCode::DevicePairing, &error),
             ClientError::NotConnected | ClientError::Closed => ApiError::DeviceOffline,
             ClientError::Timeout(_) => ApiError::Timeout,
+            ClientError::Interrupted => ApiError::OutcomeUnknown,
             ClientError::Rejected { code, text } => ApiError::WhatsApp {
                 code: Some(code),
                 text,

@@ -19,6 +19,7 @@ use super::idempotency::{self, Lookup};
 use super::{ApiError, AppState, ResponseStyle, validate};
 use crate::binary::Jid;
 use crate::binary::jid::SERVER_PN;
+use crate::client::api::Error as ClientError;
 use crate::ops::groups::{GroupInfo, GroupParticipant, ParticipantOutcome};
 
 /// The handler.
@@ -43,9 +44,14 @@ pub(crate) async fn create_group(
     let hash = idempotency::request_hash(&request);
     let _key_guard = match &key {
         Some(key) => {
-            let guard = state.in_flight.acquire(&user.id, key).await;
-            if let Lookup::Replay(stored) = idempotency::lookup(&state, &user.id, key, &hash)? {
-                return Ok(replay(stored.status, stored.body));
+            let guard = state
+                .in_flight
+                .acquire_within(&user.id, key, state.config.idempotency_wait)
+                .await?;
+            match idempotency::lookup(&state, &user.id, key, &hash)? {
+                Lookup::Replay(status, body) => return Ok(replay(status, body)),
+                Lookup::Unknown => return Err(ApiError::OutcomeUnknown),
+                Lookup::Run => idempotency::begin(&state, &user.id, key, hash).await?,
             }
             Some(guard)
         }
@@ -64,12 +70,22 @@ pub(crate) async fn create_group(
             .metrics
             .observe_iq("group_create", started.elapsed(), result.is_ok());
     }
-    let info = result?;
+    let info = match (result, &key) {
+        (Ok(info), _) => info,
+        // A stopped device task may have sent it: kept pending like any unknown outcome.
+        (Err(error), Some(key))
+            if !error.outcome_unknown() && !matches!(error, ClientError::Closed) =>
+        {
+            idempotency::abandon(&state, &user.id, key);
+            return Err(error.into());
+        }
+        (Err(error), _) => return Err(error.into()),
+    };
     tracing::info!(group = %info.jid, "group created");
 
     let (status, body) = render(state.config.response_style, &info, &requested)?;
     if let Some(key) = &key {
-        idempotency::remember(&state, &user.id, key, hash, status.as_u16(), &body);
+        idempotency::complete(&state, &user.id, key, hash, status.as_u16(), &body).await;
     }
     Ok(json_response(status, body))
 }

@@ -3,11 +3,15 @@
 //! (422, as in the IETF `Idempotency-Key` draft).
 //!
 //! Requests with one key run one at a time (a per-key async lock), so a retry that arrives while
-//! the first attempt is still waiting for WhatsApp waits for it and then replays its result,
-//! rather than creating a second group. Only successes are stored: after a failure nothing was
-//! created, so running the request again is safe and may succeed. A timeout is the exception
-//! to "nothing was created" (WhatsApp may have acted without answering); the client learns that
-//! from the 504 and can check before retrying.
+//! the first attempt is still waiting for WhatsApp waits for it (up to its own deadline) and
+//! then replays its result, rather than creating a second group.
+//!
+//! A keyed request never goes to WhatsApp twice: a `pending` record is on disk before it is
+//! sent, and the response is on disk before it is answered. After a failure that reached
+//! nothing (validation, device offline) or that WhatsApp refused, the record goes and a retry
+//! runs again. After one whose outcome is unknown (a timeout, a lost connection, a crash), the
+//! record stays `pending` and retries answer `OUTCOME_UNKNOWN` until it expires. Cost: two
+//! fsyncs per keyed request (BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +20,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
-use wuts_store::gateway::{IdempotencyKey, StoredResponse, UserId};
+use wuts_store::gateway::{IdempotencyKey, Outcome, StoredResponse, UserId};
 
 use super::{ApiError, AppState, unix_now};
 use crate::ops::groups::CreateGroup;
@@ -50,6 +54,18 @@ impl InFlight {
         let locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
         // Each holder and waiter owns a clone of its key's lock; the map owns one more.
         locks.values().map(|l| Arc::strong_count(l) - 1).sum()
+    }
+
+    /// Holds the key within `wait`, or says a request with it is still running.
+    pub(crate) async fn acquire_within(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        wait: Duration,
+    ) -> Result<KeyGuard<'_>, ApiError> {
+        tokio::time::timeout(wait, self.acquire(user, key))
+            .await
+            .map_err(|_| ApiError::IdempotencyKeyInUse)
     }
 
     /// Waits until no other request with this key runs, then holds the key.
@@ -129,8 +145,10 @@ pub(crate) fn request_hash(request: &CreateGroup) -> [u8; 32] {
 pub(crate) enum Lookup {
     /// Nothing stored (or expired): run it.
     Run,
-    /// Answered before: send this again.
-    Replay(StoredResponse),
+    /// Answered before: send this status and body again.
+    Replay(u16, Vec<u8>),
+    /// An earlier attempt's outcome is unknown: do not send it again.
+    Unknown,
 }
 
 /// Looks the key up, applying the TTL and refusing a different request under the same key.
@@ -150,27 +168,77 @@ pub(crate) fn lookup(
     if stored.request_hash != *hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(Lookup::Replay(stored))
+    Ok(match stored.outcome {
+        Outcome::Pending => Lookup::Unknown,
+        Outcome::Completed { status, body } => Lookup::Replay(status, body),
+    })
 }
 
-/// Stores a success for replay. A failure to store is logged, not returned: the group exists
-/// and the client must hear about it.
-pub(crate) fn remember(
-    state: &AppState,
+/// Writes `record` and makes it durable, off the async workers.
+async fn save_durably(
+    state: &Arc<AppState>,
+    user: &UserId,
+    key: &IdempotencyKey,
+    record: StoredResponse,
+) -> Result<(), ApiError> {
+    let (state, user, key) = (state.clone(), user.clone(), key.clone());
+    let saved = tokio::task::spawn_blocking(move || {
+        state.store.save_response(&user, &key, &record)?;
+        state.store.flush_gateway()
+    })
+    .await;
+    match saved {
+        Ok(result) => result.map_err(ApiError::internal),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Before the request goes to WhatsApp: a durable `pending` record, so that even a crash can
+/// never lead to sending it twice.
+pub(crate) async fn begin(
+    state: &Arc<AppState>,
+    user: &UserId,
+    key: &IdempotencyKey,
+    hash: [u8; 32],
+) -> Result<(), ApiError> {
+    let record = StoredResponse {
+        request_hash: hash,
+        outcome: Outcome::Pending,
+        created_at: unix_now(),
+    };
+    save_durably(state, user, key, record).await
+}
+
+/// After a success: the response, durably, before it is sent. A failure to store is logged,
+/// not returned: the group exists and the client must hear about it (a retry then answers
+/// `OUTCOME_UNKNOWN`, never a second group).
+pub(crate) async fn complete(
+    state: &Arc<AppState>,
     user: &UserId,
     key: &IdempotencyKey,
     hash: [u8; 32],
     status: u16,
     body: &[u8],
 ) {
-    let stored = StoredResponse {
+    let record = StoredResponse {
         request_hash: hash,
-        status,
-        body: body.to_vec(),
+        outcome: Outcome::Completed {
+            status,
+            body: body.to_vec(),
+        },
         created_at: unix_now(),
     };
-    if let Err(error) = state.store.save_response(user, key, &stored) {
+    if let Err(error) = save_durably(state, user, key, record).await {
         tracing::error!(%error, "could not store the response for the idempotency key");
+    }
+}
+
+/// After a failure that created nothing (refused before sending, or by WhatsApp): forget the
+/// attempt so a retry runs.
+pub(crate) fn abandon(state: &AppState, user: &UserId, key: &IdempotencyKey) {
+    if let Err(error) = state.store.remove_response(user, key) {
+        tracing::warn!(%error, "could not remove a failed request's idempotency record");
     }
 }
 

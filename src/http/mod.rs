@@ -93,6 +93,10 @@ pub struct GatewayConfig {
     pub body_limit: usize,
     /// How long a response stored for an `Idempotency-Key` is replayed.
     pub idempotency_ttl: Duration,
+    /// How long a request waits for another one with the same `Idempotency-Key` to finish
+    /// before answering `IDEMPOTENCY_KEY_IN_USE`: a little over WhatsApp's reply timeout, so a
+    /// waiter normally sees the first attempt end.
+    pub idempotency_wait: Duration,
     /// Set in sandbox mode.
     pub sandbox: Option<SandboxInfo>,
 }
@@ -103,6 +107,7 @@ impl Default for GatewayConfig {
             response_style: ResponseStyle::Wuts,
             body_limit: 64 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            idempotency_wait: Duration::from_secs(80),
             sandbox: None,
         }
     }

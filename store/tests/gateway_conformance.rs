@@ -4,7 +4,8 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use wuts_store::gateway::{
-    GatewayStore, IdempotencyKey, StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
+    GatewayStore, IdempotencyKey, Outcome, StoredResponse, Tenant, TenantId, TokenHash, User,
+    UserId,
 };
 use wuts_store::{DeviceId, Error};
 
@@ -63,8 +64,10 @@ fn user(id: &str, tenant: &str, token: u8) -> Result<User, Error> {
 fn response(created_at: u64, body: &[u8]) -> StoredResponse {
     StoredResponse {
         request_hash: [1; 32],
-        status: 201,
-        body: body.to_vec(),
+        outcome: Outcome::Completed {
+            status: 201,
+            body: body.to_vec(),
+        },
         created_at,
     }
 }
@@ -157,6 +160,9 @@ fn removing_a_user_forgets_token_and_responses(store: Arc<dyn GatewayStore>) -> 
     assert_eq!(store.user_by_token(&TokenHash::from_bytes([1; 32]))?, None);
     assert_eq!(store.stored_response(&u1, &key)?, None);
     assert_eq!(store.stored_response(&u2, &key)?, Some(response(5, b"two")));
+    assert!(store.remove_response(&u2, &key)?);
+    assert!(!store.remove_response(&u2, &key)?);
+    assert_eq!(store.stored_response(&u2, &key)?, None);
     assert!(matches!(
         store.save_response(&u1, &key, &response(5, b"late")),
         Err(Error::UnknownUser(_))

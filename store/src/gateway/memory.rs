@@ -152,6 +152,14 @@ impl GatewayStore for MemGatewayStore {
         Ok(())
     }
 
+    fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, Error> {
+        Ok(self
+            .state()
+            .responses
+            .remove(&(user.clone(), key.clone()))
+            .is_some())
+    }
+
     fn sweep_responses(&self, created_before: u64) -> Result<usize, Error> {
         let mut state = self.state();
         let before = state.responses.len();

@@ -9,9 +9,8 @@
 //!
 //! Durability: tenant, user, token and admin-token writes are **durable** (they return once on
 //! disk), because a user who was shown a token must be able to use it after a crash. Stored
-//! responses are not: they reach disk at the backend's next periodic flush (sled: 500 ms), which
-//! keeps `POST /groups` with an `Idempotency-Key` free of an fsync per request. A crash in that
-//! window forgets the response, and a retry with the same key runs again.
+//! responses are written without a flush; the gateway flushes before it relies on one (a
+//! pending record before the request goes to WhatsApp, the response before it is sent).
 
 mod memory;
 pub(crate) mod record;
@@ -154,17 +153,30 @@ pub struct User {
     pub created_at: u64,
 }
 
-/// The response the gateway gave to a request carrying an `Idempotency-Key`.
+/// What the gateway knows of a request carrying an `Idempotency-Key`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct StoredResponse {
     /// A digest of the request, so reusing the key with another request can be refused.
     pub request_hash: [u8; 32],
-    /// The HTTP status.
-    pub status: u16,
-    /// The response body, as sent.
-    pub body: Vec<u8>,
+    /// Where the request got to.
+    pub outcome: Outcome,
     /// When it was stored, unix seconds (records expire after the gateway's TTL).
     pub created_at: u64,
+}
+
+/// Where a keyed request got to.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// Written before the request went to WhatsApp and still there: it is running, or it ended
+    /// without a known outcome (a timeout, a crash). Never sent again blindly.
+    Pending,
+    /// Answered: the response, as sent.
+    Completed {
+        /// The HTTP status.
+        status: u16,
+        /// The response body.
+        body: Vec<u8>,
+    },
 }
 
 /// The gateway's storage.
@@ -221,13 +233,18 @@ pub trait GatewayStore: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Option<StoredResponse>, Error>;
 
-    /// Stores (or replaces) the response for `user`'s `key`. Not durable; see the module docs.
+    /// Stores (or replaces) the record for `user`'s `key`. Not durable by itself: callers that
+    /// promise something on it call [`GatewayStore::flush_gateway`] before they do.
     fn save_response(
         &self,
         user: &UserId,
         key: &IdempotencyKey,
         response: &StoredResponse,
     ) -> Result<(), Error>;
+
+    /// Removes the record for `user`'s `key` (a request that failed before reaching
+    /// WhatsApp); returns whether there was one.
+    fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, Error>;
 
     /// Deletes stored responses created before `created_before` (unix seconds); returns how
     /// many went.

@@ -1,14 +1,14 @@
 //! On-disk layouts of the gateway's records, on the same codec and version rules as the device
 //! records (`record.rs`): a version byte, then fixed-order fields.
 
-use super::{StoredResponse, Tenant, TenantId, TokenHash, User, UserId};
+use super::{Outcome, StoredResponse, Tenant, TenantId, TokenHash, User, UserId};
 use crate::codec::{Reader, RecordError, Writer};
 use crate::model::DeviceId;
 use crate::record::open_v1;
 
 const TENANT_VERSION: u8 = 1;
 const USER_VERSION: u8 = 1;
-const RESPONSE_VERSION: u8 = 1;
+const RESPONSE_VERSION: u8 = 2;
 const TOKEN_HASH_VERSION: u8 = 1;
 const INDEX_VERSION: u8 = 1;
 
@@ -94,25 +94,47 @@ pub(crate) fn decode_index(record: &[u8]) -> Result<UserId, RecordError> {
     Ok(user)
 }
 
-/// `StoredResponse` v1: request hash, status, body, created_at.
+/// `StoredResponse` v2: request hash, a state byte (0 pending, 1 completed), status, body,
+/// created_at. v1 (no state byte) records are completed responses.
 pub(crate) fn encode_response(response: &StoredResponse) -> Result<Vec<u8>, RecordError> {
     let mut w = Writer::new(RESPONSE_VERSION);
     w.fixed(&response.request_hash);
-    w.u32(u32::from(response.status));
-    w.bytes("body", &response.body)?;
+    let (state, status, body) = match &response.outcome {
+        Outcome::Pending => (0, 0, &[][..]),
+        Outcome::Completed { status, body } => (1, *status, body.as_slice()),
+    };
+    w.u8(state);
+    w.u32(u32::from(status));
+    w.bytes("body", body)?;
     w.u64(response.created_at);
     Ok(w.finish())
 }
 
 pub(crate) fn decode_response(record: &[u8]) -> Result<StoredResponse, RecordError> {
+    let version = record.first().copied();
     let mut r = open_v1(record, RESPONSE_VERSION)?;
     let request_hash = r.array("request_hash")?;
+    let state = if version == Some(1) {
+        1
+    } else {
+        r.u8("state")?
+    };
     let status =
         u16::try_from(r.u32("status")?).map_err(|_| RecordError::OutOfRange { field: "status" })?;
+    let body = r.bytes("body")?.to_vec();
+    let outcome = match state {
+        0 => Outcome::Pending,
+        1 => Outcome::Completed { status, body },
+        value => {
+            return Err(RecordError::InvalidTag {
+                field: "state",
+                value,
+            });
+        }
+    };
     let response = StoredResponse {
         request_hash,
-        status,
-        body: r.bytes("body")?.to_vec(),
+        outcome,
         created_at: r.u64("created_at")?,
     };
     r.finish()?;
@@ -161,11 +183,26 @@ pub(crate) mod tests {
         assert_eq!(decode_user(&encode_user(&user)?)?, user);
         let response = StoredResponse {
             request_hash: [9; 32],
-            status: 201,
-            body: b"{}".to_vec(),
+            outcome: Outcome::Completed {
+                status: 201,
+                body: b"{}".to_vec(),
+            },
             created_at: 6,
         };
         assert_eq!(decode_response(&encode_response(&response)?)?, response);
+        let pending = StoredResponse {
+            outcome: Outcome::Pending,
+            ..response.clone()
+        };
+        assert_eq!(decode_response(&encode_response(&pending)?)?, pending);
+        // A v1 record (no state byte) reads as a completed response.
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&[9; 32]);
+        v1.extend_from_slice(&201u32.to_be_bytes());
+        v1.extend_from_slice(&2u32.to_be_bytes());
+        v1.extend_from_slice(b"{}");
+        v1.extend_from_slice(&6u64.to_be_bytes());
+        assert_eq!(decode_response(&v1)?, response);
         let hash = TokenHash::from_bytes([1; 32]);
         assert_eq!(decode_token_hash(&encode_token_hash(&hash))?, hash);
         assert_eq!(decode_index(&encode_index(&user.id)?)?, user.id);

@@ -269,6 +269,15 @@ impl GatewayStore for SledStore {
         transaction("save response", result)
     }
 
+    fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, Error> {
+        let removed = self
+            .gateway
+            .responses
+            .remove(response_key(user, key))
+            .map_err(backend("remove response"))?;
+        Ok(removed.is_some())
+    }
+
     fn sweep_responses(&self, created_before: u64) -> Result<usize, Error> {
         let mut batch = Batch::default();
         let mut swept = 0;
