@@ -2,7 +2,9 @@
 //! responder, the `ClientPayload` decision (register or log in), then stanzas both ways.
 //!
 //! The task owns the socket, the transport ciphers and the pairing in progress. Others reach
-//! it through [`Command`]s on its channel (pair-success to send, faults, a replaced session).
+//! it through [`Command`]s on its channel (pair-success to send, faults, a replaced session);
+//! `Command` lives in `state`, beside the connection table, so this module is not imported
+//! back by the operations that send it.
 //! A failed decrypt, bad framing or an undecodable stanza ends the connection, as on the real
 //! server.
 
@@ -20,30 +22,12 @@ use super::payload::{self, Hello, Registration};
 use super::session;
 use super::shared::{Shared, unix_now};
 use super::stanzas;
-use super::state::{ConnId, Device, IqAction};
+use super::state::{Command, ConnId, Device, IqAction};
 use crate::binary::{self, Node};
 use crate::noise::{self, FrameDecoder, FrameError, RecvCipher, Responder, SecretKey, SendCipher};
 
 /// Commands queued per connection; a full queue makes senders wait (backpressure).
 const COMMAND_QUEUE: usize = 32;
-
-/// What others ask a connection task to do.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send a stanza.
-    Send(Node),
-    /// Send this stanza (a `stream:error`), if any, then close cleanly.
-    Close(Option<Node>),
-    /// Close abruptly: no stanza, no close frame.
-    Drop,
-    /// Send `pair-success` and check the companion's answer against `pending`.
-    Pair {
-        node: Node,
-        pending: PendingSign,
-        draft: Box<Device>,
-        reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
-    },
-}
 
 /// Why a connection ended early.
 #[derive(Debug, Error)]

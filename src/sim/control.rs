@@ -3,6 +3,8 @@
 //! and maps the result; errors are `{"error": "<kind>", "message": "…"}` with one status table
 //! ([`status`]).
 
+use std::sync::Arc;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,12 +14,22 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Error;
+use super::error::Error;
 use super::model::{Fault, PhoneBehaviour};
 use super::pairing::PairingError;
-use super::server::AppState;
+use super::shared::Shared;
 
-pub(crate) fn router() -> Router<AppState> {
+/// What the control handlers need; its own type (not the listener's) so that `server` nests
+/// this router without the two modules importing each other.
+#[derive(Clone)]
+pub(crate) struct ControlState {
+    pub shared: Arc<Shared>,
+    /// What `GET /control/info` answers: the same object `wuts sim` prints.
+    pub info: Arc<serde_json::Value>,
+}
+
+/// The control routes, with their state already applied (so they nest into any router).
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> Router<S> {
     Router::new()
         .route("/info", get(info))
         .route("/scan", post(scan))
@@ -26,9 +38,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/groups", get(groups))
         .route("/phones/{phone}", put(set_phone).get(get_phone))
         .route("/faults", post(inject))
+        .with_state(state)
 }
 
-async fn info(State(app): State<AppState>) -> Response {
+async fn info(State(app): State<ControlState>) -> Response {
     Json(app.info.as_ref().clone()).into_response()
 }
 
@@ -41,7 +54,7 @@ struct ScanRequest {
 }
 
 async fn scan(
-    State(app): State<AppState>,
+    State(app): State<ControlState>,
     body: Result<Json<ScanRequest>, JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
@@ -54,23 +67,23 @@ async fn scan(
     }
 }
 
-async fn devices(State(app): State<AppState>) -> Response {
+async fn devices(State(app): State<ControlState>) -> Response {
     Json(app.shared.devices()).into_response()
 }
 
-async fn remove_device(State(app): State<AppState>, Path(jid): Path<String>) -> Response {
+async fn remove_device(State(app): State<ControlState>, Path(jid): Path<String>) -> Response {
     match app.shared.remove_device(&jid).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(&e),
     }
 }
 
-async fn groups(State(app): State<AppState>) -> Response {
+async fn groups(State(app): State<ControlState>) -> Response {
     Json(app.shared.groups()).into_response()
 }
 
 async fn set_phone(
-    State(app): State<AppState>,
+    State(app): State<ControlState>,
     Path(phone): Path<String>,
     body: Result<Json<PhoneBehaviour>, JsonRejection>,
 ) -> Response {
@@ -84,11 +97,14 @@ async fn set_phone(
     }
 }
 
-async fn get_phone(State(app): State<AppState>, Path(phone): Path<String>) -> Response {
+async fn get_phone(State(app): State<ControlState>, Path(phone): Path<String>) -> Response {
     Json(app.shared.lock().behaviour(&phone)).into_response()
 }
 
-async fn inject(State(app): State<AppState>, body: Result<Json<Fault>, JsonRejection>) -> Response {
+async fn inject(
+    State(app): State<ControlState>,
+    body: Result<Json<Fault>, JsonRejection>,
+) -> Response {
     let Json(fault) = match body {
         Ok(b) => b,
         Err(e) => return rejection(e),

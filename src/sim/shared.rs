@@ -12,15 +12,15 @@ use base64::Engine as _;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::conn::Command;
+use super::error::Error;
 use super::model::{
     AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StreamError,
     Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
-use super::state::{Conn, ConnId, Device, IqAction, IqRule, Phase, State};
-use super::{Error, persist, stanzas};
+use super::state::{Command, Conn, ConnId, Device, IqAction, IqRule, Phase, State};
+use super::{persist, stanzas};
 use crate::binary::jid::{SERVER_LID, SERVER_PN};
 use crate::binary::{Jid, Node};
 use crate::noise::{PublicKey, ServerIdentity};
