@@ -11,11 +11,11 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use rand::rngs::OsRng;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
+use super::keys;
 use super::model::{PairedDevice, SimEvent, StreamError};
 use super::pairing::{self, PairingError, PendingSign};
 use super::payload::{self, Hello, Registration};
@@ -124,11 +124,12 @@ async fn read_frame(ws: &mut WebSocket, frames: &mut FrameDecoder) -> Result<Vec
 async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnError> {
     let mut frames = FrameDecoder::expecting_intro();
     let deadline = Instant::now() + shared.timing.handshake;
+    // From the seed when there is one, so a seeded sandbox's server hello is reproducible.
+    let ephemeral = SecretKey::generate(&mut keys::conn_rng(shared.lock().seed, id));
     let handshake = async {
         let hello = read_frame(&mut ws, &mut frames).await?;
         let responder = Responder::new(shared.identity.clone());
-        let (awaiting, reply) =
-            responder.read_client_hello(&hello, SecretKey::generate(&mut OsRng))?;
+        let (awaiting, reply) = responder.read_client_hello(&hello, ephemeral)?;
         ws.send(Message::Binary(reply.into())).await?;
         let finish = read_frame(&mut ws, &mut frames).await?;
         Ok::<_, ConnError>(awaiting.read_client_finish(&finish)?)
