@@ -32,6 +32,9 @@ pub enum Error {
     /// The device has no live connection to act on.
     #[error("device {0} is not connected")]
     NotConnected(String),
+    /// A fault for every connected device found none connected.
+    #[error("no device is connected")]
+    NothingConnected,
     /// The server task failed.
     #[error("server: {0}")]
     Server(std::io::Error),

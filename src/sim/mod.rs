@@ -231,6 +231,16 @@ impl SandboxHandle {
         self.shared.inject(fault).await
     }
 
+    /// Injects `fault_for(jid)` for every device connected now (what the control API does when
+    /// a fault names no device); returns how many devices it reached, or
+    /// [`Error::NothingConnected`].
+    pub async fn inject_connected(
+        &self,
+        fault_for: impl Fn(String) -> Fault,
+    ) -> Result<usize, Error> {
+        self.shared.inject_connected(fault_for).await
+    }
+
     /// Events from now on, for tests that wait rather than sleep.
     pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
         self.shared.events.subscribe()
