@@ -193,10 +193,25 @@ proptest! {
         server in prop::sample::select(vec!["s.whatsapp.net", "lid", "hosted", "hosted.lid", "g.us", "msgr", "interop", "example"]),
     ) {
         let j = Jid { device, ..Jid::new(user, server) };
+        // Which JIDs have a wire form (protocol-binary.md): any JID without a device is a
+        // JID_PAIR; AD_JID carries a one-byte device for s.whatsapp.net, lid, hosted and
+        // hosted.lid; FB_JID (msgr) and INTEROP_JID (interop) carry a two-byte one.
+        let has_form = match device {
+            None => true,
+            Some(d) => {
+                matches!(server, "msgr" | "interop")
+                    || (matches!(server, "s.whatsapp.net" | "lid" | "hosted" | "hosted.lid")
+                        && d <= 255)
+            }
+        };
         let n = Node::new("x").with_attr("j", j.clone());
-        if let Ok(frame) = encode_to_vec(&n) {
-            let back = binary::decode_owned(&frame).expect("decodes");
-            prop_assert_eq!(back.attr("j"), Some(&AttrValue::Jid(j)));
+        match encode_to_vec(&n) {
+            Ok(frame) => {
+                prop_assert!(has_form, "{} has no wire form, yet encoded", j);
+                let back = binary::decode_owned(&frame).expect("decodes");
+                prop_assert_eq!(back.attr("j"), Some(&AttrValue::Jid(j)));
+            }
+            Err(e) => prop_assert!(!has_form, "{} refused: {}", j, e),
         }
     }
 
@@ -227,6 +242,33 @@ proptest! {
             let _ = t.root().to_string();
             let _ = t.root().to_owned();
         }
+    }
+}
+
+/// The JIDs of everyday traffic encode as typed JIDs and come back exactly; a codec that
+/// refused them all must not pass the property above by default.
+#[test]
+fn everyday_jids_encode_and_round_trip() {
+    for text in [
+        "5511999999999@s.whatsapp.net",
+        "5511999999999:12@s.whatsapp.net",
+        "100000000000001@lid",
+        "100000000000001:3@lid",
+        "120363000000000001@g.us",
+        "@g.us",
+        "@s.whatsapp.net",
+        "status@broadcast",
+        "5511999999999:2@hosted",
+        "100000000000001:2@hosted.lid",
+        "1234:5@msgr",
+        "1-5511999999999:2@interop",
+    ] {
+        let j: Jid = text.parse().expect(text);
+        assert_eq!(j.to_string(), text);
+        let n = Node::new("x").with_attr("j", j.clone());
+        let frame = encode_to_vec(&n).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let back = binary::decode_owned(&frame).expect("decodes");
+        assert_eq!(back.attr("j"), Some(&AttrValue::Jid(j)), "{text}");
     }
 }
 

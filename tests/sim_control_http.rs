@@ -156,3 +156,92 @@ async fn pairing_faults_and_lookups_over_http() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+async fn put(url: String, body: Value) -> StatusCode {
+    let r = reqwest::Client::new()
+        .put(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    r.status()
+}
+
+async fn get(url: String) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// `on_add` reads as README spells it (`not_on_whatsapp`), and as serde first spelled it; the
+/// rule is then in force: that number cannot scan.
+#[tokio::test]
+async fn phones_take_not_on_whatsapp_as_documented() {
+    let sb = sandbox().await;
+    let control = sb.control_url();
+    for (phone, spelling) in [
+        ("5511000000003", "not_on_whatsapp"),
+        ("5511000000004", "not_on_whats_app"),
+    ] {
+        let status = put(
+            format!("{control}/phones/{phone}"),
+            json!({"on_add": spelling}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{spelling}");
+        let b = get(format!("{control}/phones/{phone}")).await;
+        assert_eq!(b["on_add"], json!("not_on_whatsapp"), "{spelling}");
+    }
+    let c = Companion::new();
+    let (_client, refs) = register(&sb, &c).await;
+    let body = json!({"qr": c.qr(&refs[0]), "phone": "5511000000003"});
+    let (status, body) = post(format!("{control}/scan"), body).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("not_on_whatsapp"))
+    );
+}
+
+/// A fault without `device` is for every device connected at that moment; `clear_iq_faults`
+/// without it clears every device's rules.
+#[tokio::test]
+async fn faults_without_a_device_reach_every_connected_device() {
+    let sb = sandbox().await;
+    let faults = format!("{}/faults", sb.control_url());
+    let (status, body) = post(faults.clone(), json!({"kind": "drop"})).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::CONFLICT, json!("not_connected"))
+    );
+
+    let (_, _, mut a) = online(&sb, PHONE).await;
+    let (_, _, mut b) = online(&sb, "5511888888888").await;
+    // Each device's next ping is withheld: the one after it is answered first.
+    let withhold_one = json!({"kind": "withhold_iq", "xmlns": "w:p", "count": 1});
+    let (status, body) = post(faults.clone(), withhold_one).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    for client in [&mut a, &mut b] {
+        let lost = client.iq("w:p", "get", vec![]);
+        client.send(&lost).await;
+        let ping = client.iq("w:p", "get", vec![]);
+        let id = attr(&ping, "id");
+        client.send(&ping).await;
+        assert_eq!(attr(&client.recv().await, "id"), id);
+    }
+    // Withhold everything, then clear every device's rules: pings are answered again.
+    let (status, _) = post(faults.clone(), json!({"kind": "withhold_iq"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = post(faults.clone(), json!({"kind": "clear_iq_faults"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for client in [&mut a, &mut b] {
+        let ping = client.iq("w:p", "get", vec![]);
+        let reply = client.request(ping).await;
+        assert_eq!(attr(&reply, "type").as_deref(), Some("result"), "{reply}");
+    }
+
+    let outage = json!({"kind": "stream_error", "error": "503"});
+    let (status, _) = post(faults.clone(), outage).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for client in [&mut a, &mut b] {
+        let (stanzas, _) = client.until_end().await;
+        assert_eq!(stanzas[0].to_string(), r#"<stream:error code="503"/>"#);
+    }
+}

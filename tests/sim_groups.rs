@@ -7,10 +7,18 @@ mod sim_support;
 
 use sim_support::*;
 use wuts::binary::{Jid, Node};
-use wuts::ops::groups::{MAX_GROUP_SIZE, MAX_SUBJECT_CHARS};
 use wuts::sim::{AddRule, PhoneBehaviour};
 
 const CREATOR: &str = "5511999999999";
+
+// WhatsApp's limits, written out rather than imported: a wrong constant in the sandbox (or in
+// the client) must fail here, not agree with itself.
+/// Longest subject, in characters.
+const SUBJECT_CHARS: usize = 100;
+/// Longest description, in characters.
+const DESCRIPTION_CHARS: usize = 2048;
+/// Most members, the creator included.
+const GROUP_SIZE: usize = 1024;
 
 fn create_iq(
     client: &mut RawClient,
@@ -104,7 +112,8 @@ async fn creates_a_group_with_the_real_result_shape() {
 async fn refuses_what_the_server_refuses() {
     let sb = sandbox().await;
     let (_, _, mut client) = online(&sb, CREATOR).await;
-    let long = "x".repeat(MAX_SUBJECT_CHARS + 1);
+    let long = "x".repeat(SUBJECT_CHARS + 1);
+    let long_description = description("d".repeat(DESCRIPTION_CHARS + 1));
     let cases: Vec<(Option<&str>, Vec<&str>, &str)> = vec![
         (Some(long.as_str()), vec![], "406"),
         (None, vec![], "400"),
@@ -122,7 +131,12 @@ async fn refuses_what_the_server_refuses() {
             "{subject:?} {members:?}"
         );
     }
-    let many: Vec<String> = (0..MAX_GROUP_SIZE)
+    let iq = create_iq(&mut client, Some("g"), &[], vec![long_description]);
+    assert_eq!(
+        error_code(&client.request(iq).await).as_deref(),
+        Some("406")
+    );
+    let many: Vec<String> = (0..GROUP_SIZE)
         .map(|i| format!("{}@s.whatsapp.net", 4_400_000_000_u64 + i as u64))
         .collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -132,6 +146,19 @@ async fn refuses_what_the_server_refuses() {
         Some("406")
     );
     assert!(sb.groups().is_empty());
+
+    // Exactly at every limit is accepted.
+    let subject = "x".repeat(SUBJECT_CHARS);
+    let text = description("d".repeat(DESCRIPTION_CHARS));
+    let iq = create_iq(&mut client, Some(&subject), &many[1..], vec![text]);
+    let reply = client.request(iq).await;
+    assert_eq!(attr(&reply, "type").as_deref(), Some("result"), "{reply}");
+    assert_eq!(sb.groups()[0].participants.len(), GROUP_SIZE);
+}
+
+/// `<description><body>text</body></description>`, as clients send it.
+fn description(text: String) -> Node {
+    Node::new("description").with_children(vec![Node::new("body").with_bytes(text.into_bytes())])
 }
 
 #[tokio::test]

@@ -7,8 +7,8 @@ mod sim_support;
 
 use sim_support::*;
 use wuts::binary::Node;
-use wuts::noise::{self, CertError, KeyPair, WHATSAPP_ROOT_KEY};
-use wuts::sim::{PairingError, Sandbox, SandboxConfig, SimEvent, Timing};
+use wuts::noise::{self, CertError, KeyPair, SecretKey, WHATSAPP_ROOT_KEY};
+use wuts::sim::{PairingError, Sandbox, SandboxConfig, SandboxHandle, SimEvent, Timing};
 
 const PHONE: &str = "5511999999999";
 
@@ -331,6 +331,47 @@ async fn a_seed_fixes_the_root_key() {
     .await
     .unwrap();
     assert_ne!(a.root_public_key(), c.root_public_key());
+}
+
+/// With the same seed and the same client input, two sandboxes answer byte for byte alike: the
+/// server hello (ephemeral key, static key, certificate chain and its signatures) and the
+/// `pair-device` refs. Each connection still gets an ephemeral of its own.
+#[tokio::test]
+async fn a_seed_fixes_every_server_choice() {
+    let seeded = |seed| {
+        Sandbox::start(SandboxConfig {
+            seed: Some(seed),
+            ..SandboxConfig::default()
+        })
+    };
+    let (a, b, other) = (
+        seeded(42).await.unwrap(),
+        seeded(42).await.unwrap(),
+        seeded(43).await.unwrap(),
+    );
+    let c = Companion::new();
+    let hello = async |sb: &SandboxHandle| {
+        let ephemeral = SecretKey::from_bytes([0x5a; 32]);
+        let (mut client, server_hello) = RawClient::connect_with(
+            &sb.ws_url(),
+            sb.root_public_key(),
+            &c.noise,
+            &c.registration_payload(),
+            ephemeral,
+        )
+        .await
+        .unwrap();
+        let pair_device = client.recv().await;
+        (server_hello, pair_device.to_string())
+    };
+    let (a1, b1, other1) = (hello(&a).await, hello(&b).await, hello(&other).await);
+    assert_eq!(a1, b1);
+    assert!(a1.1.contains("<pair-device>"), "{}", a1.1);
+    assert_ne!(a1.0, other1.0);
+    let (a2, b2) = (hello(&a).await, hello(&b).await);
+    assert_eq!(a2, b2);
+    assert_ne!(a1.0, a2.0, "a second connection reused the ephemeral key");
+    assert_ne!(a1.1, a2.1, "a second connection got the same refs");
 }
 
 #[tokio::test]

@@ -2,48 +2,32 @@
 //! responder, the `ClientPayload` decision (register or log in), then stanzas both ways.
 //!
 //! The task owns the socket, the transport ciphers and the pairing in progress. Others reach
-//! it through [`Command`]s on its channel (pair-success to send, faults, a replaced session).
+//! it through [`Command`]s on its channel (pair-success to send, faults, a replaced session);
+//! `Command` lives in `state`, beside the connection table, so this module is not imported
+//! back by the operations that send it.
 //! A failed decrypt, bad framing or an undecodable stanza ends the connection, as on the real
 //! server.
 
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use rand::rngs::OsRng;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
+use super::keys;
 use super::model::{PairedDevice, SimEvent, StreamError};
 use super::pairing::{self, PairingError, PendingSign};
 use super::payload::{self, Hello, Registration};
 use super::session;
 use super::shared::{Shared, unix_now};
 use super::stanzas;
-use super::state::{ConnId, Device, IqAction};
+use super::state::{Command, ConnId, Device, IqAction};
 use crate::binary::{self, Node};
 use crate::noise::{self, FrameDecoder, FrameError, RecvCipher, Responder, SecretKey, SendCipher};
 
 /// Commands queued per connection; a full queue makes senders wait (backpressure).
 const COMMAND_QUEUE: usize = 32;
-
-/// What others ask a connection task to do.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send a stanza.
-    Send(Node),
-    /// Send this stanza (a `stream:error`), if any, then close cleanly.
-    Close(Option<Node>),
-    /// Close abruptly: no stanza, no close frame.
-    Drop,
-    /// Send `pair-success` and check the companion's answer against `pending`.
-    Pair {
-        node: Node,
-        pending: PendingSign,
-        draft: Box<Device>,
-        reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
-    },
-}
 
 /// Why a connection ended early.
 #[derive(Debug, Error)]
@@ -140,11 +124,12 @@ async fn read_frame(ws: &mut WebSocket, frames: &mut FrameDecoder) -> Result<Vec
 async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnError> {
     let mut frames = FrameDecoder::expecting_intro();
     let deadline = Instant::now() + shared.timing.handshake;
+    // From the seed when there is one, so a seeded sandbox's server hello is reproducible.
+    let ephemeral = SecretKey::generate(&mut keys::conn_rng(shared.lock().seed, id));
     let handshake = async {
         let hello = read_frame(&mut ws, &mut frames).await?;
         let responder = Responder::new(shared.identity.clone());
-        let (awaiting, reply) =
-            responder.read_client_hello(&hello, SecretKey::generate(&mut OsRng))?;
+        let (awaiting, reply) = responder.read_client_hello(&hello, ephemeral)?;
         ws.send(Message::Binary(reply.into())).await?;
         let finish = read_frame(&mut ws, &mut frames).await?;
         Ok::<_, ConnError>(awaiting.read_client_finish(&finish)?)

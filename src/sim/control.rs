@@ -3,6 +3,8 @@
 //! and maps the result; errors are `{"error": "<kind>", "message": "…"}` with one status table
 //! ([`status`]).
 
+use std::sync::Arc;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,12 +14,22 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Error;
-use super::model::{Fault, PhoneBehaviour};
+use super::error::Error;
+use super::model::{Fault, PhoneBehaviour, StreamError};
 use super::pairing::PairingError;
-use super::server::AppState;
+use super::shared::Shared;
 
-pub(crate) fn router() -> Router<AppState> {
+/// What the control handlers need; its own type (not the listener's) so that `server` nests
+/// this router without the two modules importing each other.
+#[derive(Clone)]
+pub(crate) struct ControlState {
+    pub shared: Arc<Shared>,
+    /// What `GET /control/info` answers: the same object `wuts sim` prints.
+    pub info: Arc<serde_json::Value>,
+}
+
+/// The control routes, with their state already applied (so they nest into any router).
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> Router<S> {
     Router::new()
         .route("/info", get(info))
         .route("/scan", post(scan))
@@ -26,9 +38,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/groups", get(groups))
         .route("/phones/{phone}", put(set_phone).get(get_phone))
         .route("/faults", post(inject))
+        .with_state(state)
 }
 
-async fn info(State(app): State<AppState>) -> Response {
+async fn info(State(app): State<ControlState>) -> Response {
     Json(app.info.as_ref().clone()).into_response()
 }
 
@@ -41,7 +54,7 @@ struct ScanRequest {
 }
 
 async fn scan(
-    State(app): State<AppState>,
+    State(app): State<ControlState>,
     body: Result<Json<ScanRequest>, JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
@@ -54,23 +67,23 @@ async fn scan(
     }
 }
 
-async fn devices(State(app): State<AppState>) -> Response {
+async fn devices(State(app): State<ControlState>) -> Response {
     Json(app.shared.devices()).into_response()
 }
 
-async fn remove_device(State(app): State<AppState>, Path(jid): Path<String>) -> Response {
+async fn remove_device(State(app): State<ControlState>, Path(jid): Path<String>) -> Response {
     match app.shared.remove_device(&jid).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(&e),
     }
 }
 
-async fn groups(State(app): State<AppState>) -> Response {
+async fn groups(State(app): State<ControlState>) -> Response {
     Json(app.shared.groups()).into_response()
 }
 
 async fn set_phone(
-    State(app): State<AppState>,
+    State(app): State<ControlState>,
     Path(phone): Path<String>,
     body: Result<Json<PhoneBehaviour>, JsonRejection>,
 ) -> Response {
@@ -84,18 +97,132 @@ async fn set_phone(
     }
 }
 
-async fn get_phone(State(app): State<AppState>, Path(phone): Path<String>) -> Response {
+async fn get_phone(State(app): State<ControlState>, Path(phone): Path<String>) -> Response {
     Json(app.shared.lock().behaviour(&phone)).into_response()
 }
 
-async fn inject(State(app): State<AppState>, body: Result<Json<Fault>, JsonRejection>) -> Response {
+async fn inject(
+    State(app): State<ControlState>,
+    body: Result<Json<FaultBody>, JsonRejection>,
+) -> Response {
     let Json(fault) = match body {
         Ok(b) => b,
         Err(e) => return rejection(e),
     };
-    match app.shared.inject(fault).await {
+    match fault.apply(&app.shared).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(&e),
+    }
+}
+
+/// `POST /control/faults` body: a [`Fault`] whose `device` may be left out. Without it, the
+/// fault is for every device connected at that moment (an operator with one device need not
+/// look its JID up; with several, "drop everyone" is the outage one wants to rehearse), except
+/// that `clear_iq_faults` then clears every device's rules and `reject_next_login` refuses the
+/// next login of any device.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum FaultBody {
+    Drop {
+        #[serde(default)]
+        device: Option<String>,
+    },
+    StreamError {
+        #[serde(default)]
+        device: Option<String>,
+        error: StreamError,
+    },
+    DelayIq {
+        #[serde(default)]
+        device: Option<String>,
+        millis: u64,
+        #[serde(default)]
+        xmlns: Option<String>,
+        #[serde(default)]
+        count: Option<u32>,
+    },
+    WithholdIq {
+        #[serde(default)]
+        device: Option<String>,
+        #[serde(default)]
+        xmlns: Option<String>,
+        #[serde(default)]
+        count: Option<u32>,
+    },
+    ClearIqFaults {
+        #[serde(default)]
+        device: Option<String>,
+    },
+    RejectNextLogin {
+        #[serde(default)]
+        device: Option<String>,
+        #[serde(default)]
+        reason: Option<u16>,
+    },
+}
+
+impl FaultBody {
+    async fn apply(self, shared: &Shared) -> Result<(), Error> {
+        match self {
+            Self::ClearIqFaults { device: None } => {
+                shared.clear_all_iq_faults();
+                Ok(())
+            }
+            Self::RejectNextLogin { device, reason } => {
+                let fault = Fault::RejectNextLogin {
+                    device,
+                    reason: reason.unwrap_or(Fault::DEFAULT_REJECT_REASON),
+                };
+                shared.inject(fault).await
+            }
+            body => match body.device() {
+                Some(device) => shared.inject(body.for_device(device.to_owned())).await,
+                None => shared
+                    .inject_connected(|device| body.for_device(device))
+                    .await
+                    .map(|_| ()),
+            },
+        }
+    }
+
+    fn device(&self) -> Option<&str> {
+        match self {
+            Self::Drop { device }
+            | Self::StreamError { device, .. }
+            | Self::DelayIq { device, .. }
+            | Self::WithholdIq { device, .. }
+            | Self::ClearIqFaults { device }
+            | Self::RejectNextLogin { device, .. } => device.as_deref(),
+        }
+    }
+
+    /// The same fault for `device`.
+    fn for_device(&self, device: String) -> Fault {
+        match self.clone() {
+            Self::Drop { .. } => Fault::Drop { device },
+            Self::StreamError { error, .. } => Fault::StreamError { device, error },
+            Self::DelayIq {
+                millis,
+                xmlns,
+                count,
+                ..
+            } => Fault::DelayIq {
+                device,
+                millis,
+                xmlns,
+                count,
+            },
+            Self::WithholdIq { xmlns, count, .. } => Fault::WithholdIq {
+                device,
+                xmlns,
+                count,
+            },
+            Self::ClearIqFaults { .. } => Fault::ClearIqFaults { device },
+            Self::RejectNextLogin { reason, .. } => Fault::RejectNextLogin {
+                device: Some(device),
+                reason: reason.unwrap_or(Fault::DEFAULT_REJECT_REASON),
+            },
+        }
     }
 }
 
@@ -117,7 +244,7 @@ pub(crate) fn status(e: &Error) -> (StatusCode, &'static str) {
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "pairing_failed"),
         },
         Error::UnknownDevice(_) => (StatusCode::NOT_FOUND, "unknown_device"),
-        Error::NotConnected(_) => (StatusCode::CONFLICT, "not_connected"),
+        Error::NotConnected(_) | Error::NothingConnected => (StatusCode::CONFLICT, "not_connected"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }

@@ -14,10 +14,21 @@
 
 use crate::binary::jid::{SERVER_GROUP, SERVER_LID, SERVER_PN};
 use crate::binary::{Content, Jid, Node};
-use crate::ops::groups::{MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE, MAX_SUBJECT_CHARS};
 
 use super::model::{AddRequest, FailedParticipant, GroupRecord, Member};
 use super::stanzas::{self, IqError};
+
+// The server's own limits, kept apart from the client's (`ops`): were one side wrong, sharing
+// the constant would make it look right on both. WhatsApp's values: a subject of at most 100
+// characters (A/B prop `group_max_subject`), a description of at most 2048
+// (`group_description_length`), and at most 1024 members, the creator included.
+
+/// Longest subject accepted, in characters; longer is 406.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+/// Longest description accepted, in characters; longer is 406.
+pub const MAX_DESCRIPTION_CHARS: usize = 2048;
+/// Most members of a group, the creator included; more is 406.
+pub const MAX_GROUP_SIZE: usize = 1024;
 
 /// Disappearing-message timers WhatsApp offers (off, 24 h, 7 days, 90 days).
 pub const EPHEMERAL_TIMERS: [u32; 4] = [0, 86_400, 604_800, 7_776_000];
@@ -447,6 +458,12 @@ mod tests {
             now: 1,
         };
         assert_eq!(create_err(&req, &c), Some(IqError::NOT_ACCEPTABLE));
+        // One fewer, with the creator, is exactly the limit.
+        let full = CreateRequest {
+            participants: req.participants[1..].to_vec(),
+            ..req
+        };
+        assert_eq!(create_err(&full, &c), None);
     }
 
     fn create_err(req: &CreateRequest, c: &Creation<'_>) -> Option<IqError> {

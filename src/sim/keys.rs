@@ -2,8 +2,10 @@
 //! accounts' identity keys, and the generator everything else draws from.
 //!
 //! With a seed every key is derived from `(seed, label)`, so two runs with the same seed present
-//! the same root key and the same phone identities whatever order things happen in. Without a
-//! seed keys are random and, if a data directory is given, kept there (see `persist`).
+//! the same root key and the same phone identities whatever order things happen in, and every
+//! other random choice (refs, ids, signatures, each connection's Noise ephemeral) comes from a
+//! generator seeded from it. Without a seed keys are random and, if a data directory is given,
+//! kept there (see `persist`).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,15 +13,19 @@ use sha2::{Digest, Sha256};
 
 use crate::noise::{CertChainBuilder, KeyPair, SecretKey, ServerIdentity};
 
-/// Derives a secret key from the seed and a label naming its purpose (`root`, `account/<phone>`).
-pub(crate) fn derive_secret(seed: u64, label: &str) -> SecretKey {
-    let digest: [u8; 32] = Sha256::new()
+/// 32 bytes from the seed and a label naming their purpose.
+fn derive(seed: u64, label: &str) -> [u8; 32] {
+    Sha256::new()
         .chain_update(b"wuts-sim/v1/")
         .chain_update(seed.to_be_bytes())
         .chain_update(label.as_bytes())
         .finalize()
-        .into();
-    SecretKey::from_bytes(digest)
+        .into()
+}
+
+/// Derives a secret key from the seed and a label naming its purpose (`root`, `account/<phone>`).
+pub(crate) fn derive_secret(seed: u64, label: &str) -> SecretKey {
+    SecretKey::from_bytes(derive(seed, label))
 }
 
 /// A key pair from the seed if there is one, else from `rng`.
@@ -34,6 +40,17 @@ pub(crate) fn key_pair(seed: Option<u64>, label: &str, rng: &mut StdRng) -> KeyP
 pub(crate) fn new_rng(seed: Option<u64>) -> StdRng {
     match seed {
         Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_entropy(),
+    }
+}
+
+/// The generator of connection number `conn` (its Noise ephemeral key). Seeded: derived from
+/// `(seed, conn)` rather than drawn from the shared generator, so connections never perturb
+/// the refs and ids the shared one hands out, and the n-th connection of a sandbox always gets
+/// the same ephemeral. Distinct per connection, as Noise requires.
+pub(crate) fn conn_rng(seed: Option<u64>, conn: u64) -> StdRng {
+    match seed {
+        Some(seed) => StdRng::from_seed(derive(seed, &format!("conn/{conn}"))),
         None => StdRng::from_entropy(),
     }
 }
@@ -97,6 +114,15 @@ mod tests {
         assert_eq!(a, derive_secret(7, "root").public_key());
         assert_ne!(a, derive_secret(8, "root").public_key());
         assert_ne!(a, derive_secret(7, "account/1").public_key());
+    }
+
+    #[test]
+    fn connection_generators_follow_the_seed_and_the_connection() {
+        let first = |seed, conn| SecretKey::generate(&mut conn_rng(seed, conn)).public_key();
+        assert_eq!(first(Some(7), 1), first(Some(7), 1));
+        assert_ne!(first(Some(7), 1), first(Some(7), 2));
+        assert_ne!(first(Some(7), 1), first(Some(8), 1));
+        assert_ne!(first(None, 1), first(None, 1));
     }
 
     #[test]

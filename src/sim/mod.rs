@@ -9,7 +9,7 @@
 //! server.rs   axum router: /ws/chat and /control/… on one listener
 //! conn.rs     one task per connection: handshake, register or log in, stanzas, commands
 //! shared.rs   operations across state and connections: scan, login, faults
-//! state.rs    accounts, devices, groups, live connections, armed faults
+//! state.rs    accounts, devices, groups, live connections (and their commands), armed faults
 //! persist.rs  the data directory (root key, accounts, devices, groups)
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
 //! groups.rs   w:g2 create validation and result                           (pure)
@@ -18,12 +18,18 @@
 //! stanzas.rs  the stanzas the server sends
 //! control.rs  the JSON control API
 //! model.rs    public types shared by the Rust and JSON APIs
+//! error.rs    the error type
 //! ```
+//!
+//! The modules import each other in one direction only (no cycles; `tests/sim_layering.rs`
+//! checks it): this file on top, then server, conn, control, session, shared, error, persist,
+//! state, and last the pure modules (groups, pairing, payload, stanzas, keys, model).
 //!
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
 mod conn;
 mod control;
+mod error;
 pub mod groups;
 mod keys;
 pub mod model;
@@ -40,11 +46,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+pub use error::Error;
 pub use model::{
     AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
     PhoneBehaviour, SimEvent, StreamError, Timing,
@@ -79,35 +85,6 @@ impl Default for SandboxConfig {
             timing: Timing::default(),
         }
     }
-}
-
-/// Why a sandbox operation failed.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The data directory could not be read.
-    #[error("data directory: {0}")]
-    Persist(#[from] PersistError),
-    /// A scan failed; the variant says which check.
-    #[error("pairing failed: {0}")]
-    Pairing(#[from] PairingError),
-    /// No device with this JID was ever paired.
-    #[error("unknown device {0}")]
-    UnknownDevice(String),
-    /// The device has no live connection to act on.
-    #[error("device {0} is not connected")]
-    NotConnected(String),
-    /// The server task failed.
-    #[error("server: {0}")]
-    Server(std::io::Error),
 }
 
 /// Starts sandboxes.
@@ -156,14 +133,8 @@ impl Sandbox {
             shared.save(&st);
         }
         let (stop_tx, stop) = watch::channel(false);
-        let task = server::spawn(
-            listener,
-            server::AppState {
-                shared: shared.clone(),
-                stop,
-                info: Arc::new(info(addr, &shared.root_public)),
-            },
-        );
+        let coordinates = Arc::new(info(addr, &shared.root_public));
+        let task = server::spawn(listener, shared.clone(), stop, coordinates);
         tracing::info!(%addr, "sandbox listening");
         Ok(SandboxHandle {
             shared,
@@ -258,6 +229,16 @@ impl SandboxHandle {
     /// ([`Error::NotConnected`] otherwise); IQ and login faults wait for their moment.
     pub async fn inject(&self, fault: Fault) -> Result<(), Error> {
         self.shared.inject(fault).await
+    }
+
+    /// Injects `fault_for(jid)` for every device connected now (what the control API does when
+    /// a fault names no device); returns how many devices it reached, or
+    /// [`Error::NothingConnected`].
+    pub async fn inject_connected(
+        &self,
+        fault_for: impl Fn(String) -> Fault,
+    ) -> Result<usize, Error> {
+        self.shared.inject_connected(fault_for).await
     }
 
     /// Events from now on, for tests that wait rather than sleep.

@@ -81,7 +81,10 @@ pub enum AddRule {
     Allow,
     /// Privacy only allows invites: `error="403"` with an `<add_request>` invite.
     InviteOnly,
-    /// Not a WhatsApp user: `error="404"`; this number also cannot scan QR codes.
+    /// Not a WhatsApp user: `error="404"`; this number also cannot scan QR codes. In JSON
+    /// `not_on_whatsapp`, as documented (`not_on_whats_app`, the spelling serde derived at
+    /// first, is still read).
+    #[serde(rename = "not_on_whatsapp", alias = "not_on_whats_app")]
     NotOnWhatsApp,
     /// Any other per-participant error code (408 left recently, 409 already in, ...).
     Error(u16),
@@ -175,7 +178,9 @@ pub enum StreamError {
 }
 
 /// A fault to inject. In JSON the variant is the `kind` field:
-/// `{"kind": "stream_error", "device": "…", "error": "515"}`.
+/// `{"kind": "stream_error", "device": "…", "error": "515"}`. The control API also takes it
+/// without `device`, for every connected device
+/// ([`SandboxHandle::inject_connected`](super::SandboxHandle::inject_connected)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
@@ -231,8 +236,14 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// The failure reason of [`Fault::RejectNextLogin`] when none is given: 401, as for an
+    /// unlinked device.
+    pub const DEFAULT_REJECT_REASON: u16 = 401;
+}
+
 fn default_reject_reason() -> u16 {
-    401
+    Fault::DEFAULT_REJECT_REASON
 }
 
 /// Something that happened in the sandbox, for tests that wait instead of sleeping
@@ -344,6 +355,16 @@ mod tests {
         assert_eq!(b.on_add, AddRule::InviteOnly);
         let b: PhoneBehaviour = serde_json::from_str(r#"{"on_add":{"error":408}}"#).unwrap();
         assert_eq!(b.on_add, AddRule::Error(408));
+    }
+
+    #[test]
+    fn not_on_whatsapp_is_spelled_as_documented() {
+        for json in [r#""not_on_whatsapp""#, r#""not_on_whats_app""#] {
+            let rule: AddRule = serde_json::from_str(json).unwrap();
+            assert_eq!(rule, AddRule::NotOnWhatsApp, "{json}");
+        }
+        let written = serde_json::to_string(&AddRule::NotOnWhatsApp).unwrap();
+        assert_eq!(written, r#""not_on_whatsapp""#);
     }
 
     #[test]

@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::conn;
+use super::control::{self, ControlState};
 use super::shared::Shared;
-use super::{conn, control};
 
 /// The websocket path clients use (facts sheet 1.1).
 pub const WS_PATH: &str = "/ws/chat";
@@ -27,23 +28,22 @@ const WS_WRITE_BUFFER: usize = 0;
 /// Largest websocket message accepted: a frame can be at most 2^24 bytes plus its header.
 const WS_MAX_MESSAGE: usize = (1 << 24) + 8;
 
+/// What the websocket half needs.
 #[derive(Clone)]
-pub(crate) struct AppState {
-    pub shared: Arc<Shared>,
-    pub stop: watch::Receiver<bool>,
-    /// What `GET /control/info` answers: the same object `wuts sim` prints.
-    pub info: Arc<serde_json::Value>,
+struct WsState {
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
 }
 
 /// The router for both halves.
-pub(crate) fn router(state: AppState) -> Router {
+fn router(ws: WsState, control: ControlState) -> Router {
     Router::new()
         .route(WS_PATH, any(upgrade))
-        .nest(CONTROL_PATH, control::router())
-        .with_state(state)
+        .with_state(ws)
+        .nest(CONTROL_PATH, control::router(control))
 }
 
-async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(app): State<WsState>, ws: WebSocketUpgrade) -> Response {
     // Any Origin is accepted: whatsapp-rust can connect without one (facts sheet 11.16).
     ws.read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_WRITE_BUFFER)
@@ -52,9 +52,25 @@ async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response 
 }
 
 /// Serves `listener` until `stop` turns true; connection tasks watch the same signal.
-pub(crate) fn spawn(listener: TcpListener, state: AppState) -> JoinHandle<std::io::Result<()>> {
-    let mut stop = state.stop.clone();
-    let app = router(state);
+/// `info` is what `GET /control/info` answers.
+pub(crate) fn spawn(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    info: Arc<serde_json::Value>,
+) -> JoinHandle<std::io::Result<()>> {
+    let control = ControlState {
+        shared: shared.clone(),
+        info,
+    };
+    let app = router(
+        WsState {
+            shared,
+            stop: stop.clone(),
+        },
+        control,
+    );
+    let mut stop = stop;
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

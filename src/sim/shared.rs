@@ -12,15 +12,15 @@ use base64::Engine as _;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::conn::Command;
+use super::error::Error;
 use super::model::{
     AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StreamError,
     Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
-use super::state::{Conn, ConnId, Device, IqAction, IqRule, Phase, State};
-use super::{Error, persist, stanzas};
+use super::state::{Command, Conn, ConnId, Device, IqAction, IqRule, Phase, State};
+use super::{persist, stanzas};
 use crate::binary::jid::{SERVER_LID, SERVER_PN};
 use crate::binary::{Jid, Node};
 use crate::noise::{PublicKey, ServerIdentity};
@@ -397,6 +397,34 @@ impl Shared {
         tx.send(command)
             .await
             .map_err(|_| Error::NotConnected(device))
+    }
+
+    /// Applies `fault_for(jid)` to every device connected now; returns how many it reached. A
+    /// device that disconnects meanwhile is skipped; none reached is [`Error::NothingConnected`].
+    pub async fn inject_connected(
+        &self,
+        fault_for: impl Fn(String) -> Fault,
+    ) -> Result<usize, Error> {
+        let mut online: Vec<String> = self.lock().online.keys().cloned().collect();
+        // In JID order, so a seeded run injects in the same order every time.
+        online.sort();
+        let mut reached = 0;
+        for jid in online {
+            match self.inject(fault_for(jid)).await {
+                Ok(()) => reached += 1,
+                Err(Error::NotConnected(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if reached == 0 {
+            return Err(Error::NothingConnected);
+        }
+        Ok(reached)
+    }
+
+    /// Removes every device's IQ delay and withhold rules.
+    pub fn clear_all_iq_faults(&self) {
+        self.lock().faults.iq.clear();
     }
 
     fn add_iq_rule(

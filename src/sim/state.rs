@@ -10,16 +10,16 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::conn::Command;
 use super::groups::{Fate, INVITE_TTL_SECS, Requested};
 use super::keys::{self, hex};
-use super::model::{AddRequest, AddRule, DeviceInfo, GroupRecord, PhoneBehaviour};
+use super::model::{AddRequest, AddRule, DeviceInfo, GroupRecord, PairedDevice, PhoneBehaviour};
+use super::pairing::{PairingError, PendingSign};
 use super::payload::Registration;
-use crate::binary::Jid;
 use crate::binary::jid::{SERVER_LID, SERVER_PN};
+use crate::binary::{Jid, Node};
 use crate::noise::{KeyPair, PublicKey};
 
 /// Identifies one websocket connection for its whole life.
@@ -69,6 +69,25 @@ impl Device {
     pub fn lid_jid(&self) -> Jid {
         Jid::with_device(self.lid.as_str(), SERVER_LID, self.device)
     }
+}
+
+/// What others ask a connection task to do, through [`Conn::tx`]. Defined here, beside the
+/// connection table, so the operations in `shared` can send it without importing the task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send a stanza.
+    Send(Node),
+    /// Send this stanza (a `stream:error`), if any, then close cleanly.
+    Close(Option<Node>),
+    /// Close abruptly: no stanza, no close frame.
+    Drop,
+    /// Send `pair-success` and check the companion's answer against `pending`.
+    Pair {
+        node: Node,
+        pending: PendingSign,
+        draft: Box<Device>,
+        reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
+    },
 }
 
 /// A connection the sandbox is serving.

@@ -75,12 +75,27 @@ impl RawClient {
         static_key: &KeyPair,
         payload: &ClientPayload,
     ) -> Result<RawClient, HandshakeError> {
+        let ephemeral = SecretKey::generate(&mut OsRng);
+        Self::connect_with(url, root, static_key, payload, ephemeral)
+            .await
+            .map(|(client, _)| client)
+    }
+
+    /// [`connect`](Self::connect) with a chosen ephemeral key; also returns the server hello
+    /// frame as received (for reproducibility checks).
+    pub async fn connect_with(
+        url: &str,
+        root: PublicKey,
+        static_key: &KeyPair,
+        payload: &ClientPayload,
+        ephemeral: SecretKey,
+    ) -> Result<(RawClient, Vec<u8>), HandshakeError> {
         let (mut ws, _) = connect_async(url).await.unwrap();
         let config = InitiatorConfig {
             trusted_root: root,
             ..InitiatorConfig::new(static_key.clone(), now())
         };
-        let (init, hello) = Initiator::new(config, SecretKey::generate(&mut OsRng)).unwrap();
+        let (init, hello) = Initiator::new(config, ephemeral).unwrap();
         ws.send(Message::Binary(hello.into())).await.unwrap();
         let mut frames = FrameDecoder::new();
         let server_hello = read_frame(&mut ws, &mut frames)
@@ -92,13 +107,14 @@ impl RawClient {
         let (transport, finish) = verified.finish(&payload.encode_to_vec()).unwrap();
         ws.send(Message::Binary(finish.into())).await.unwrap();
         let (send, recv) = transport.split();
-        Ok(RawClient {
+        let client = RawClient {
             ws,
             frames,
             send,
             recv,
             next_id: 1,
-        })
+        };
+        Ok((client, server_hello))
     }
 
     pub async fn send(&mut self, node: &Node) {
