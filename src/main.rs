@@ -26,7 +26,7 @@ enum Command {
     /// Run the sandbox: a simulated WhatsApp server with a simulated phone and fault injection.
     Sim(cli::sim::SimArgs),
     /// Run the HTTP gateway (flags > WUTS_* environment > --config TOML > defaults).
-    Serve(cli::serve::ServeArgs),
+    Serve(Box<cli::serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +34,6 @@ fn main() -> ExitCode {
     match args.command {
         Command::Stanza(cmd) => cli::stanza::run(cmd),
         Command::Sim(args) => cli::sim::run(args),
-        Command::Serve(args) => cli::serve::run(args),
+        Command::Serve(args) => cli::serve::run(*args),
     }
 }

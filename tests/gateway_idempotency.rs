@@ -291,6 +291,9 @@ impl GatewayStore for Logged {
         self.log.lock().unwrap().push(what);
         self.inner.save_response(user, key, response)
     }
+    fn count_responses(&self, user: &UserId) -> Result<usize, StoreError> {
+        self.inner.count_responses(user)
+    }
     fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, StoreError> {
         self.log.lock().unwrap().push("remove");
         self.inner.remove_response(user, key)

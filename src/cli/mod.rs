@@ -1,5 +1,6 @@
 //! Subcommands of the `wuts` binary.
 
 pub mod serve;
+pub mod settings;
 pub mod sim;
 pub mod stanza;

@@ -66,19 +66,25 @@ pub enum ErrorCode {
     OutcomeUnknown,
     /// 409: a request with this `Idempotency-Key` is still running past this one's deadline.
     IdempotencyKeyInUse,
+    /// 429: the user holds as many idempotency records as allowed; they expire after 24 h.
+    TooManyIdempotencyKeys,
     /// 500: something failed inside the gateway; details are only in the log.
     InternalError,
     /// 502: WhatsApp refused the request (its code is in the body) or answered nonsense.
     WhatsappError,
-    /// 503: the device is paired but not connected right now, or the gateway is stopping.
+    /// 503: the device is paired but not connected right now.
     DeviceOffline,
+    /// 503: the gateway is at its connection limit; only the admin API and probes are served.
+    ServerBusy,
+    /// 503: the gateway is stopping and its shutdown deadline passed.
+    ShuttingDown,
     /// 504: WhatsApp did not answer in time.
     Timeout,
 }
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::Unauthorized,
@@ -93,9 +99,12 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::OutcomeUnknown,
         ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::TooManyIdempotencyKeys,
         ErrorCode::InternalError,
         ErrorCode::WhatsappError,
         ErrorCode::DeviceOffline,
+        ErrorCode::ServerBusy,
+        ErrorCode::ShuttingDown,
         ErrorCode::Timeout,
     ];
 
@@ -116,9 +125,12 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
             ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            ErrorCode::TooManyIdempotencyKeys => "TOO_MANY_IDEMPOTENCY_KEYS",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::WhatsappError => "WHATSAPP_ERROR",
             ErrorCode::DeviceOffline => "DEVICE_OFFLINE",
+            ErrorCode::ServerBusy => "SERVER_BUSY",
+            ErrorCode::ShuttingDown => "SHUTTING_DOWN",
             ErrorCode::Timeout => "TIMEOUT",
         }
     }
@@ -139,9 +151,12 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::TooManyIdempotencyKeys => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::WhatsappError => StatusCode::BAD_GATEWAY,
-            ErrorCode::DeviceOffline => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::DeviceOffline | ErrorCode::ServerBusy | ErrorCode::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -196,6 +211,15 @@ pub enum ApiError {
          with a new Idempotency-Key"
     )]
     OutcomeUnknown,
+    /// The user's idempotency records are at their cap.
+    #[error(
+        "too many Idempotency-Keys in use ({limit} at most within 24 hours); send the request \
+         without a key or wait for older keys to expire"
+    )]
+    TooManyIdempotencyKeys {
+        /// The cap.
+        limit: usize,
+    },
     /// Another request with the same key is still running.
     #[error("a request with this Idempotency-Key is still running; retry later")]
     IdempotencyKeyInUse,
@@ -213,6 +237,12 @@ pub enum ApiError {
     /// WhatsApp did not answer in time.
     #[error("WhatsApp did not answer in time")]
     Timeout,
+    /// Too many connections: only the admin API and probes are served.
+    #[error("the gateway is at its connection limit; retry shortly")]
+    ServerBusy,
+    /// The shutdown deadline passed before this request finished.
+    #[error("the gateway is shutting down; retry against another instance or after restart")]
+    ShuttingDown,
     /// An internal failure; the text goes to the log only.
     #[error("internal error")]
     Internal(String),
@@ -247,9 +277,12 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::OutcomeUnknown => ErrorCode::OutcomeUnknown,
             ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            ApiError::TooManyIdempotencyKeys { .. } => ErrorCode::TooManyIdempotencyKeys,
             ApiError::DeviceOffline => ErrorCode::DeviceOffline,
             ApiError::WhatsApp { .. } => ErrorCode::WhatsappError,
             ApiError::Timeout => ErrorCode::Timeout,
+            ApiError::ServerBusy => ErrorCode::ServerBusy,
+            ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }

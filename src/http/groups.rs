@@ -51,7 +51,8 @@ pub(crate) async fn create_group(
             match idempotency::lookup(&state, &user.id, key, &hash)? {
                 Lookup::Replay(status, body) => return Ok(replay(status, body)),
                 Lookup::Unknown => return Err(ApiError::OutcomeUnknown),
-                Lookup::Run => idempotency::begin(&state, &user.id, key, hash).await?,
+                Lookup::Run => idempotency::begin(&state, &user.id, key, hash, true).await?,
+                Lookup::Rerun => idempotency::begin(&state, &user.id, key, hash, false).await?,
             }
             Some(guard)
         }

@@ -29,8 +29,6 @@ use crate::ops::groups::CreateGroup;
 pub(crate) const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
 pub(crate) const REPLAYED_HEADER: &str = "idempotent-replayed";
-/// How often expired records are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 type Slot = (UserId, IdempotencyKey);
 
@@ -143,8 +141,10 @@ pub(crate) fn request_hash(request: &CreateGroup) -> [u8; 32] {
 
 /// What to do with a keyed request.
 pub(crate) enum Lookup {
-    /// Nothing stored (or expired): run it.
+    /// Nothing stored: run it (a new record for the user's quota).
     Run,
+    /// Only an expired record: run it (in place of that record).
+    Rerun,
     /// Answered before: send this status and body again.
     Replay(u16, Vec<u8>),
     /// An earlier attempt's outcome is unknown: do not send it again.
@@ -163,7 +163,7 @@ pub(crate) fn lookup(
     };
     let ttl = state.config.idempotency_ttl.as_secs();
     if stored.created_at.saturating_add(ttl) <= unix_now() {
-        return Ok(Lookup::Run);
+        return Ok(Lookup::Rerun);
     }
     if stored.request_hash != *hash {
         return Err(ApiError::IdempotencyKeyReused);
@@ -194,14 +194,61 @@ async fn save_durably(
     }
 }
 
+/// How many idempotency records each user holds, counted once from the store and kept up to
+/// date, so the per-user cap costs no scan per request. Recounted after each sweep.
+#[derive(Debug, Default)]
+pub(crate) struct Quota {
+    held: Mutex<HashMap<UserId, usize>>,
+}
+
+impl Quota {
+    /// Takes one record's place for `user`, or refuses past `cap`.
+    fn take(&self, state: &AppState, user: &UserId) -> Result<(), ApiError> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = match held.get(user) {
+            Some(n) => *n,
+            None => state.store.count_responses(user)?,
+        };
+        if count >= state.config.idempotency_keys_per_user {
+            held.insert(user.clone(), count);
+            return Err(ApiError::TooManyIdempotencyKeys {
+                limit: state.config.idempotency_keys_per_user,
+            });
+        }
+        held.insert(user.clone(), count + 1);
+        Ok(())
+    }
+
+    /// Gives a place back (the record was removed).
+    fn give_back(&self, user: &UserId) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = held.get_mut(user) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Forgets every count (after a sweep): the next request of each user recounts.
+    fn reset(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
 /// Before the request goes to WhatsApp: a durable `pending` record, so that even a crash can
-/// never lead to sending it twice.
+/// never lead to sending it twice. `new_record` says whether it takes a new place in the user's
+/// quota (no record existed) or replaces an expired one.
 pub(crate) async fn begin(
     state: &Arc<AppState>,
     user: &UserId,
     key: &IdempotencyKey,
     hash: [u8; 32],
+    new_record: bool,
 ) -> Result<(), ApiError> {
+    if new_record {
+        state.quota.take(state, user)?;
+    }
     let record = StoredResponse {
         request_hash: hash,
         outcome: Outcome::Pending,
@@ -237,21 +284,37 @@ pub(crate) async fn complete(
 /// After a failure that created nothing (refused before sending, or by WhatsApp): forget the
 /// attempt so a retry runs.
 pub(crate) fn abandon(state: &AppState, user: &UserId, key: &IdempotencyKey) {
-    if let Err(error) = state.store.remove_response(user, key) {
-        tracing::warn!(%error, "could not remove a failed request's idempotency record");
+    match state.store.remove_response(user, key) {
+        Ok(true) => state.quota.give_back(user),
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(%error, "could not remove a failed request's idempotency record");
+        }
     }
 }
 
-/// Deletes expired records every [`SWEEP_EVERY`], until aborted.
+/// Deletes expired records every `idempotency_sweep_every`, until aborted; each sweep runs on
+/// the blocking pool.
 pub(crate) async fn sweep_forever(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    let mut tick = tokio::time::interval(state.config.idempotency_sweep_every);
     loop {
         tick.tick().await;
         let ttl = state.config.idempotency_ttl.as_secs();
-        match state.store.sweep_responses(unix_now().saturating_sub(ttl)) {
-            Ok(0) => {}
-            Ok(swept) => tracing::debug!(swept, "expired idempotency records removed"),
-            Err(error) => tracing::warn!(%error, "sweeping idempotency records failed"),
+        let swept = {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || {
+                state.store.sweep_responses(unix_now().saturating_sub(ttl))
+            })
+            .await
+        };
+        match swept {
+            Ok(Ok(0)) => {}
+            Ok(Ok(swept)) => {
+                state.quota.reset();
+                tracing::debug!(swept, "expired idempotency records removed");
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "sweeping idempotency records failed"),
+            Err(error) => tracing::warn!(%error, "the sweep task failed"),
         }
     }
 }

@@ -86,6 +86,35 @@ pub(crate) async fn observe(
     response
 }
 
+/// Routes still served past `max_connections`: operators must be able to look and act on an
+/// overloaded gateway, and orchestrators to probe it.
+fn is_reserved(route: &str) -> bool {
+    route.starts_with("/admin") || matches!(route, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Turns requests away when the gateway is over its connection limit (except the admin API and
+/// probes), and answers in-flight requests 503 once the shutdown deadline has passed.
+pub(crate) async fn admission(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let limits = &state.config.limits;
+    if state.connections.open() > limits.max_connections && !is_reserved(&route) {
+        return ApiError::ServerBusy.into_response();
+    }
+    let mut hard_stop = state.hard_stop.subscribe();
+    tokio::select! {
+        response = next.run(request) => response,
+        _ = hard_stop.wait_for(|stop| *stop) => ApiError::ShuttingDown.into_response(),
+    }
+}
+
 /// Puts every error the gateway answers in the JSON envelope, including rejections that did
 /// not come through [`ApiError`] (axum's own extractor rejections, such as a path that is not
 /// UTF-8): clients can always read `error_code`.

@@ -24,6 +24,7 @@ mod openapi;
 mod openapi_schemas;
 mod ops;
 mod qr;
+mod server;
 pub mod validate;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub use self::error::{ApiError, ErrorCode, Violation};
 use self::idempotency::InFlight;
 use self::metrics::Metrics;
 pub use self::openapi::openapi_document;
+pub use self::server::ServerLimits;
 use crate::client::api::Devices;
 
 /// How `POST /groups` shapes its responses.
@@ -99,6 +101,12 @@ pub struct GatewayConfig {
     pub idempotency_wait: Duration,
     /// Set in sandbox mode.
     pub sandbox: Option<SandboxInfo>,
+    /// Connection limits, timeouts and the shutdown deadline.
+    pub limits: ServerLimits,
+    /// Idempotency records a user may hold at once; keyed requests beyond it answer 429.
+    pub idempotency_keys_per_user: usize,
+    /// How often expired idempotency records are purged.
+    pub idempotency_sweep_every: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -109,6 +117,9 @@ impl Default for GatewayConfig {
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             idempotency_wait: Duration::from_secs(80),
             sandbox: None,
+            limits: ServerLimits::default(),
+            idempotency_keys_per_user: 10_000,
+            idempotency_sweep_every: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -124,8 +135,12 @@ pub struct AppState {
     admin_token: TokenHash,
     metrics: Metrics,
     in_flight: InFlight,
+    quota: idempotency::Quota,
     stopping: AtomicBool,
     shutdown: watch::Sender<bool>,
+    /// Set when the shutdown deadline passes: in-flight requests answer 503 at once.
+    hard_stop: watch::Sender<bool>,
+    connections: server::Connections,
 }
 
 impl AppState {
@@ -143,8 +158,11 @@ impl AppState {
             admin_token,
             metrics: Metrics::default(),
             in_flight: InFlight::default(),
+            quota: idempotency::Quota::default(),
             stopping: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            hard_stop: watch::channel(false).0,
+            connections: server::Connections::default(),
         })
     }
 
@@ -154,11 +172,21 @@ impl AppState {
         self.in_flight.requests()
     }
 
+    /// Connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.open()
+    }
+
     /// Marks the gateway as stopping: `/readyz` fails and event streams end, so the server's
     /// graceful shutdown is not held open by long-lived connections.
     pub fn begin_shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.shutdown.send_replace(true);
+    }
+
+    /// The shutdown deadline passed: whatever still runs answers 503 now.
+    fn hard_stop(&self) {
+        self.hard_stop.send_replace(true);
     }
 
     fn is_stopping(&self) -> bool {
@@ -210,6 +238,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            middleware::admission,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             middleware::envelope_errors,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -228,18 +260,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(idempotency::sweep_forever(state.clone()));
-    let stopping = state.clone();
-    let result = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            stopping.begin_shutdown();
-        })
-        .await;
+    let result = server::run(listener, state.clone(), router(state.clone()), shutdown).await;
     sweeper.abort();
     // An aborted task is dropped later unless awaited; it holds the state (and the store).
     let _ = sweeper.await;
-    state.devices.shutdown().await;
+    // Devices close cleanly, within the same deadline: a dead link must not hold the exit.
+    let deadline = state.config.limits.shutdown_deadline;
+    if tokio::time::timeout(deadline, state.devices.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("devices did not all close within the shutdown deadline");
+    }
     if let Err(error) = state.store.flush_gateway() {
         tracing::error!(%error, "final store flush failed");
     }

@@ -108,6 +108,9 @@ fn abort<T>(error: Error) -> Result<T, ConflictableTransactionError<Error>> {
     Err(ConflictableTransactionError::Abort(error))
 }
 
+/// sled's page cache unless told otherwise: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`.
     ///
@@ -115,6 +118,12 @@ impl SledStore {
     /// [`Error::UnsupportedSchema`] if a newer build wrote it. Leftovers of a device removal
     /// interrupted by a crash are swept here.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`SledStore::open`], with sled's page cache limited to `cache_bytes` (sled's own
+    /// default is 1 GiB, far more than a gateway's working set).
+    pub fn open_with_cache(dir: impl AsRef<Path>, cache_bytes: u64) -> Result<Self, Error> {
         let dir = dir.as_ref().to_path_buf();
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -140,7 +149,7 @@ impl SledStore {
             });
         }
 
-        let db = open_db(&dir.join(DB_DIR)).map_err(backend("open"))?;
+        let db = open_db(&dir.join(DB_DIR), cache_bytes).map_err(backend("open"))?;
         let tree = |name: &str| db.open_tree(name).map_err(backend("open tree"));
         let store = Self {
             store: tree("store")?,
@@ -286,10 +295,14 @@ impl SledStore {
 /// exclusive lock already, so a held sled lock can only be an earlier store of this process
 /// whose background flusher has not let go yet (sled releases it when its last thread ends);
 /// without the wait, reopening right after a clean shutdown fails now and then.
-fn open_db(path: &Path) -> Result<::sled::Db, ::sled::Error> {
+fn open_db(path: &Path, cache_bytes: u64) -> Result<::sled::Db, ::sled::Error> {
     let mut tries = 0;
     loop {
-        match ::sled::Config::new().path(path).open() {
+        match ::sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             // sled reports its lock as an `Other` I/O error with this text (sled 0.34
             // `Config::try_lock`; its own tests block on the lock for the same reason).
             Err(::sled::Error::Io(e))

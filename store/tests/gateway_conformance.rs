@@ -160,7 +160,9 @@ fn removing_a_user_forgets_token_and_responses(store: Arc<dyn GatewayStore>) -> 
     assert_eq!(store.user_by_token(&TokenHash::from_bytes([1; 32]))?, None);
     assert_eq!(store.stored_response(&u1, &key)?, None);
     assert_eq!(store.stored_response(&u2, &key)?, Some(response(5, b"two")));
+    assert_eq!(store.count_responses(&u2)?, 1);
     assert!(store.remove_response(&u2, &key)?);
+    assert_eq!(store.count_responses(&u2)?, 0);
     assert!(!store.remove_response(&u2, &key)?);
     assert_eq!(store.stored_response(&u2, &key)?, None);
     assert!(matches!(

@@ -152,6 +152,15 @@ impl GatewayStore for MemGatewayStore {
         Ok(())
     }
 
+    fn count_responses(&self, user: &UserId) -> Result<usize, Error> {
+        Ok(self
+            .state()
+            .responses
+            .keys()
+            .filter(|(u, _)| u == user)
+            .count())
+    }
+
     fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, Error> {
         Ok(self
             .state()

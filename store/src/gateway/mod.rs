@@ -242,6 +242,9 @@ pub trait GatewayStore: Send + Sync {
         response: &StoredResponse,
     ) -> Result<(), Error>;
 
+    /// How many records `user` holds (expired ones included until swept).
+    fn count_responses(&self, user: &UserId) -> Result<usize, Error>;
+
     /// Removes the record for `user`'s `key` (a request that failed before reaching
     /// WhatsApp); returns whether there was one.
     fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, Error>;

@@ -269,6 +269,15 @@ impl GatewayStore for SledStore {
         transaction("save response", result)
     }
 
+    fn count_responses(&self, user: &UserId) -> Result<usize, Error> {
+        let mut n = 0;
+        for entry in self.gateway.responses.scan_prefix(response_prefix(user)) {
+            entry.map_err(backend("count responses"))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn remove_response(&self, user: &UserId, key: &IdempotencyKey) -> Result<bool, Error> {
         let removed = self
             .gateway

@@ -1,0 +1,425 @@
+//! The settings of `wuts serve`: flags, then `WUTS_*` environment variables, then an optional
+//! TOML file (`--config`), then defaults that work; the first that sets a value wins.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+use wuts::engine::payload::ClientVersion;
+use wuts::http::{ResponseStyle, ServerLimits};
+use wuts::noise::{PublicKey, WHATSAPP_ROOT_KEY};
+
+/// WhatsApp Web's websocket endpoint.
+const DEFAULT_WA_URL: &str = "wss://web.whatsapp.com/ws/chat";
+const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
+const DEFAULT_DATA: &str = "./data";
+
+/// Flags of `wuts serve`. Every one can also be set as `WUTS_<NAME>` or in the TOML file.
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (env: WUTS_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7001].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Data directory (device keys, users, tokens) [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// WhatsApp-compatible websocket URL [default: WhatsApp's].
+    #[arg(long, value_name = "URL")]
+    wa_url: Option<String>,
+    /// The server's trusted root public key, 64 hex digits [default: WhatsApp's].
+    #[arg(long, value_name = "HEX")]
+    wa_root_key: Option<String>,
+    /// WhatsApp Web version presented at login, `2.3000.N` [default: the newest known]; follow
+    /// a WhatsApp version bump (failure 405, client outdated) without a new build.
+    #[arg(long, value_name = "VERSION")]
+    wa_version: Option<String>,
+    /// Run the simulated WhatsApp server in-process and point every device at it.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    sandbox: Option<bool>,
+    /// Envelope of POST /groups responses: wuts or status [default: wuts].
+    #[arg(long, value_name = "STYLE")]
+    response_style: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Seconds a shutdown waits for in-flight requests before answering them 503 and exiting
+    /// [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_timeout: Option<String>,
+    /// Seconds a client has to send a request's headers; idle connections close after it too
+    /// [default: 20].
+    #[arg(long, value_name = "SECONDS")]
+    header_timeout: Option<String>,
+    /// Connections served normally; past this only the admin API and probes are served (64 more
+    /// are kept for them) [default: 4096, lowered to fit the file-descriptor limit].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<String>,
+    /// Memory sled may use for its cache, in MiB [default: 64].
+    #[arg(long, value_name = "MIB")]
+    store_cache_mb: Option<String>,
+    /// Idempotency records a user may hold at once (within their TTL); beyond it, keyed requests
+    /// answer 429 [default: 10000].
+    #[arg(long, value_name = "N")]
+    idempotency_keys_per_user: Option<String>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    wa_url: Option<String>,
+    wa_root_key: Option<String>,
+    wa_version: Option<String>,
+    sandbox: Option<bool>,
+    response_style: Option<String>,
+    log_format: Option<String>,
+    shutdown_timeout: Option<u64>,
+    header_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    store_cache_mb: Option<u64>,
+    idempotency_keys_per_user: Option<usize>,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The server to connect devices to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaEndpoint {
+    /// Websocket URL.
+    pub url: String,
+    /// Trusted root of the server's certificate chain.
+    pub root_key: PublicKey,
+    /// The WhatsApp Web version sent in the client payload.
+    pub version: ClientVersion,
+}
+
+/// Every setting, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data: PathBuf,
+    /// WhatsApp endpoint (replaced by the sandbox's in sandbox mode).
+    pub wa: WaEndpoint,
+    /// Sandbox mode.
+    pub sandbox: bool,
+    /// `POST /groups` envelope.
+    pub response_style: ResponseStyle,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Connection limits and the shutdown deadline.
+    pub limits: ServerLimits,
+    /// sled's cache, in bytes.
+    pub store_cache_bytes: u64,
+    /// Idempotency records a user may hold at once.
+    pub idempotency_keys_per_user: usize,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is invalid (exit status 2).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The data directory could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] wuts_store::Error),
+    /// Binding or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Picks the first value that is set: flag, environment, file.
+fn pick<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Option<T> {
+    flag.or(env).or(file)
+}
+
+fn parse_hex_key(text: &str) -> Result<PublicKey, ServeError> {
+    let text = text.trim();
+    let bad = || ServeError::Config(format!("wa_root_key must be 64 hex digits, got {text:?}"));
+    if text.len() != 64 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        let pair = text.get(2 * i..2 * i + 2).ok_or_else(bad)?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(PublicKey::from_bytes(key))
+}
+
+/// A number setting: flag or environment text, or the file's number.
+fn number<T: std::str::FromStr>(
+    name: &str,
+    text: Option<String>,
+    file: Option<T>,
+) -> Result<Option<T>, ServeError> {
+    match text {
+        Some(text) => text.trim().parse().map(Some).map_err(|_| {
+            ServeError::Config(format!("{name} must be a whole number, got {text:?}"))
+        }),
+        None => Ok(file),
+    }
+}
+
+fn parse_bool(name: &str, text: &str) -> Result<bool, ServeError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(ServeError::Config(format!(
+            "{name} must be true or false, got {other:?}"
+        ))),
+    }
+}
+
+impl ServeConfig {
+    /// Resolves the settings from `args`, the environment (`env` reads one variable) and the
+    /// TOML file named by `--config` or `WUTS_CONFIG`.
+    pub fn resolve(
+        args: ServeArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServeError> {
+        let path = args
+            .config
+            .clone()
+            .or_else(|| env("WUTS_CONFIG").map(PathBuf::from));
+        let file = match path {
+            Some(path) => read_file(&path)?,
+            None => FileConfig::default(),
+        };
+        let listen = pick(args.listen, env("WUTS_LISTEN"), file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen
+            .trim()
+            .parse()
+            .map_err(|_| ServeError::Config(format!("listen: not an address: {listen:?}")))?;
+        let data = pick(args.data, env("WUTS_DATA").map(PathBuf::from), file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let url = pick(args.wa_url, env("WUTS_WA_URL"), file.wa_url)
+            .unwrap_or_else(|| DEFAULT_WA_URL.to_owned());
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(ServeError::Config(format!(
+                "wa_url must be a ws:// or wss:// URL, got {url:?}"
+            )));
+        }
+        let root_key = match pick(args.wa_root_key, env("WUTS_WA_ROOT_KEY"), file.wa_root_key) {
+            Some(hex) => parse_hex_key(&hex)?,
+            None => WHATSAPP_ROOT_KEY,
+        };
+        let version = match pick(args.wa_version, env("WUTS_WA_VERSION"), file.wa_version) {
+            Some(v) => v
+                .trim()
+                .parse::<ClientVersion>()
+                .map_err(ServeError::Config)?,
+            None => ClientVersion::default(),
+        };
+        let sandbox_env = env("WUTS_SANDBOX")
+            .map(|v| parse_bool("WUTS_SANDBOX", &v))
+            .transpose()?;
+        let sandbox = pick(args.sandbox, sandbox_env, file.sandbox).unwrap_or(false);
+        let response_style = pick(
+            args.response_style,
+            env("WUTS_RESPONSE_STYLE"),
+            file.response_style,
+        )
+        .map(|s| {
+            s.trim()
+                .parse::<ResponseStyle>()
+                .map_err(ServeError::Config)
+        })
+        .transpose()?
+        .unwrap_or_default();
+        let log_format = match pick(args.log_format, env("WUTS_LOG_FORMAT"), file.log_format)
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ServeError::Config(format!(
+                    "log_format must be text or json, got {other:?}"
+                )));
+            }
+        };
+        let defaults = ServerLimits::default();
+        let seconds = |name: &str, flag: Option<String>, var: &str, file: Option<u64>| {
+            number(name, flag.or_else(|| env(var)), file).map(|n| n.map(Duration::from_secs))
+        };
+        let limits = ServerLimits {
+            shutdown_deadline: seconds(
+                "shutdown_timeout",
+                args.shutdown_timeout,
+                "WUTS_SHUTDOWN_TIMEOUT",
+                file.shutdown_timeout,
+            )?
+            .unwrap_or(defaults.shutdown_deadline),
+            header_read_timeout: seconds(
+                "header_timeout",
+                args.header_timeout,
+                "WUTS_HEADER_TIMEOUT",
+                file.header_timeout,
+            )?
+            .unwrap_or(defaults.header_read_timeout),
+            max_connections: number(
+                "max_connections",
+                args.max_connections.or_else(|| env("WUTS_MAX_CONNECTIONS")),
+                file.max_connections,
+            )?
+            .unwrap_or(defaults.max_connections),
+            ..defaults
+        };
+        let store_cache_mb = number(
+            "store_cache_mb",
+            args.store_cache_mb.or_else(|| env("WUTS_STORE_CACHE_MB")),
+            file.store_cache_mb,
+        )?
+        .unwrap_or(64);
+        let idempotency_keys_per_user = number(
+            "idempotency_keys_per_user",
+            args.idempotency_keys_per_user
+                .or_else(|| env("WUTS_IDEMPOTENCY_KEYS_PER_USER")),
+            file.idempotency_keys_per_user,
+        )?
+        .unwrap_or(10_000);
+        Ok(Self {
+            limits,
+            store_cache_bytes: store_cache_mb.saturating_mul(1024 * 1024),
+            idempotency_keys_per_user,
+            listen,
+            data,
+            wa: WaEndpoint {
+                url,
+                root_key,
+                version,
+            },
+            sandbox,
+            response_style,
+            log_format,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ServeError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServeError::Config(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::Write;
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn resolve(flags: &[&str], env: &[(&str, &str)]) -> Result<ServeConfig, ServeError> {
+        let cli = Cli::try_parse_from(std::iter::once("serve").chain(flags.iter().copied()))
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ServeConfig::resolve(cli.args, &|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work() {
+        let config = resolve(&[], &[]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:7001".parse().unwrap());
+        assert_eq!(config.data, PathBuf::from("./data"));
+        assert_eq!(config.wa.url, DEFAULT_WA_URL);
+        assert_eq!(config.wa.root_key, WHATSAPP_ROOT_KEY);
+        assert!(!config.sandbox);
+        assert_eq!(config.response_style, ResponseStyle::Wuts);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "listen = \"127.0.0.1:9000\"\ndata = \"/file\"\nresponse_style = \"status\"\n\
+             sandbox = true\nwa_url = \"ws://file:1\"\nlog_format = \"json\""
+        )
+        .unwrap();
+        let path = file.path().to_str().unwrap();
+        let env = [
+            ("WUTS_LISTEN", "127.0.0.1:8000"),
+            ("WUTS_DATA", "/env"),
+            ("WUTS_SANDBOX", "false"),
+        ];
+        let config = resolve(&["--config", path, "--listen", "127.0.0.1:7000"], &env).unwrap();
+        assert_eq!(config.listen.port(), 7000, "flag wins");
+        assert_eq!(config.data, PathBuf::from("/env"), "env beats file");
+        assert!(!config.sandbox, "env false beats file true");
+        assert_eq!(
+            config.response_style,
+            ResponseStyle::Status,
+            "file beats default"
+        );
+        assert_eq!(config.wa.url, "ws://file:1");
+        assert_eq!(config.log_format, LogFormat::Json);
+        let config = resolve(&["--config", path, "--sandbox"], &env).unwrap();
+        assert!(
+            config.sandbox,
+            "a bare --sandbox flag is true and beats env"
+        );
+    }
+
+    #[test]
+    fn root_key_is_hex_and_bad_values_are_reported() {
+        let hex = "ab".repeat(32);
+        let config = resolve(&["--wa-version", "2.3000.1"], &[]).unwrap();
+        assert_eq!(config.wa.version.to_string(), "2.3000.1");
+        assert!(resolve(&["--wa-version", "2.x"], &[]).is_err());
+        let config = resolve(&["--wa-root-key", &hex], &[]).unwrap();
+        assert_eq!(config.wa.root_key, PublicKey::from_bytes([0xab; 32]));
+        for (flags, env) in [
+            (vec!["--wa-root-key", "abc"], vec![]),
+            (vec!["--listen", "nowhere"], vec![]),
+            (vec!["--response-style", "fancy"], vec![]),
+            (vec![], vec![("WUTS_WA_URL", "http://x")]),
+            (vec![], vec![("WUTS_SANDBOX", "maybe")]),
+        ] {
+            assert!(
+                matches!(resolve(&flags, &env), Err(ServeError::Config(_))),
+                "{flags:?} {env:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_file_settings_are_refused() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "lisen = \"127.0.0.1:1\"").unwrap();
+        let path = file.path().to_str().unwrap();
+        assert!(matches!(
+            resolve(&[], &[("WUTS_CONFIG", path)]),
+            Err(ServeError::Config(_))
+        ));
+    }
+}
