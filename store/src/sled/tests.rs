@@ -5,8 +5,11 @@
 use std::error::Error as StdError;
 
 use super::*;
-use crate::keys::{KeyPair, PrivateKey, PublicKey};
+use crate::keys::{KeyPair, OneTimePreKey, PreKeyId, PrivateKey, PublicKey};
+use crate::keyspace::pre_key_key;
+use crate::model::{MetaKey, PreKeyCount};
 use crate::record::tests::sample_keys;
+use crate::traits::{Meta, PreKeys};
 
 type TestResult = Result<(), Box<dyn StdError>>;
 
