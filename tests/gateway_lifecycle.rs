@@ -262,3 +262,47 @@ async fn a_pairing_cut_short_by_a_crash_is_not_reported_as_a_remote_logout() {
     gw.pair(&sim, &cut, "5511999990105").await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnected_device_stays_offline_across_a_restart_until_connect() {
+    let sim = sandbox(36).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("T").await;
+    let user = gw.user_in(&tenant, "Off").await;
+    gw.pair(&sim, &user, "5511999990106").await;
+    let (status, body) = gw
+        .admin_call(
+            Method::POST,
+            &format!("/admin/users/{}/disconnect", user.id),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_state(&gw, &user, "disconnected").await;
+    let (status, body) = gw.create(&user.token, json!({"name": "offline"})).await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (503, Some("DEVICE_OFFLINE"))
+    );
+    gw.stop().await;
+
+    // After a restart it is still offline: WhatsApp sees no login.
+    let mut logins = sim.subscribe();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let shown = gw.show_user(&user).await;
+    assert_eq!(shown["state"], "disconnected", "{shown}");
+    assert_eq!(shown["reason"]["code"], "closed_locally", "{shown}");
+    assert!(
+        !std::iter::from_fn(|| logins.try_recv().ok())
+            .any(|e| matches!(e, SimEvent::LoggedIn { .. })),
+        "no login while held offline"
+    );
+    let (status, body) = gw
+        .admin_call(Method::POST, &format!("/admin/users/{}/connect", user.id))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    wait_state(&gw, &user, "connected").await;
+    let (status, body) = gw.create(&user.token, json!({"name": "back"})).await;
+    assert_eq!(status, 201, "{body}");
+    gw.stop().await;
+}

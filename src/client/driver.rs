@@ -195,6 +195,14 @@ impl Driver {
                             self.lifecycle.closed(now, reason, rng.r#gen());
                         }
                     },
+                    Action::HoldOffline(offline) => {
+                        let (store, id) = (self.store.clone(), self.id);
+                        let held =
+                            blocking(move || jobs::hold_offline(store.as_ref(), id, offline));
+                        if let Err(e) = held.await {
+                            tracing::warn!(device = self.id.get(), error = %e, "offline mark not saved");
+                        }
+                    }
                     Action::ConfirmPairing => {
                         let (store, id) = (self.store.clone(), self.id);
                         if let Err(e) =

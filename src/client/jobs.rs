@@ -59,3 +59,28 @@ pub fn confirm_pairing(store: &dyn Store, id: DeviceId) -> Result<(), wuts_store
     store.remove_meta(id, &unconfirmed_key()?)?;
     store.flush()
 }
+
+/// The mark of a device its operator disconnected.
+fn offline_key() -> Result<MetaKey, wuts_store::Error> {
+    MetaKey::new("held-offline")
+}
+
+/// Records whether the operator holds the device offline (a restart honours it).
+pub fn hold_offline(
+    store: &dyn Store,
+    id: DeviceId,
+    offline: bool,
+) -> Result<(), wuts_store::Error> {
+    let key = offline_key()?;
+    if offline {
+        store.set_meta(id, &key, b"1")?;
+    } else {
+        store.remove_meta(id, &key)?;
+    }
+    store.flush()
+}
+
+/// Whether the operator holds the device offline.
+pub fn is_held_offline(store: &dyn Store, id: DeviceId) -> Result<bool, wuts_store::Error> {
+    Ok(store.meta(id, &offline_key()?)?.is_some())
+}

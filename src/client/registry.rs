@@ -11,6 +11,7 @@ use wuts_store::{DeviceId, Store};
 use super::api::{BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Error, Reason};
 use super::driver::{ClientConfig, Driver, Shared};
 use super::handle::Client;
+use super::jobs;
 use crate::engine::lifecycle::{self, Lifecycle};
 use crate::engine::{CloseReason, keys};
 use crate::ops::groups::{CreateGroup, GroupInfo};
@@ -61,7 +62,13 @@ impl Registry {
             match entry {
                 Ok(info) => {
                     let jid = info.jid.as_ref().map(Jid::from);
-                    let lifecycle = Lifecycle::new(jid.is_some(), self.lifecycle_settings());
+                    let store = self.inner.store.as_ref();
+                    let held = jid.is_some() && jobs::is_held_offline(store, info.id)?;
+                    let lifecycle = if held {
+                        Lifecycle::held_offline(self.lifecycle_settings())
+                    } else {
+                        Lifecycle::new(jid.is_some(), self.lifecycle_settings())
+                    };
                     self.spawn(info.id, jid, lifecycle);
                 }
                 Err(e) => {

@@ -96,6 +96,9 @@ pub enum Action {
     Wipe(LogoutReason),
     /// The first login accepted a new pairing: clear its "unconfirmed" mark in the store.
     ConfirmPairing,
+    /// Remember in the store whether the operator holds the device offline, so a restart
+    /// keeps a disconnected device disconnected.
+    HoldOffline(bool),
 }
 
 /// Tuning, with production defaults.
@@ -170,6 +173,16 @@ impl Lifecycle {
         if paired {
             lc.connect();
         }
+        lc
+    }
+
+    /// A paired device the operator disconnected (and a restart must keep offline): parked in
+    /// `disconnected` until `connect`.
+    pub fn held_offline(settings: Settings) -> Self {
+        let mut lc = Lifecycle::new(false, settings);
+        lc.paired = true;
+        lc.phase = Phase::Disconnected;
+        lc.reason = Some(CloseReason::Local);
         lc
     }
 
@@ -252,12 +265,16 @@ impl Lifecycle {
                     State::Idle | State::Waiting { .. } => {
                         self.faults = 0;
                         self.backoff.reset();
+                        self.actions.push_back(Action::HoldOffline(false));
                         self.connect();
                         Ok(())
                     }
                 }
             }
             Command::Disconnect => {
+                if self.paired {
+                    self.actions.push_back(Action::HoldOffline(true));
+                }
                 match self.state {
                     State::Live { .. } => self.actions.push_back(Action::Close),
                     State::Waiting { .. } => self.state = State::Idle,

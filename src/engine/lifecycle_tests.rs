@@ -123,7 +123,10 @@ fn connect_during_backoff_reconnects_now() {
     let mut lc = connected();
     lc.closed(S, CloseReason::StreamError(Some(503)), 0.5);
     assert_eq!(lc.command(S, Command::Connect), Ok(()));
-    assert_eq!(drain(&mut lc), [Action::Connect]);
+    assert_eq!(
+        drain(&mut lc),
+        [Action::HoldOffline(false), Action::Connect]
+    );
     assert_eq!(lc.poll_timeout(), None);
 }
 
@@ -179,21 +182,44 @@ fn replaced_stops_until_told_to_connect() {
     lc.handle_timeout(100 * S);
     assert!(drain(&mut lc).is_empty(), "never fights for the session");
     assert_eq!(lc.command(100 * S, Command::Connect), Ok(()));
-    assert_eq!(drain(&mut lc), [Action::Connect]);
+    assert_eq!(
+        drain(&mut lc),
+        [Action::HoldOffline(false), Action::Connect]
+    );
 }
 
 #[test]
 fn disconnect_keeps_credentials_and_stays_offline() {
     let mut lc = connected();
     assert_eq!(lc.command(S, Command::Disconnect), Ok(()));
-    assert_eq!(drain(&mut lc), [Action::Close]);
+    assert_eq!(drain(&mut lc), [Action::HoldOffline(true), Action::Close]);
     lc.closed(S, CloseReason::Local, 0.5);
     assert_eq!(lc.phase(), Phase::Disconnected);
     assert!(lc.is_paired());
     assert_eq!(lc.poll_timeout(), None);
     assert_eq!(lc.iq_allowed(), Err(Refusal::NotConnected));
     assert_eq!(lc.command(2 * S, Command::Connect), Ok(()));
-    assert_eq!(drain(&mut lc), [Action::Connect]);
+    assert_eq!(
+        drain(&mut lc),
+        [Action::HoldOffline(false), Action::Connect]
+    );
+}
+
+#[test]
+fn a_device_held_offline_stays_offline_until_connect() {
+    let mut lc = Lifecycle::held_offline(Settings::default());
+    assert_eq!(lc.phase(), Phase::Disconnected);
+    assert!(lc.is_paired());
+    assert!(drain(&mut lc).is_empty(), "no connect at start");
+    lc.handle_timeout(3600 * S);
+    assert!(drain(&mut lc).is_empty());
+    assert_eq!(lc.iq_allowed(), Err(Refusal::NotConnected));
+    assert_eq!(lc.command(S, Command::Pair), Err(Refusal::AlreadyPaired));
+    assert_eq!(lc.command(S, Command::Connect), Ok(()));
+    assert_eq!(
+        drain(&mut lc),
+        [Action::HoldOffline(false), Action::Connect]
+    );
 }
 
 #[test]
@@ -228,7 +254,10 @@ fn a_certificate_failure_is_an_error_retried_a_bounded_number_of_times() {
     lc.handle_timeout(now + 3600 * S);
     assert!(drain(&mut lc).is_empty(), "parked until the operator acts");
     assert_eq!(lc.command(now, Command::Connect), Ok(()));
-    assert_eq!(drain(&mut lc), [Action::Connect]);
+    assert_eq!(
+        drain(&mut lc),
+        [Action::HoldOffline(false), Action::Connect]
+    );
 }
 
 #[test]

@@ -312,6 +312,19 @@ pub(crate) async fn connect(
     Ok((StatusCode::ACCEPTED, Json(user_view(&state, user))).into_response())
 }
 
+/// `POST /admin/users/{id}/disconnect`: drops the connection and keeps the credentials; the
+/// device stays offline, across restarts too, until `connect`.
+pub(crate) async fn disconnect(
+    State(state): State<Arc<AppState>>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = load_user(&state, &id)?;
+    state.devices.disconnect(user.device).await?;
+    tracing::info!(user = %user.id, device = %user.device, "device disconnected");
+    Ok(Json(user_view(&state, user)))
+}
+
 /// `POST /admin/users/{id}/logout`: logs the device out on WhatsApp and wipes its credentials;
 /// the user, its token and its device id stay, ready to pair again.
 pub(crate) async fn logout(

@@ -219,6 +219,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/users/{id}/token", post(admin::rotate_token))
         .route("/admin/users/{id}/pair", post(admin::pair))
         .route("/admin/users/{id}/connect", post(admin::connect))
+        .route("/admin/users/{id}/disconnect", post(admin::disconnect))
         .route("/admin/users/{id}/logout", post(admin::logout))
         .route("/admin/users/{id}/qr", get(qr::show_qr))
         .route("/admin/users/{id}/events", get(events::stream_events))

@@ -214,6 +214,18 @@ const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "post",
+        path: "/admin/users/{id}/disconnect",
+        tag: "Pairing",
+        summary: "Drop the device's connection and keep its credentials: it stays offline, \
+                  across restarts too, until `connect`.",
+        auth: Auth::Admin,
+        request: None,
+        params: &[],
+        success: &[Success::Json(200, "Disconnected", "User")],
+        errors: &[E::Unauthorized, E::NotFound, E::InternalError],
+    },
+    RouteDoc {
+        method: "post",
         path: "/admin/users/{id}/logout",
         tag: "Pairing",
         summary: "Log the device out: WhatsApp is told (when connected) and the credentials \
