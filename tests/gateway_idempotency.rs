@@ -12,8 +12,8 @@ use serde_json::json;
 use wuts::client::api::Error;
 use wuts::http::GatewayConfig;
 use wuts_store::gateway::{
-    GatewayStore, IdempotencyKey, MemGatewayStore, Outcome, StoredResponse, Tenant, TenantId,
-    TokenHash, User, UserId,
+    GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, MemGatewayStore, Outcome,
+    StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
 };
 use wuts_store::{Error as StoreError, SledStore};
 
@@ -270,6 +270,19 @@ impl GatewayStore for Logged {
     }
     fn remove_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         self.inner.remove_user(id)
+    }
+    fn add_gateway_device(&self, device: &GatewayDevice) -> Result<(), StoreError> {
+        self.inner.add_gateway_device(device)
+    }
+    fn gateway_devices(&self, user: &UserId) -> Result<Vec<GatewayDevice>, StoreError> {
+        self.inner.gateway_devices(user)
+    }
+    fn remove_gateway_device(
+        &self,
+        user: &UserId,
+        id: &GatewayDeviceId,
+    ) -> Result<Option<GatewayDevice>, StoreError> {
+        self.inner.remove_gateway_device(user, id)
     }
     fn stored_response(
         &self,

@@ -40,6 +40,8 @@ pub enum RecordKind {
     AdminToken,
     /// A response stored for an idempotency key.
     StoredResponse,
+    /// One of a user's devices, as the gateway names it.
+    GatewayDevice,
 }
 
 impl fmt::Display for RecordKind {
@@ -57,6 +59,7 @@ impl fmt::Display for RecordKind {
             Self::TokenIndex => "token index",
             Self::AdminToken => "admin token",
             Self::StoredResponse => "stored response",
+            Self::GatewayDevice => "gateway device",
         })
     }
 }

@@ -4,8 +4,8 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use wuts_store::gateway::{
-    GatewayStore, IdempotencyKey, Outcome, StoredResponse, Tenant, TenantId, TokenHash, User,
-    UserId,
+    GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, Outcome, StoredResponse, Tenant,
+    TenantId, TokenHash, User, UserId,
 };
 use wuts_store::{DeviceId, Error};
 
@@ -40,6 +40,7 @@ for_each_backend!(
     token_lookup_follows_rotation,
     removing_a_user_forgets_token_and_responses,
     responses_are_per_user_and_swept_by_age,
+    a_users_devices_are_listed_oldest_first_and_go_with_the_user,
 );
 
 fn tenant(id: &str) -> Result<Tenant, Error> {
@@ -213,5 +214,55 @@ fn sled_gateway_records_survive_reopen() -> TestResult {
             .stored_response(&UserId::new("u1")?, &IdempotencyKey::new("k")?)?
             .is_some()
     );
+    Ok(())
+}
+
+fn a_users_devices_are_listed_oldest_first_and_go_with_the_user(
+    store: Arc<dyn GatewayStore>,
+) -> TestResult {
+    store.create_tenant(&tenant("t")?)?;
+    store.create_user(&user("u1", "t", 1)?)?;
+    store.create_user(&user("u2", "t", 2)?)?;
+    let (u1, u2) = (UserId::new("u1")?, UserId::new("u2")?);
+    let device = |id: &str, user: &UserId, at: u64| -> Result<GatewayDevice, Error> {
+        Ok(GatewayDevice {
+            id: GatewayDeviceId::new(id)?,
+            user: user.clone(),
+            name: format!("device {id}"),
+            device: DeviceId::new(at),
+            created_at: at,
+        })
+    };
+    store.add_gateway_device(&device("b", &u1, 20)?)?;
+    store.add_gateway_device(&device("a", &u1, 10)?)?;
+    store.add_gateway_device(&device("c", &u2, 5)?)?;
+    assert!(matches!(
+        store.add_gateway_device(&device("a", &u1, 10)?),
+        Err(Error::Duplicate { .. })
+    ));
+    assert!(matches!(
+        store.add_gateway_device(&device("x", &UserId::new("ghost")?, 1)?),
+        Err(Error::UnknownUser(_))
+    ));
+    let ids = |user: &UserId| -> Result<Vec<String>, Error> {
+        Ok(store
+            .gateway_devices(user)?
+            .into_iter()
+            .map(|d| d.id.to_string())
+            .collect())
+    };
+    assert_eq!(ids(&u1)?, ["a", "b"]);
+    assert_eq!(ids(&u2)?, ["c"]);
+    let removed = store.remove_gateway_device(&u1, &GatewayDeviceId::new("a")?)?;
+    assert_eq!(removed.map(|d| d.device), Some(DeviceId::new(10)));
+    // A device of another user is not found through this user.
+    assert_eq!(
+        store.remove_gateway_device(&u1, &GatewayDeviceId::new("c")?)?,
+        None
+    );
+    assert_eq!(ids(&u1)?, ["b"]);
+    store.remove_user(&u1)?;
+    assert!(ids(&u1)?.is_empty());
+    assert_eq!(ids(&u2)?, ["c"]);
     Ok(())
 }

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    GatewayStore, IdempotencyKey, StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
+    GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, StoredResponse, Tenant, TenantId,
+    TokenHash, User, UserId,
 };
 use crate::error::Error;
 
@@ -22,6 +23,7 @@ struct State {
     users: BTreeMap<UserId, User>,
     tokens: HashMap<TokenHash, UserId>,
     responses: HashMap<(UserId, IdempotencyKey), StoredResponse>,
+    devices: Vec<GatewayDevice>,
 }
 
 impl MemGatewayStore {
@@ -121,7 +123,45 @@ impl GatewayStore for MemGatewayStore {
         };
         state.tokens.remove(&user.token_hash);
         state.responses.retain(|(owner, _), _| owner != id);
+        state.devices.retain(|d| &d.user != id);
         Ok(Some(user))
+    }
+
+    fn add_gateway_device(&self, device: &GatewayDevice) -> Result<(), Error> {
+        let mut state = self.state();
+        if !state.users.contains_key(&device.user) {
+            return Err(Error::UnknownUser(device.user.clone()));
+        }
+        if state.devices.iter().any(|d| d.id == device.id) {
+            return Err(Error::Duplicate { what: "device id" });
+        }
+        state.devices.push(device.clone());
+        Ok(())
+    }
+
+    fn gateway_devices(&self, user: &UserId) -> Result<Vec<GatewayDevice>, Error> {
+        let mut mine: Vec<GatewayDevice> = self
+            .state()
+            .devices
+            .iter()
+            .filter(|d| &d.user == user)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(mine)
+    }
+
+    fn remove_gateway_device(
+        &self,
+        user: &UserId,
+        id: &GatewayDeviceId,
+    ) -> Result<Option<GatewayDevice>, Error> {
+        let mut state = self.state();
+        let at = state
+            .devices
+            .iter()
+            .position(|d| &d.user == user && &d.id == id);
+        Ok(at.map(|i| state.devices.remove(i)))
     }
 
     fn stored_response(

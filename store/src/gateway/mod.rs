@@ -77,6 +77,27 @@ string_id!(
     UserId,
     "user"
 );
+string_id!(
+    /// Identifies one of a user's devices in the API (UUID v4 text); the device registry knows
+    /// it by its [`DeviceId`].
+    GatewayDeviceId,
+    "device"
+);
+
+/// One of a user's devices: the API's name for a device slot of the registry.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GatewayDevice {
+    /// Its id in the API.
+    pub id: GatewayDeviceId,
+    /// The user it belongs to.
+    pub user: UserId,
+    /// A human-readable name.
+    pub name: String,
+    /// Its slot in the device registry.
+    pub device: DeviceId,
+    /// Creation time, unix seconds.
+    pub created_at: u64,
+}
 
 /// The SHA-256 of an API or admin token. The token itself is never stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -224,6 +245,20 @@ pub trait GatewayStore: Send + Sync {
     /// Removes a user, its token and its stored responses. **Durable.** Returns the removed
     /// user, or `None` if there was none.
     fn remove_user(&self, id: &UserId) -> Result<Option<User>, Error>;
+
+    /// Records one of a user's devices. **Durable.** Fails with [`Error::UnknownUser`] if the
+    /// user does not exist and with [`Error::Duplicate`] if the id is taken.
+    fn add_gateway_device(&self, device: &GatewayDevice) -> Result<(), Error>;
+
+    /// A user's devices, oldest first.
+    fn gateway_devices(&self, user: &UserId) -> Result<Vec<GatewayDevice>, Error>;
+
+    /// Forgets one of a user's devices. **Durable.** Returns it, or `None` if there was none.
+    fn remove_gateway_device(
+        &self,
+        user: &UserId,
+        id: &GatewayDeviceId,
+    ) -> Result<Option<GatewayDevice>, Error>;
 
     /// The response stored for `user`'s `key`, if any (expired ones included: the caller
     /// applies its TTL).

@@ -1,7 +1,10 @@
 //! On-disk layouts of the gateway's records, on the same codec and version rules as the device
 //! records (`record.rs`): a version byte, then fixed-order fields.
 
-use super::{Outcome, StoredResponse, Tenant, TenantId, TokenHash, User, UserId};
+use super::{
+    GatewayDevice, GatewayDeviceId, Outcome, StoredResponse, Tenant, TenantId, TokenHash, User,
+    UserId,
+};
 use crate::codec::{Reader, RecordError, Writer};
 use crate::model::DeviceId;
 use crate::record::open_v1;
@@ -11,6 +14,7 @@ const USER_VERSION: u8 = 1;
 const RESPONSE_VERSION: u8 = 2;
 const TOKEN_HASH_VERSION: u8 = 1;
 const INDEX_VERSION: u8 = 1;
+const DEVICE_VERSION: u8 = 1;
 
 fn read_id<T>(
     r: &mut Reader<'_>,
@@ -64,6 +68,39 @@ pub(crate) fn decode_user(record: &[u8]) -> Result<User, RecordError> {
     };
     r.finish()?;
     Ok(user)
+}
+
+/// `GatewayDevice` v1: id, user, name, registry device id, created_at.
+pub(crate) fn encode_gateway_device(device: &GatewayDevice) -> Result<Vec<u8>, RecordError> {
+    let mut w = Writer::new(DEVICE_VERSION);
+    w.bytes("id", device.id.as_str().as_bytes())?;
+    w.bytes("user", device.user.as_str().as_bytes())?;
+    w.bytes("name", device.name.as_bytes())?;
+    w.u64(device.device.get());
+    w.u64(device.created_at);
+    Ok(w.finish())
+}
+
+pub(crate) fn decode_gateway_device(record: &[u8]) -> Result<GatewayDevice, RecordError> {
+    let mut r = open_v1(record, DEVICE_VERSION)?;
+    let device = GatewayDevice {
+        id: read_id(&mut r, "id", GatewayDeviceId::new)?,
+        user: read_id(&mut r, "user", UserId::new)?,
+        name: r.str("name")?,
+        device: DeviceId::new(r.u64("device")?),
+        created_at: r.u64("created_at")?,
+    };
+    r.finish()?;
+    Ok(device)
+}
+
+/// Storage key of a user's device: user id, a 0 byte, the creation time (so a user's devices
+/// list oldest first), the device id.
+pub(crate) fn gateway_device_key(device: &GatewayDevice) -> Vec<u8> {
+    let mut out = response_prefix(&device.user);
+    out.extend_from_slice(&device.created_at.to_be_bytes());
+    out.extend_from_slice(device.id.as_str().as_bytes());
+    out
 }
 
 /// A token hash on its own (the admin token) v1: 32 bytes.
@@ -203,6 +240,17 @@ pub(crate) mod tests {
         v1.extend_from_slice(b"{}");
         v1.extend_from_slice(&6u64.to_be_bytes());
         assert_eq!(decode_response(&v1)?, response);
+        let device = GatewayDevice {
+            id: GatewayDeviceId::new("d1")?,
+            user: user.id.clone(),
+            name: "Vendas".into(),
+            device: DeviceId::new(7),
+            created_at: 9,
+        };
+        assert_eq!(
+            decode_gateway_device(&encode_gateway_device(&device)?)?,
+            device
+        );
         let hash = TokenHash::from_bytes([1; 32]);
         assert_eq!(decode_token_hash(&encode_token_hash(&hash))?, hash);
         assert_eq!(decode_index(&encode_index(&user.id)?)?, user.id);

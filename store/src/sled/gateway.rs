@@ -8,6 +8,7 @@
 //! | `gw-users`     | user id                     | `User` record          |
 //! | `gw-tokens`    | token hash (32 B)           | user id record         |
 //! | `gw-responses` | user id ‖ 0 ‖ idempotency key | `StoredResponse` record |
+//! | `gw-devices`   | user id ‖ 0 ‖ created_at ‖ device id | `GatewayDevice` record |
 
 use ::sled::transaction::Transactional;
 use ::sled::{Batch, Db, IVec, Tree};
@@ -16,11 +17,13 @@ use super::{SledStore, abort, backend, transaction};
 use crate::codec::RecordError;
 use crate::error::{Error, RecordKind};
 use crate::gateway::record::{
-    decode_index, decode_response, decode_tenant, decode_token_hash, decode_user, encode_index,
-    encode_response, encode_tenant, encode_token_hash, encode_user, response_key, response_prefix,
+    decode_gateway_device, decode_index, decode_response, decode_tenant, decode_token_hash,
+    decode_user, encode_gateway_device, encode_index, encode_response, encode_tenant,
+    encode_token_hash, encode_user, gateway_device_key, response_key, response_prefix,
 };
 use crate::gateway::{
-    GatewayStore, IdempotencyKey, StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
+    GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, StoredResponse, Tenant, TenantId,
+    TokenHash, User, UserId,
 };
 
 const ADMIN_TOKEN_KEY: &[u8] = b"admin-token";
@@ -32,6 +35,7 @@ pub(super) struct Trees {
     users: Tree,
     tokens: Tree,
     responses: Tree,
+    devices: Tree,
 }
 
 impl Trees {
@@ -43,6 +47,7 @@ impl Trees {
             users: tree("gw-users")?,
             tokens: tree("gw-tokens")?,
             responses: tree("gw-responses")?,
+            devices: tree("gw-devices")?,
         })
     }
 }
@@ -230,8 +235,65 @@ impl GatewayStore for SledStore {
             .responses
             .apply_batch(batch)
             .map_err(backend("remove user responses"))?;
+        let mut batch = Batch::default();
+        for entry in self.gateway.devices.scan_prefix(response_prefix(id)) {
+            let (key, _) = entry.map_err(backend("remove user devices"))?;
+            batch.remove(key);
+        }
+        self.gateway
+            .devices
+            .apply_batch(batch)
+            .map_err(backend("remove user devices"))?;
         self.flush_for("remove user")?;
         Ok(removed)
+    }
+
+    fn add_gateway_device(&self, device: &GatewayDevice) -> Result<(), Error> {
+        let value =
+            encode_gateway_device(device).map_err(encode_error(RecordKind::GatewayDevice))?;
+        let key = gateway_device_key(device);
+        let trees = (&self.gateway.users, &self.gateway.devices);
+        let result = trees.transaction(|(users, devices)| {
+            if users.get(device.user.as_str())?.is_none() {
+                return abort(Error::UnknownUser(device.user.clone()));
+            }
+            if devices.get(key.as_slice())?.is_some() {
+                return abort(Error::Duplicate { what: "device id" });
+            }
+            devices.insert(key.as_slice(), value.as_slice())?;
+            Ok(())
+        });
+        transaction("add device", result)?;
+        self.flush_for("add device")
+    }
+
+    fn gateway_devices(&self, user: &UserId) -> Result<Vec<GatewayDevice>, Error> {
+        let mut out = Vec::new();
+        for entry in self.gateway.devices.scan_prefix(response_prefix(user)) {
+            let (_, value) = entry.map_err(backend("list devices"))?;
+            out.push(decode_gateway_device(&value).map_err(corrupt(RecordKind::GatewayDevice))?);
+        }
+        Ok(out)
+    }
+
+    fn remove_gateway_device(
+        &self,
+        user: &UserId,
+        id: &GatewayDeviceId,
+    ) -> Result<Option<GatewayDevice>, Error> {
+        let Some(device) = self
+            .gateway_devices(user)?
+            .into_iter()
+            .find(|d| &d.id == id)
+        else {
+            return Ok(None);
+        };
+        self.gateway
+            .devices
+            .remove(gateway_device_key(&device))
+            .map_err(backend("remove device"))?;
+        self.flush_for("remove device")?;
+        Ok(Some(device))
     }
 
     fn stored_response(
