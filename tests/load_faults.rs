@@ -94,11 +94,15 @@ async fn connected(http: &reqwest::Client, url: &str, user: &str) -> bool {
     false
 }
 
-/// Holds `SLOW_CLIENTS` half-written requests open, reopening them as the server cuts them.
-fn slowloris(url: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usize> {
+/// Holds `SLOW_CLIENTS` half-written requests open, reopening them as the server cuts them;
+/// `opened` counts every connection it made.
+fn slowloris(
+    url: &str,
+    stop: Arc<AtomicBool>,
+    opened: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
     let addr = url.trim_start_matches("http://").to_owned();
     tokio::spawn(async move {
-        let mut opened = 0;
         let mut held: Vec<TcpStream> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             held.retain(|s| s.peer_addr().is_ok());
@@ -107,18 +111,17 @@ fn slowloris(url: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usize>
                     Ok(mut s) => {
                         let _ = s.write_all(b"POST /groups HTTP/1.1\r\nHost: x\r\n").await;
                         held.push(s);
-                        opened += 1;
+                        opened.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(_) => break,
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        opened
     })
 }
 
-#[derive(Default, Debug)]
+#[derive(Default)]
 struct Tally {
     by_status: HashMap<u16, usize>,
     connection_errors: usize,
@@ -196,6 +199,20 @@ async fn burst(
     total
 }
 
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut statuses: Vec<_> = self.by_status.iter().collect();
+        statuses.sort();
+        write!(
+            f,
+            "answered {statuses:?}, connection errors {}, hung {}, keys with a group {}",
+            self.connection_errors,
+            self.hung,
+            self.groups.len()
+        )
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a load-and-faults run of the release binary; see the module docs"]
 async fn keyed_burst_with_slowloris_sigkill_and_sigterm() {
@@ -271,7 +288,11 @@ async fn keyed_burst_with_slowloris_sigkill_and_sigterm() {
 
     // Phase 1: burst + slowloris, SIGKILL halfway.
     let stop = Arc::new(AtomicBool::new(false));
-    let slow = slowloris(&url, stop.clone());
+    let opened = Arc::new(AtomicUsize::new(0));
+    let slow = slowloris(&url, stop.clone(), opened.clone());
+    while opened.load(Ordering::Relaxed) < SLOW_CLIENTS {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let gw = Arc::new(std::sync::Mutex::new(gw));
     let victim = gw.clone();
     let started = Instant::now();
@@ -281,7 +302,8 @@ async fn keyed_burst_with_slowloris_sigkill_and_sigterm() {
     .await;
     let phase1_secs = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let slow_opened = slow.await.unwrap();
+    slow.await.unwrap();
+    let slow_opened = opened.load(Ordering::Relaxed);
     let _ = gw.lock().unwrap().wait();
 
     // Restart on the same data: the device must come back without pairing.
