@@ -360,11 +360,11 @@ async fn keyed_burst_with_slowloris_sigkill_and_sigterm() {
         .count();
 
     println!(
-        "load-and-faults: phase 1 (burst + slowloris, SIGKILL halfway) {phase1:?} in {phase1_secs:.1} s; slow connections opened {slow_opened}"
+        "load-and-faults: phase 1 (burst + slowloris, SIGKILL halfway) {phase1} in {phase1_secs:.1} s; slow connections opened {slow_opened}"
     );
-    println!("load-and-faults: retry of phase 1 after restart {retry:?}");
+    println!("load-and-faults: retry of phase 1 after restart {retry}");
     println!(
-        "load-and-faults: phase 2 (burst, SIGTERM halfway) {phase2:?}; exit {exit} {term_secs:.1} s after SIGTERM"
+        "load-and-faults: phase 2 (burst, SIGTERM halfway) {phase2}; exit {exit} {term_secs:.1} s after SIGTERM"
     );
     println!(
         "load-and-faults: groups on WhatsApp {}; duplicate subjects {duplicates}; keys answered with two different groups {split_answers}; lost pairings {lost_pairings}",
