@@ -287,6 +287,8 @@ impl Driver {
                         Some(Command::Shutdown(done)) => return self.stop(live, Some(done)).await,
                         Some(Command::Lifecycle(cmd, reply)) => {
                             let r = self.lifecycle.command(now, cmd);
+                            // Read-your-writes: the status shows the command before the reply.
+                            last = self.publish(last);
                             if cmd == lifecycle::Command::Logout && r.is_ok() {
                                 p.logouts.push(reply);
                             } else {

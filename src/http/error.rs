@@ -41,6 +41,8 @@ pub enum ErrorCode {
     ValidationError,
     /// 400: the body is not JSON.
     InvalidJson,
+    /// 400: the user has several devices and the request did not say which (`device_id`).
+    DeviceIdRequired,
     /// 401: no token, or not a valid one.
     Unauthorized,
     /// 404: no such user, route, QR code or sandbox.
@@ -84,9 +86,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
+        ErrorCode::DeviceIdRequired,
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -113,6 +116,7 @@ impl ErrorCode {
         match self {
             ErrorCode::ValidationError => "VALIDATION_ERROR",
             ErrorCode::InvalidJson => "INVALID_JSON",
+            ErrorCode::DeviceIdRequired => "DEVICE_ID_REQUIRED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -138,7 +142,9 @@ impl ErrorCode {
     /// The HTTP status that always goes with the code.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::ValidationError | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationError | ErrorCode::InvalidJson | ErrorCode::DeviceIdRequired => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -171,6 +177,9 @@ pub enum ApiError {
     /// The body is not JSON (the text says where it broke).
     #[error("invalid JSON: {0}")]
     InvalidJson(String),
+    /// The user has several devices; the request must name one.
+    #[error("this user has several devices: say which with device_id")]
+    DeviceIdRequired,
     /// Missing, malformed or unknown token.
     #[error("missing or invalid token")]
     Unauthorized,
@@ -267,6 +276,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => ErrorCode::ValidationError,
             ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
+            ApiError::DeviceIdRequired => ErrorCode::DeviceIdRequired,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,19 +17,33 @@ use super::auth::UserAuth;
 use super::body::JsonBody;
 use super::error::rfc3339;
 use super::idempotency::{self, Lookup};
-use super::{ApiError, AppState, ResponseStyle, validate};
+use super::{ApiError, AppState, ResponseStyle, devices, validate};
 use crate::binary::Jid;
 use crate::binary::jid::SERVER_PN;
 use crate::client::api::Error as ClientError;
 use crate::ops::groups::{GroupInfo, GroupParticipant, ParticipantOutcome};
+
+/// `?device_id=`: which of the user's devices creates the group (or `device_id` in the body).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeviceChoice {
+    device_id: Option<String>,
+}
 
 /// The handler.
 pub(crate) async fn create_group(
     State(state): State<Arc<AppState>>,
     UserAuth(user): UserAuth,
     headers: HeaderMap,
+    query: Result<Query<DeviceChoice>, QueryRejection>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
+    let named = query
+        .device_id
+        .or_else(|| body["device_id"].as_str().map(str::to_owned));
+    let device = devices::resolve(&state, &user, named.as_deref())?.device;
     let (key, request) = match (idempotency::key_of(&headers), validate::create_group(&body)) {
         (Ok(key), Ok(request)) => (key, request),
         (key, request) => {
@@ -41,7 +56,7 @@ pub(crate) async fn create_group(
         }
     };
 
-    let hash = idempotency::request_hash(&request);
+    let hash = idempotency::request_hash(device, &request);
     let _key_guard = match &key {
         Some(key) => {
             let guard = state
@@ -61,7 +76,7 @@ pub(crate) async fn create_group(
 
     let requested = request.participants.clone();
     let started = Instant::now();
-    let result = state.devices.create_group(user.device, request).await;
+    let result = state.devices.create_group(device, request).await;
     // Only requests that went out to WhatsApp are WhatsApp's latency.
     if result
         .as_ref()

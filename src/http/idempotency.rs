@@ -23,6 +23,7 @@ use tokio::sync::OwnedMutexGuard;
 use wuts_store::gateway::{IdempotencyKey, Outcome, StoredResponse, UserId};
 
 use super::{ApiError, AppState, unix_now};
+use crate::client::api::DeviceId;
 use crate::ops::groups::CreateGroup;
 
 /// The request header.
@@ -121,8 +122,9 @@ pub(crate) fn key_of(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiE
 
 /// A digest of the normalised request: two bodies that mean the same group (participants
 /// written differently, fields reordered, whitespace) hash the same.
-pub(crate) fn request_hash(request: &CreateGroup) -> [u8; 32] {
+pub(crate) fn request_hash(device: DeviceId, request: &CreateGroup) -> [u8; 32] {
     let canonical = serde_json::json!([
+        device.get(),
         request.subject,
         request
             .participants
@@ -347,8 +349,10 @@ mod tests {
             ..CreateGroup::default()
         };
         let mut b = a.clone();
-        assert_eq!(request_hash(&a), request_hash(&b));
+        let d = DeviceId::new(1);
+        assert_eq!(request_hash(d, &a), request_hash(d, &b));
+        assert_ne!(request_hash(d, &a), request_hash(DeviceId::new(2), &a));
         b.locked = true;
-        assert_ne!(request_hash(&a), request_hash(&b));
+        assert_ne!(request_hash(d, &a), request_hash(d, &b));
     }
 }

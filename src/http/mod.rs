@@ -14,6 +14,7 @@
 mod admin;
 mod auth;
 mod body;
+mod devices;
 pub mod error;
 mod events;
 mod groups;
@@ -199,6 +200,15 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let groups = Router::new()
         .route("/groups", post(groups::create_group))
+        .route("/devices", post(devices::create).get(devices::list))
+        .route("/devices/{id}", axum::routing::delete(devices::remove))
+        .route("/user/devices", get(devices::mine))
+        .route("/status", get(devices::status))
+        .route("/connect", post(devices::connect))
+        .route("/disconnect", post(devices::disconnect))
+        .route("/logout", post(devices::logout))
+        .route("/qr", get(devices::qr_code))
+        .route("/qr/status", get(devices::qr_status))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::restyle_errors,

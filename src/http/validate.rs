@@ -13,8 +13,14 @@ use super::error::violations as listed;
 use crate::ops::groups::CreateGroup;
 use crate::types::{GroupJid, Jid, UserJid};
 
-/// Top-level fields of the body.
-const FIELDS: [&str; 4] = ["name", "participants", "description", "options"];
+/// Top-level fields of the body (`device_id` is read by the handler).
+const FIELDS: [&str; 5] = [
+    "name",
+    "participants",
+    "description",
+    "options",
+    "device_id",
+];
 /// Fields of `options`.
 const OPTIONS: [&str; 5] = [
     "announcement",
