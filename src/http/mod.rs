@@ -22,6 +22,7 @@ mod idempotency;
 mod metrics;
 mod middleware;
 mod openapi;
+mod openapi_devices;
 mod openapi_schemas;
 mod ops;
 mod qr;

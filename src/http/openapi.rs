@@ -11,7 +11,7 @@ use crate::ops::groups::{MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE, MAX_SUBJECT_CHAR
 
 /// Who may call a route.
 #[derive(Clone, Copy)]
-enum Auth {
+pub(super) enum Auth {
     Public,
     Admin,
     User,
@@ -19,7 +19,7 @@ enum Auth {
 
 /// What a successful call returns.
 #[derive(Clone, Copy)]
-enum Success {
+pub(super) enum Success {
     /// A JSON body of this component schema.
     Json(u16, &'static str, &'static str),
     /// No body.
@@ -30,21 +30,27 @@ enum Success {
 
 /// Extra parameters besides the `{id}` path parameter (added for every path that has it).
 #[derive(Clone, Copy)]
-enum Param {
+pub(super) enum Param {
     IdempotencyKey,
     QrFormat,
+    /// `?device_id=`: which of the user's devices.
+    DeviceId,
+    /// `?refresh=true`.
+    Refresh,
+    /// `?purge=true`.
+    Purge,
 }
 
-struct RouteDoc {
-    method: &'static str,
-    path: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-    auth: Auth,
-    request: Option<&'static str>,
-    params: &'static [Param],
-    success: &'static [Success],
-    errors: &'static [ErrorCode],
+pub(super) struct RouteDoc {
+    pub(super) method: &'static str,
+    pub(super) path: &'static str,
+    pub(super) tag: &'static str,
+    pub(super) summary: &'static str,
+    pub(super) auth: Auth,
+    pub(super) request: Option<&'static str>,
+    pub(super) params: &'static [Param],
+    pub(super) success: &'static [Success],
+    pub(super) errors: &'static [ErrorCode],
 }
 
 use ErrorCode as E;
@@ -369,6 +375,23 @@ fn parameter(param: Param) -> Value {
                             with another body is refused (422). Kept for 24 hours.",
             "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
         }),
+        Param::DeviceId => json!({
+            "name": "device_id", "in": "query", "required": false,
+            "description": "Which of the user's devices (from `GET /devices`). Omitted: the \
+                            user's only device; with several, 400 `DEVICE_ID_REQUIRED`.",
+            "schema": { "type": "string" }
+        }),
+        Param::Refresh => json!({
+            "name": "refresh", "in": "query", "required": false,
+            "description": "Start pairing over with fresh codes instead of the code on show.",
+            "schema": { "type": "boolean", "default": false }
+        }),
+        Param::Purge => json!({
+            "name": "purge", "in": "query", "required": false,
+            "description": "Log the device out and forget it (a user's first device is only \
+                            logged out).",
+            "schema": { "type": "boolean", "default": false }
+        }),
         Param::QrFormat => json!({
             "name": "format", "in": "query", "required": false,
             "schema": { "type": "string", "enum": ["json", "png", "svg", "txt"], "default": "json" }
@@ -475,7 +498,7 @@ fn operation(route: &RouteDoc) -> Value {
 /// The whole document.
 pub fn openapi_document() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in ROUTES.iter().chain(super::openapi_devices::DEVICE_ROUTES) {
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
