@@ -14,7 +14,7 @@ use wuts_store::gateway::{Tenant, TenantId, User, UserId};
 use super::auth::{AdminAuth, hash_token};
 use super::body::JsonBody;
 use super::validate::Object;
-use super::{ApiError, AppState, unix_now};
+use super::{ApiError, AppState, durably, unix_now};
 use crate::client::api::{DeviceState, Error as ClientError};
 
 /// Longest tenant or user name, in characters.
@@ -147,7 +147,8 @@ pub(crate) async fn create_tenant(
         name,
         created_at: unix_now(),
     };
-    state.store.create_tenant(&tenant)?;
+    let saved = tenant.clone();
+    durably(&state, move |store| store.create_tenant(&saved)).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
     Ok((StatusCode::CREATED, Json(TenantView::from(tenant))).into_response())
 }
@@ -195,12 +196,13 @@ pub(crate) async fn create_user(
         token_hash: hash_token(&token),
         created_at: unix_now(),
     };
-    if let Err(error) = state.store.create_user(&user) {
+    let saved = user.clone();
+    if let Err(error) = durably(&state, move |store| store.create_user(&saved)).await {
         // Do not leave a device slot nobody can reach.
         if let Err(cleanup) = state.devices.remove(device).await {
             tracing::warn!(error = %cleanup, %device, "could not remove the orphaned device");
         }
-        return Err(error.into());
+        return Err(error);
     }
     tracing::info!(user = %user.id, tenant = %user.tenant, %device, "user created");
     let shown = UserWithToken {
@@ -248,7 +250,8 @@ pub(crate) async fn delete_user(
         Ok(()) | Err(ClientError::UnknownDevice(_)) => {}
         Err(error) => return Err(error.into()),
     }
-    state.store.remove_user(&user.id)?;
+    let id = user.id.clone();
+    durably(&state, move |store| store.remove_user(&id)).await?;
     tracing::info!(user = %user.id, device = %user.device, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -261,7 +264,8 @@ pub(crate) async fn rotate_token(
 ) -> Result<Json<UserWithToken>, ApiError> {
     let user = load_user(&state, &id)?;
     let token = new_token();
-    let user = state.store.set_user_token(&user.id, &hash_token(&token))?;
+    let (id, hash) = (user.id.clone(), hash_token(&token));
+    let user = durably(&state, move |store| store.set_user_token(&id, &hash)).await?;
     tracing::info!(user = %user.id, "token rotated");
     Ok(Json(UserWithToken {
         id: user.id.to_string(),

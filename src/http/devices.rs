@@ -22,7 +22,7 @@ use super::auth::UserAuth;
 use super::body::JsonBody;
 use super::error::rfc3339;
 use super::validate::Object;
-use super::{ApiError, AppState, ErrorCode, qr, unix_now};
+use super::{ApiError, AppState, ErrorCode, durably, qr, unix_now};
 use crate::client::api::{DeviceEvent, DeviceState, DeviceStatus};
 
 /// How long `GET /qr` waits for the first code of a pairing it started.
@@ -45,7 +45,10 @@ fn query(q: Result<Query<DeviceQuery>, QueryRejection>) -> Result<DeviceQuery, A
 }
 
 /// The user's devices, oldest first; a user without any gets its registry slot as `default`.
-pub(crate) fn devices_of(state: &AppState, user: &User) -> Result<Vec<GatewayDevice>, ApiError> {
+pub(crate) async fn devices_of(
+    state: &Arc<AppState>,
+    user: &User,
+) -> Result<Vec<GatewayDevice>, ApiError> {
     let devices = state.store.gateway_devices(&user.id)?;
     if !devices.is_empty() {
         return Ok(devices);
@@ -57,17 +60,18 @@ pub(crate) fn devices_of(state: &AppState, user: &User) -> Result<Vec<GatewayDev
         device: user.device,
         created_at: user.created_at,
     };
-    state.store.add_gateway_device(&default)?;
+    let saved = default.clone();
+    durably(state, move |store| store.add_gateway_device(&saved)).await?;
     Ok(vec![default])
 }
 
 /// The device a request names, or the user's only one.
-pub(crate) fn resolve(
-    state: &AppState,
+pub(crate) async fn resolve(
+    state: &Arc<AppState>,
     user: &User,
     device_id: Option<&str>,
 ) -> Result<GatewayDevice, ApiError> {
-    let mut devices = devices_of(state, user)?;
+    let mut devices = devices_of(state, user).await?;
     match device_id.map(str::trim).filter(|id| !id.is_empty()) {
         Some(id) => devices
             .into_iter()
@@ -116,7 +120,7 @@ pub(crate) async fn create(
     if !object.violations.is_empty() {
         return Err(ApiError::Validation(object.violations));
     }
-    devices_of(&state, &user)?; // a user's first slot keeps its place, oldest first
+    devices_of(&state, &user).await?; // a user's first slot keeps its place, oldest first
     let slot = state.devices.create().await?;
     let device = GatewayDevice {
         id: GatewayDeviceId::new(uuid::Uuid::new_v4().to_string())?,
@@ -125,7 +129,8 @@ pub(crate) async fn create(
         device: slot,
         created_at: unix_now(),
     };
-    state.store.add_gateway_device(&device)?;
+    let saved = device.clone();
+    durably(&state, move |store| store.add_gateway_device(&saved)).await?;
     tracing::info!(user = %user.id, device = %device.id, "device created");
     let body = json!({"success": true, "device": view(&state, &device)?});
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -136,7 +141,8 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     UserAuth(user): UserAuth,
 ) -> Result<Json<Value>, ApiError> {
-    let devices = devices_of(&state, &user)?
+    let devices = devices_of(&state, &user)
+        .await?
         .iter()
         .map(|d| view(&state, d))
         .collect::<Result<Vec<_>, _>>()?;
@@ -148,7 +154,7 @@ pub(crate) async fn mine(
     State(state): State<Arc<AppState>>,
     UserAuth(user): UserAuth,
 ) -> Result<Json<Value>, ApiError> {
-    let devices = devices_of(&state, &user)?;
+    let devices = devices_of(&state, &user).await?;
     let listed = devices
         .iter()
         .map(|d| {
@@ -177,7 +183,7 @@ pub(crate) async fn remove(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, Some(&id))?;
+    let device = resolve(&state, &user, Some(&id)).await?;
     if !q.purge.unwrap_or(false) {
         state.devices.disconnect(device.device).await?;
         return Ok(Json(
@@ -191,7 +197,11 @@ pub(crate) async fn remove(
         ));
     }
     state.devices.remove(device.device).await?;
-    state.store.remove_gateway_device(&user.id, &device.id)?;
+    let (owner, id) = (user.id.clone(), device.id.clone());
+    durably(&state, move |store| {
+        store.remove_gateway_device(&owner, &id)
+    })
+    .await?;
     Ok(Json(
         json!({"success": true, "message": "Device logged out and deleted"}),
     ))
@@ -204,7 +214,7 @@ pub(crate) async fn status(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref())?;
+    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let status = status_of(&state, &device)?;
     let account = status.jid.as_ref().map(|j| j.to_non_device());
     Ok(Json(json!({"success": true, "data": {
@@ -225,7 +235,7 @@ pub(crate) async fn connect(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref())?;
+    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let needs_qr = match state.devices.connect(device.device).await {
         Ok(()) => false,
         Err(crate::client::api::Error::NotPaired) => true,
@@ -245,7 +255,7 @@ pub(crate) async fn disconnect(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref())?;
+    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     state.devices.disconnect(device.device).await?;
     Ok(Json(json!({"success": true, "data": {
         "message": "device disconnected successfully", "device_id": device.id.as_str(),
@@ -259,7 +269,7 @@ pub(crate) async fn logout(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref())?;
+    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     state.devices.logout(device.device).await?;
     Ok(Json(json!({"success": true, "data": {
         "message": "device logged out successfully", "device_id": device.id.as_str(),
@@ -274,7 +284,7 @@ pub(crate) async fn qr_code(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref())?;
+    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let mut events = state.devices.subscribe(device.device)?;
     let status = status_of(&state, &device)?;
     let refresh = q.refresh.unwrap_or(false);
@@ -338,7 +348,7 @@ pub(crate) async fn qr_status(
     q: Result<Query<DeviceQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref())?;
+    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let status = status_of(&state, &device)?;
     let qr = status.qr.filter(|_| status.state == DeviceState::Pairing);
     Ok(Json(json!({"success": true, "data": {

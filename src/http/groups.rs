@@ -43,7 +43,9 @@ pub(crate) async fn create_group(
     let named = query
         .device_id
         .or_else(|| body["device_id"].as_str().map(str::to_owned));
-    let device = devices::resolve(&state, &user, named.as_deref())?.device;
+    let device = devices::resolve(&state, &user, named.as_deref())
+        .await?
+        .device;
     let (key, request) = match (idempotency::key_of(&headers), validate::create_group(&body)) {
         (Ok(key), Ok(request)) => (key, request),
         (key, request) => {

@@ -291,6 +291,20 @@ pub async fn serve(
     result
 }
 
+/// Runs a durable store write (it ends in an fsync) on the blocking pool, not on the async
+/// workers that serve every other request.
+pub(crate) async fn durably<T: Send + 'static>(
+    state: &Arc<AppState>,
+    write: impl FnOnce(&dyn GatewayStore) -> Result<T, wuts_store::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || write(state.store.as_ref())).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
