@@ -355,6 +355,31 @@ mod tests {
         assert!(!config.sandbox);
         assert_eq!(config.response_style, ResponseStyle::Wuts);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.limits, ServerLimits::default());
+        assert_eq!(config.store_cache_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.idempotency_keys_per_user, 10_000);
+    }
+
+    #[test]
+    fn limits_come_from_flags_env_and_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "shutdown_timeout = 4\nstore_cache_mb = 8").unwrap();
+        let path = file.path().to_str().unwrap().to_owned();
+        let config = resolve(
+            &["--config", &path, "--max-connections", "100"],
+            &[
+                ("WUTS_HEADER_TIMEOUT", "7"),
+                ("WUTS_IDEMPOTENCY_KEYS_PER_USER", "5"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.limits.shutdown_deadline, Duration::from_secs(4));
+        assert_eq!(config.limits.header_read_timeout, Duration::from_secs(7));
+        assert_eq!(config.limits.max_connections, 100);
+        assert_eq!(config.store_cache_bytes, 8 * 1024 * 1024);
+        assert_eq!(config.idempotency_keys_per_user, 5);
+        let bad = resolve(&["--shutdown-timeout", "soon"], &[]);
+        assert!(matches!(bad, Err(ServeError::Config(m)) if m.contains("shutdown_timeout")));
     }
 
     #[test]
