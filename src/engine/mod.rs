@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod lifecycle;
 pub mod pair;
+pub mod paircode;
 pub mod payload;
 
 mod close;

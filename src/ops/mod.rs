@@ -12,6 +12,7 @@
 pub mod companion;
 pub mod groups;
 pub mod keepalive;
+pub mod paircode;
 pub mod pairing;
 pub mod passive;
 pub mod prekeys;
