@@ -53,7 +53,7 @@ use tokio::task::JoinHandle;
 pub use error::Error;
 pub use model::{
     AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
-    PhoneBehaviour, SimEvent, StreamError, Timing,
+    PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
 };
 pub use pairing::PairingError;
 pub use persist::PersistError;
@@ -239,6 +239,11 @@ impl SandboxHandle {
         fault_for: impl Fn(String) -> Fault,
     ) -> Result<usize, Error> {
         self.shared.inject_connected(fault_for).await
+    }
+
+    /// What has been written to the data directory since the start (zero without one).
+    pub fn store_writes(&self) -> StoreWrites {
+        self.shared.store_writes()
     }
 
     /// Events from now on, for tests that wait rather than sleep.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{hex, secret_from_hex, unhex};
-use super::model::{GroupRecord, PhoneBehaviour};
+use super::model::{GroupRecord, PhoneBehaviour, StoreWrites};
 use super::state::{Account, Device, State};
 use crate::noise::{KeyPair, PublicKey, SecretKey};
 
@@ -156,8 +156,8 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
     }))
 }
 
-/// Writes the directory half of `state` to `dir/sandbox.json`.
-pub(crate) fn save(dir: &Path, state: &State) -> Result<(), PersistError> {
+/// Writes the directory half of `state` to `dir/sandbox.json`; returns what that wrote.
+pub(crate) fn save(dir: &Path, state: &State) -> Result<StoreWrites, PersistError> {
     let secret_hex = |k: &SecretKey| hex(k.to_bytes().as_ref());
     let snap = Snapshot {
         version: VERSION,
@@ -210,8 +210,21 @@ pub(crate) fn save(dir: &Path, state: &State) -> Result<(), PersistError> {
     let text = serde_json::to_string_pretty(&snap).map_err(|e| io_err(io::Error::other(e)))?;
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     fs::create_dir_all(dir).map_err(io_err)?;
+    let written = StoreWrites {
+        records: 1 + [
+            snap.accounts.len(),
+            snap.devices.len(),
+            snap.phones.len(),
+            snap.groups.len(),
+        ]
+        .iter()
+        .map(|&n| n as u64)
+        .sum::<u64>(),
+        bytes: text.len() as u64,
+    };
     fs::write(&tmp, text).map_err(io_err)?;
-    fs::rename(&tmp, &path).map_err(io_err)
+    fs::rename(&tmp, &path).map_err(io_err)?;
+    Ok(written)
 }
 
 /// Puts what a file held into a fresh state.

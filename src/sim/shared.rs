@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::error::Error;
 use super::model::{
-    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StreamError,
-    Timing,
+    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StoreWrites,
+    StreamError, Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<SimEvent>,
     data_dir: Option<PathBuf>,
     next_conn: AtomicU64,
+    /// [`StoreWrites`] so far, as two counters.
+    written_records: AtomicU64,
+    written_bytes: AtomicU64,
 }
 
 /// Unix seconds now. The sandbox's only wall-clock read; schedules use tokio's clock.
@@ -69,6 +72,8 @@ impl Shared {
             events: broadcast::channel(1024).0,
             data_dir,
             next_conn: AtomicU64::new(1),
+            written_records: AtomicU64::new(0),
+            written_bytes: AtomicU64::new(0),
         }
     }
 
@@ -91,9 +96,20 @@ impl Shared {
     /// writes happen in the order of the changes; a failure is logged, not fatal.
     pub fn save(&self, state: &State) {
         if let Some(dir) = &self.data_dir {
-            if let Err(e) = persist::save(dir, state) {
-                tracing::error!(error = %e, "could not save the sandbox state");
+            match persist::save(dir, state) {
+                Ok(w) => {
+                    self.written_records.fetch_add(w.records, Ordering::Relaxed);
+                    self.written_bytes.fetch_add(w.bytes, Ordering::Relaxed);
+                }
+                Err(e) => tracing::error!(error = %e, "could not save the sandbox state"),
             }
+        }
+    }
+
+    pub fn store_writes(&self) -> StoreWrites {
+        StoreWrites {
+            records: self.written_records.load(Ordering::Relaxed),
+            bytes: self.written_bytes.load(Ordering::Relaxed),
         }
     }
 
