@@ -9,6 +9,7 @@
 //! directory and checks that every group came back.
 //!
 //! Run: `cargo bench --bench sim_store [-- --seconds 10 --clients 4 --windows 5]`
+//! (`--only persistent` or `--only memory` for one of the two runs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -61,6 +62,17 @@ fn size_of(path: &Path) -> u64 {
     }
 }
 
+/// This process's resident memory, in MB (0 where `/proc` is missing).
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
 /// One run: `clients` devices creating groups for `seconds`; returns how many were created.
 async fn run(data: Option<&Path>, clients: usize, seconds: f64, windows: usize) -> usize {
     let config = SandboxConfig {
@@ -105,9 +117,11 @@ async fn run(data: Option<&Path>, clients: usize, seconds: f64, windows: usize) 
         "in memory"
     };
     println!(
-        "{label}: {created} groups in {:.1} s by {clients} clients: {:.0} creates/s",
+        "{label}: {created} groups in {:.1} s by {clients} clients: {:.0} creates/s \
+         (process RSS {:.0} MB)",
         elapsed.as_secs_f64(),
-        created as f64 / elapsed.as_secs_f64()
+        created as f64 / elapsed.as_secs_f64(),
+        rss_mb()
     );
     let slice = duration.as_secs_f64() / windows as f64;
     let mut so_far = 0;
@@ -151,7 +165,13 @@ async fn main() {
     let seconds = if smoke { 0.2 } else { arg("--seconds", 10.0) };
     let clients = arg("--clients", 4.0) as usize;
     let windows = arg("--windows", 5.0) as usize;
-    run(None, clients, seconds, windows).await;
-    let dir = tempfile::tempdir().unwrap();
-    run(Some(dir.path()), clients, seconds, windows).await;
+    // `--only persistent` (or `--only memory`) runs one of the two, e.g. to read its memory.
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if only.as_deref() != Some("persistent") {
+        run(None, clients, seconds, windows).await;
+    }
+    if only.as_deref() != Some("memory") {
+        let dir = tempfile::tempdir().unwrap();
+        run(Some(dir.path()), clients, seconds, windows).await;
+    }
 }

@@ -60,6 +60,9 @@ const SCHEMA_KEY: &[u8] = b"schema";
 const ROOT_KEY: &[u8] = b"root";
 /// sled's background flush interval: what a crash can lose.
 const FLUSH_EVERY_MS: u64 = 500;
+/// sled's page cache (its default is 1 GB). The store is read only at start, when everything
+/// goes into the state in memory, so a large cache would only hold written pages twice.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// An open data directory. Dropping it flushes and closes the store, then releases the lock.
 pub(crate) struct Store {
@@ -300,6 +303,7 @@ fn open_db(path: &Path) -> Result<Db, sled::Error> {
     loop {
         let opened = sled::Config::new()
             .path(path)
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open();
         match opened {
