@@ -12,6 +12,7 @@
 //!    (goal: under 15%).
 //!
 //! Run: `cargo bench --bench gateway [-- --seconds 5 --concurrency 16 --sandbox-concurrency 1,4]`
+//! (add `--sandbox-data` to give the sandbox a data directory, as `wuts serve --sandbox` does).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -226,7 +227,8 @@ async fn main() {
     } else {
         list("--wa-delay-ms", "0,20")
     };
-    against_the_sandbox(seconds, &levels, &delays).await;
+    let sandbox_data = std::env::args().any(|a| a == "--sandbox-data");
+    against_the_sandbox(seconds, &levels, &delays, sandbox_data).await;
 }
 
 /// Part 1: the gateway in front of an instant stand-in registry.
@@ -322,9 +324,11 @@ async fn instant_registry(seconds: f64, concurrency: usize) {
 
 /// Part 2: the real registry, one device paired to the in-process sandbox, the gateway in front
 /// of it; direct calls and HTTP calls alternate per concurrency level in the same run.
-async fn against_the_sandbox(seconds: f64, levels: &[usize], delays: &[u64]) {
+async fn against_the_sandbox(seconds: f64, levels: &[usize], delays: &[u64], sandbox_data: bool) {
+    let sim_dir = tempfile::tempdir().unwrap();
     let sim = Sandbox::start(SandboxConfig {
         seed: Some(7),
+        data_dir: sandbox_data.then(|| sim_dir.path().join("sandbox")),
         ..SandboxConfig::default()
     })
     .await

@@ -102,5 +102,5 @@ fn keeps_the_root_in_the_data_dir() {
     let first = start(&["--data", path]).1["root_public_key"].clone();
     let second = start(&["--data", path]).1["root_public_key"].clone();
     assert_eq!(first, second);
-    assert!(dir.path().join("sandbox.json").exists());
+    assert!(dir.path().join("sandbox.sled").is_dir());
 }

@@ -50,15 +50,15 @@ struct Sandbox {
     wa: WaEndpoint,
     /// What `GET /admin/sandbox` shows.
     info: SandboxInfo,
-    /// Keeps the server alive (its task handle or shutdown guard).
-    _guard: Box<dyn Send>,
+    /// The running sandbox; shut down (which flushes its data directory) when serving ends.
+    handle: wuts::sim::SandboxHandle,
 }
 
 /// Starts the simulated server on a loopback port (port 0),
 /// keeping its state in `data/sandbox` so the root key, accounts and paired devices survive a
 /// restart, and returns where devices connect: the sandbox's `ws_url()` with its
 /// `root_public_key()`, and for `GET /admin/sandbox` its `ws_url()` and `control_url()`. The
-/// running handle goes into `_guard`.
+/// running handle goes into `handle`.
 async fn start_sandbox(data: &Path) -> Result<Sandbox, ServeError> {
     let handle = wuts::sim::Sandbox::start(wuts::sim::SandboxConfig {
         data_dir: Some(data.join("sandbox")),
@@ -78,7 +78,7 @@ async fn start_sandbox(data: &Path) -> Result<Sandbox, ServeError> {
             version: ClientVersion::default(),
         },
         info,
-        _guard: Box::new(handle),
+        handle,
     })
 }
 
@@ -194,7 +194,12 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
     // On stdout too, so scripts (and `--listen 127.0.0.1:0`) learn where it is.
     println!("listening on http://{addr}");
     http::serve(listener, state, shutdown_signal()).await?;
-    drop(sandbox);
+    if let Some(sandbox) = sandbox {
+        // A failed flush loses at most the sandbox's last half second; say so and exit.
+        if let Err(error) = sandbox.handle.shutdown().await {
+            tracing::warn!(%error, "sandbox shutdown");
+        }
+    }
     Ok(())
 }
 

@@ -15,7 +15,8 @@ pub struct SimArgs {
     /// Address to serve the websocket (/ws/chat) and the control API (/control) on.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Keep the root key, accounts, devices and groups in DIR/sandbox.json.
+    /// Keep the root key, accounts, devices, phone behaviours and groups in DIR (a sled store,
+    /// one record per change; a DIR/sandbox.json of an earlier build is moved into it).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Derive every key from this seed.

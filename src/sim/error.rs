@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 use super::pairing::PairingError;
-use super::persist::PersistError;
+use super::records::PersistError;
 
 /// Why a sandbox operation failed.
 #[derive(Debug, Error)]

@@ -10,7 +10,9 @@
 //! conn.rs     one task per connection: handshake, register or log in, stanzas, commands
 //! shared.rs   operations across state and connections: scan, login, faults
 //! state.rs    accounts, devices, groups, live connections (and their commands), armed faults
-//! persist.rs  the data directory (root key, accounts, devices, groups)
+//! persist.rs  the data directory: one sled record per account, device, phone, group
+//! records.rs  how each record is encoded, and the errors reading one can give
+//! legacy.rs   the whole-directory sandbox.json of earlier builds, read once to migrate
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
 //! groups.rs   w:g2 create validation and result                           (pure)
 //! payload.rs  ClientPayload: registration or login                          (pure)
@@ -22,8 +24,9 @@
 //! ```
 //!
 //! The modules import each other in one direction only (no cycles; `tests/sim_layering.rs`
-//! checks it): this file on top, then server, conn, control, session, shared, error, persist,
-//! state, and last the pure modules (groups, pairing, payload, stanzas, keys, model).
+//! checks it): this file on top, then server, conn, control, session, shared, error, legacy,
+//! persist, records, state, and last the pure modules (groups, pairing, payload, stanzas, keys,
+//! model).
 //!
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
@@ -32,10 +35,12 @@ mod control;
 mod error;
 pub mod groups;
 mod keys;
+mod legacy;
 pub mod model;
 pub mod pairing;
 pub mod payload;
 mod persist;
+mod records;
 mod server;
 mod session;
 mod shared;
@@ -47,16 +52,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use error::Error;
 pub use model::{
     AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
-    PhoneBehaviour, SimEvent, StreamError, Timing,
+    PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
 };
 pub use pairing::PairingError;
-pub use persist::PersistError;
+pub use records::{Damage, PersistError, RecordKind};
 pub use server::{CONTROL_PATH, WS_PATH};
 
 use crate::noise::PublicKey;
@@ -68,7 +73,10 @@ use state::State;
 pub struct SandboxConfig {
     /// Where to listen; port 0 picks a free port. Use a loopback address.
     pub listen: SocketAddr,
-    /// Keep the root key, accounts, devices and groups in `DIR/sandbox.json`.
+    /// Keep the root key, accounts, devices, phone behaviours and groups in `DIR` (a sled
+    /// store, one record per change; a crash loses at most the last 500 ms). One sandbox at a
+    /// time: a second one on the same directory fails with [`PersistError::Locked`]. A
+    /// `DIR/sandbox.json` from an earlier build is moved into the store on first start.
     pub data_dir: Option<PathBuf>,
     /// Derive every key from this seed (same seed, same root key and phone identities).
     pub seed: Option<u64>,
@@ -95,9 +103,12 @@ impl Sandbox {
     /// Binds the listener, loads or creates the keys, and starts serving.
     pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, Error> {
         let mut rng = keys::new_rng(config.seed);
-        let loaded = match &config.data_dir {
-            Some(dir) => persist::load(dir)?,
-            None => None,
+        let (store, loaded) = match &config.data_dir {
+            Some(dir) => {
+                let (store, loaded) = legacy::open(dir)?;
+                (Some(store), loaded)
+            }
+            None => (None, None),
         };
         // The seed decides the root if there is one; otherwise a kept root is reused, so
         // clients configured with it keep working across restarts.
@@ -106,6 +117,11 @@ impl Sandbox {
             (None, Some(l)) => l.root.clone(),
             (None, None) => keys::key_pair(None, "root", &mut rng),
         };
+        if let Some(store) = &store {
+            // Kept from the first start on, and on disk before any client is told it.
+            store.put_root(&root)?;
+            store.flush()?;
+        }
         let identity = keys::server_identity(&root, config.seed, &mut rng);
         let mut state = State::new(rng, config.seed, root);
         if let Some(l) = loaded {
@@ -121,26 +137,17 @@ impl Sandbox {
             addr: config.listen,
             source,
         })?;
-        let shared = Arc::new(Shared::new(
-            state,
-            identity,
-            config.timing,
-            config.data_dir.clone(),
-        ));
-        if config.data_dir.is_some() {
-            // Keep the root from the first start on.
-            let st = shared.lock();
-            shared.save(&st);
-        }
+        let shared = Arc::new(Shared::new(state, identity, config.timing, store));
         let (stop_tx, stop) = watch::channel(false);
         let coordinates = Arc::new(info(addr, &shared.root_public));
-        let task = server::spawn(listener, shared.clone(), stop, coordinates);
+        let (task, finished) = server::spawn(listener, shared.clone(), stop, coordinates);
         tracing::info!(%addr, "sandbox listening");
         Ok(SandboxHandle {
             shared,
             addr,
             stop: stop_tx,
             task: Some(task),
+            finished,
         })
     }
 }
@@ -162,6 +169,8 @@ pub struct SandboxHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Ends (`recv` gives `None`) once the server and every connection task are gone.
+    finished: mpsc::Receiver<()>,
 }
 
 impl std::fmt::Debug for SandboxHandle {
@@ -241,21 +250,33 @@ impl SandboxHandle {
         self.shared.inject_connected(fault_for).await
     }
 
+    /// What has been written to the data directory since the start (zero without one).
+    pub fn store_writes(&self) -> StoreWrites {
+        self.shared.store_writes()
+    }
+
     /// Events from now on, for tests that wait rather than sleep.
     pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
         self.shared.events.subscribe()
     }
 
-    /// Stops accepting, closes every connection and waits for the server to finish.
+    /// Stops accepting, closes every connection, waits for the server and the connections to
+    /// finish, and flushes the data directory. When it returns the directory is closed, and
+    /// another sandbox may open it.
     pub async fn shutdown(mut self) -> Result<(), Error> {
         let _ = self.stop.send(true);
-        match self.task.take() {
+        let served = match self.task.take() {
             Some(task) => match task.await {
                 Ok(r) => r.map_err(Error::Server),
                 Err(e) => Err(Error::Server(std::io::Error::other(e))),
             },
             None => Ok(()),
-        }
+        };
+        // Connection tasks end on the same signal but are not the server's to wait for; each
+        // holds the state (and so the store) until it is gone.
+        let _ = self.finished.recv().await;
+        self.shared.flush()?;
+        served
     }
 }
 

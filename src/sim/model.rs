@@ -278,6 +278,17 @@ pub enum SimEvent {
     },
 }
 
+/// What the sandbox has handed to its data directory since it started: records written and
+/// their bytes. Load tests read it to check that a change costs the same whatever the size of
+/// the directory ([`SandboxHandle::store_writes`](super::SandboxHandle::store_writes)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreWrites {
+    /// Records written (a root key, an account, a device, a phone behaviour or a group).
+    pub records: u64,
+    /// Bytes of those records as written.
+    pub bytes: u64,
+}
+
 /// Durations of the sandbox's schedules. The defaults are the real service's (or, where not
 /// known, generous); tests shorten them or run under `tokio::time::pause`, since every timer is
 /// a tokio timer.

@@ -1,220 +1,326 @@
-//! Keeping the sandbox's directory in `DATA_DIR/sandbox.json`: the root key (so clients that
-//! trust it keep working), accounts with their identity keys, linked devices, phone behaviours
-//! and groups. Connections and faults are not kept.
+//! The sandbox's data directory: the root key (so clients that trust it keep working), accounts
+//! with their identity keys, linked devices, phone behaviours and groups. Connections and
+//! faults are not kept.
 //!
-//! Written whole after each change that matters (pairing, removal, group creation, behaviour),
-//! through a temporary file and a rename so a crash never leaves half a file.
+//! # Layout
+//!
+//! `DIR/sandbox.lock` (held while a sandbox has the directory open) and a sled database in
+//! `DIR/sandbox.sled/`, one tree per kind of record (encodings in `records`):
+//!
+//! | tree       | key                                   | value                  |
+//! |------------|---------------------------------------|------------------------|
+//! | `meta`     | `schema`, `root`                      | layout version, root   |
+//! | `accounts` | phone number                          | account record         |
+//! | `devices`  | device JID (`phone:n@s.whatsapp.net`) | device record          |
+//! | `phones`   | phone number                          | phone behaviour record |
+//! | `groups`   | creation sequence number (8 B BE)     | group record           |
+//!
+//! # Writes
+//!
+//! A change writes the records it touched and nothing else: a group its own record, a pairing
+//! the account and the device, so a change costs the same with ten groups or a million (the
+//! `sandbox.json` of earlier builds was rewritten whole, under the state lock, every time).
+//! Records that change in place (accounts, devices, phones) are written under the state lock, so
+//! two changes to one record reach the store in the order they were made; that is one small
+//! write. A group record never changes once created, so it is written after the lock is
+//! released, filed under a sequence number taken under it.
+//!
+//! # Durability
+//!
+//! sled keeps writes in memory and flushes them every 500 ms in the background: a crash (or
+//! `kill -9`) loses at most the last half second of changes, which a simulator can afford. The
+//! root key is flushed before the sandbox starts serving, and a clean shutdown
+//! ([`SandboxHandle::shutdown`](super::SandboxHandle::shutdown), or dropping the last handle)
+//! flushes everything.
+//!
+//! # Earlier builds
+//!
+//! A `DIR/sandbox.json` left by an earlier build is read once, copied into the store and
+//! renamed (`legacy`).
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::io;
+use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::{Deserialize, Serialize};
+use fs2::FileExt;
+use serde::Serialize;
+use sled::{Db, Tree};
 
-use super::keys::{hex, secret_from_hex, unhex};
-use super::model::{GroupRecord, PhoneBehaviour};
+use super::model::{GroupRecord, PhoneBehaviour, StoreWrites};
+use super::records::{self, AccountRecord, Damage, DeviceRecord, Loaded, PersistError, RecordKind};
 use super::state::{Account, Device, State};
-use crate::noise::{KeyPair, PublicKey, SecretKey};
+use crate::noise::KeyPair;
 
-/// The file's name inside the data directory.
-pub const FILE_NAME: &str = "sandbox.json";
-const VERSION: u32 = 1;
+/// The store's layout; bump it, with a migration in `check_schema`, when trees or keys change
+/// (record layouts carry their own version byte).
+const SCHEMA: u64 = 1;
+const LOCK_FILE: &str = "sandbox.lock";
+const DB_DIR: &str = "sandbox.sled";
+const SCHEMA_KEY: &[u8] = b"schema";
+const ROOT_KEY: &[u8] = b"root";
+/// sled's background flush interval: what a crash can lose.
+const FLUSH_EVERY_MS: u64 = 500;
+/// sled's page cache (its default is 1 GB). The store is read only at start, when everything
+/// goes into the state in memory, so a large cache would only hold written pages twice.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    version: u32,
-    /// Informational: the key to give clients.
-    root_public_key: String,
-    root_secret: String,
-    accounts: BTreeMap<String, AccountSnap>,
-    devices: Vec<DeviceSnap>,
-    phones: BTreeMap<String, PhoneBehaviour>,
-    groups: Vec<GroupRecord>,
+/// An open data directory. Dropping it flushes and closes the store, then releases the lock.
+pub(crate) struct Store {
+    dir: PathBuf,
+    db: Db,
+    meta: Tree,
+    accounts: Tree,
+    devices: Tree,
+    phones: Tree,
+    groups: Tree,
+    /// [`StoreWrites`] so far, as two counters.
+    records: AtomicU64,
+    bytes: AtomicU64,
+    /// Held while the store is open; declared last so it is released after sled is closed.
+    _lock: File,
 }
 
-#[derive(Serialize, Deserialize)]
-struct AccountSnap {
-    identity_secret: String,
-    lid: String,
-    raw_id: u32,
-    next_device: u16,
-    next_key_index: u32,
-}
-
-#[derive(Serialize, Deserialize)]
-struct DeviceSnap {
-    phone: String,
-    device: u16,
-    lid: String,
-    noise_key: String,
-    identity_key: String,
-    registration_id: u32,
-    key_index: u32,
-    os: Option<String>,
-    paired_at: u64,
-    removed: bool,
-    prekeys: u32,
-    signed_identity: String,
-}
-
-/// What a data file held.
-pub(crate) struct Loaded {
-    pub root: KeyPair,
-    pub accounts: Vec<(String, Account)>,
-    pub devices: Vec<Device>,
-    pub phones: Vec<(String, PhoneBehaviour)>,
-    pub groups: Vec<GroupRecord>,
-}
-
-/// Why a data file could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PersistError {
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
-    /// The file is not a sandbox data file of this version.
-    #[error("{path}: not a sandbox data file: {reason}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// The data file in `dir`.
-pub(crate) fn path(dir: &Path) -> PathBuf {
-    dir.join(FILE_NAME)
-}
-
-/// Reads `dir/sandbox.json`; `Ok(None)` if there is none yet.
-pub(crate) fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
-    let path = path(dir);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(PersistError::Io { path, source }),
-    };
-    let corrupt = |reason: &str| PersistError::Corrupt {
-        path: path.clone(),
-        reason: reason.to_owned(),
-    };
-    let snap: Snapshot = serde_json::from_str(&text).map_err(|e| corrupt(&e.to_string()))?;
-    if snap.version != VERSION {
-        return Err(corrupt("unknown version"));
+impl Store {
+    /// Opens (creating if needed) the store in `dir`. `legacy::open` is the way in that also
+    /// moves an earlier build's `sandbox.json` into it.
+    ///
+    /// Fails with [`PersistError::Locked`] while another sandbox has `dir` open.
+    pub fn open(dir: &Path) -> Result<Self, PersistError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PersistError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        if let Err(error) = lock.try_lock_exclusive() {
+            return Err(if error.kind() == fs2::lock_contended_error().kind() {
+                PersistError::Locked {
+                    path: dir.to_path_buf(),
+                }
+            } else {
+                PersistError::Io {
+                    path: lock_path,
+                    source: error,
+                }
+            });
+        }
+        let db_path = dir.join(DB_DIR);
+        let sled_err = |e: sled::Error| PersistError::Io {
+            path: db_path.clone(),
+            source: e.into(),
+        };
+        let db = open_db(&db_path).map_err(sled_err)?;
+        let tree = |name: &str| db.open_tree(name).map_err(sled_err);
+        let store = Self {
+            dir: dir.to_path_buf(),
+            meta: tree("meta")?,
+            accounts: tree("accounts")?,
+            devices: tree("devices")?,
+            phones: tree("phones")?,
+            groups: tree("groups")?,
+            db,
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            _lock: lock,
+        };
+        store.check_schema()?;
+        Ok(store)
     }
-    let secret = |s: &str| secret_from_hex(s).ok_or_else(|| corrupt("bad secret key"));
-    let public = |s: &str| {
-        unhex(s)
-            .and_then(|b| PublicKey::from_slice(&b))
-            .ok_or_else(|| corrupt("bad public key"))
-    };
-    let root = KeyPair::from_secret(secret(&snap.root_secret)?);
-    let mut accounts = Vec::new();
-    for (phone, a) in snap.accounts {
-        accounts.push((
-            phone,
-            Account {
-                identity: KeyPair::from_secret(secret(&a.identity_secret)?),
-                lid: a.lid,
-                raw_id: a.raw_id,
-                next_device: a.next_device,
-                next_key_index: a.next_key_index,
-            },
-        ));
-    }
-    let mut devices = Vec::new();
-    for d in snap.devices {
-        devices.push(Device {
-            noise_key: public(&d.noise_key)?,
-            identity_key: public(&d.identity_key)?,
-            signed_identity: unhex(&d.signed_identity).ok_or_else(|| corrupt("bad identity"))?,
-            phone: d.phone,
-            device: d.device,
-            lid: d.lid,
-            registration_id: d.registration_id,
-            key_index: d.key_index,
-            os: d.os,
-            paired_at: d.paired_at,
-            removed: d.removed,
-            prekeys: d.prekeys,
-        });
-    }
-    Ok(Some(Loaded {
-        root,
-        accounts,
-        devices,
-        phones: snap.phones.into_iter().collect(),
-        groups: snap.groups,
-    }))
-}
 
-/// Writes the directory half of `state` to `dir/sandbox.json`.
-pub(crate) fn save(dir: &Path, state: &State) -> Result<(), PersistError> {
-    let secret_hex = |k: &SecretKey| hex(k.to_bytes().as_ref());
-    let snap = Snapshot {
-        version: VERSION,
-        root_public_key: hex(state.root.public().as_bytes()),
-        root_secret: secret_hex(state.root.secret()),
-        accounts: state
-            .accounts
-            .iter()
-            .map(|(phone, a)| {
-                let snap = AccountSnap {
-                    identity_secret: secret_hex(a.identity.secret()),
-                    lid: a.lid.clone(),
-                    raw_id: a.raw_id,
-                    next_device: a.next_device,
-                    next_key_index: a.next_key_index,
-                };
-                (phone.clone(), snap)
+    pub fn put_root(&self, root: &KeyPair) -> Result<(), PersistError> {
+        self.put(&self.meta, ROOT_KEY, records::encode_root(root))
+    }
+
+    pub fn put_account(&self, phone: &str, account: &Account) -> Result<(), PersistError> {
+        let value = self.encode(&AccountRecord::new(account))?;
+        self.put(&self.accounts, phone.as_bytes(), value)
+    }
+
+    pub fn put_device(&self, device: &Device) -> Result<(), PersistError> {
+        let value = self.encode(&DeviceRecord::new(device))?;
+        self.put(&self.devices, device.jid().as_bytes(), value)
+    }
+
+    pub fn put_phone(&self, phone: &str, behaviour: &PhoneBehaviour) -> Result<(), PersistError> {
+        let value = self.encode(behaviour)?;
+        self.put(&self.phones, phone.as_bytes(), value)
+    }
+
+    /// Files `group` under sequence number `seq`; groups load back in sequence order.
+    pub fn put_group(&self, seq: u64, group: &GroupRecord) -> Result<(), PersistError> {
+        let value = self.encode(group)?;
+        self.put(&self.groups, &seq.to_be_bytes(), value)
+    }
+
+    /// Writes everything so far to disk.
+    pub fn flush(&self) -> Result<(), PersistError> {
+        self.db.flush().map(drop).map_err(|e| self.sled_error(e))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the store was given since it was opened.
+    pub fn writes(&self) -> StoreWrites {
+        StoreWrites {
+            records: self.records.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn put(&self, tree: &Tree, key: &[u8], value: Vec<u8>) -> Result<(), PersistError> {
+        let bytes = (key.len() + value.len()) as u64;
+        tree.insert(key, value).map_err(|e| self.sled_error(e))?;
+        self.records.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, PersistError> {
+        records::encode(value).map_err(|e| PersistError::Io {
+            path: self.db_path(),
+            source: e.into(),
+        })
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.dir.join(DB_DIR)
+    }
+
+    fn sled_error(&self, e: sled::Error) -> PersistError {
+        PersistError::Io {
+            path: self.db_path(),
+            source: e.into(),
+        }
+    }
+
+    fn damaged(&self, kind: RecordKind, key: &[u8], damage: Damage) -> PersistError {
+        let key = match (kind, <[u8; 8]>::try_from(key)) {
+            (RecordKind::Group, Ok(seq)) => u64::from_be_bytes(seq).to_string(),
+            _ => String::from_utf8(key.to_vec()).unwrap_or_else(|_| super::keys::hex(key)),
+        };
+        PersistError::Damaged {
+            path: self.dir.clone(),
+            kind,
+            key,
+            damage,
+        }
+    }
+
+    /// Records the layout in a new store; refuses one a newer build wrote.
+    fn check_schema(&self) -> Result<(), PersistError> {
+        let found = self.meta.get(SCHEMA_KEY).map_err(|e| self.sled_error(e))?;
+        let Some(found) = found else {
+            return self.put(&self.meta, SCHEMA_KEY, SCHEMA.to_be_bytes().to_vec());
+        };
+        let found = <[u8; 8]>::try_from(found.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| self.damaged(RecordKind::Schema, SCHEMA_KEY, Damage::Field("version")))?;
+        if found > SCHEMA {
+            return Err(PersistError::UnsupportedSchema {
+                path: self.dir.clone(),
+                found,
+                supported: SCHEMA,
+            });
+        }
+        Ok(())
+    }
+
+    /// The root key, if a sandbox ever started here.
+    pub fn root(&self) -> Result<Option<KeyPair>, PersistError> {
+        let value = self.meta.get(ROOT_KEY).map_err(|e| self.sled_error(e))?;
+        value
+            .map(|v| {
+                records::decode_root(&v).map_err(|d| self.damaged(RecordKind::Root, ROOT_KEY, d))
             })
-            .collect(),
-        devices: state
-            .devices
-            .values()
-            .map(|d| DeviceSnap {
-                phone: d.phone.clone(),
-                device: d.device,
-                lid: d.lid.clone(),
-                noise_key: hex(d.noise_key.as_bytes()),
-                identity_key: hex(d.identity_key.as_bytes()),
-                registration_id: d.registration_id,
-                key_index: d.key_index,
-                os: d.os.clone(),
-                paired_at: d.paired_at,
-                removed: d.removed,
-                prekeys: d.prekeys,
-                signed_identity: hex(&d.signed_identity),
-            })
-            .collect(),
-        phones: state
-            .phones
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        groups: state.groups.clone(),
-    };
-    let path = path(dir);
-    let io_err = |source| PersistError::Io {
-        path: path.clone(),
-        source,
-    };
-    let text = serde_json::to_string_pretty(&snap).map_err(|e| io_err(io::Error::other(e)))?;
-    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    fs::create_dir_all(dir).map_err(io_err)?;
-    fs::write(&tmp, text).map_err(io_err)?;
-    fs::rename(&tmp, &path).map_err(io_err)
+            .transpose()
+    }
+
+    /// Everything in the store; `None` if no sandbox ever started here (no root key).
+    pub fn load(&self) -> Result<Option<Loaded>, PersistError> {
+        let Some(root) = self.root()? else {
+            let orphans = [&self.accounts, &self.devices, &self.phones, &self.groups]
+                .iter()
+                .any(|t| !t.is_empty());
+            if orphans {
+                return Err(self.damaged(RecordKind::Root, ROOT_KEY, Damage::Missing));
+            }
+            return Ok(None);
+        };
+        let groups = self.entries(&self.groups, RecordKind::Group, records::group_entry)?;
+        Ok(Some(Loaded {
+            root,
+            accounts: self.entries(&self.accounts, RecordKind::Account, records::account_entry)?,
+            devices: self.entries(&self.devices, RecordKind::Device, records::device_entry)?,
+            phones: self.entries(&self.phones, RecordKind::Phone, records::phone_entry)?,
+            // Sequence numbers may have gaps (a crash can lose a group before a kept one):
+            // the next goes after the last, never over it.
+            next_group: groups.last().map_or(0, |(seq, _)| seq.saturating_add(1)),
+            groups: groups.into_iter().map(|(_, g)| g).collect(),
+        }))
+    }
+
+    /// Every entry of `tree` in key order, decoded by `decode`.
+    fn entries<T>(
+        &self,
+        tree: &Tree,
+        kind: RecordKind,
+        decode: fn(&[u8], &[u8]) -> Result<T, Damage>,
+    ) -> Result<Vec<T>, PersistError> {
+        let mut out = Vec::with_capacity(tree.len());
+        for entry in tree.iter() {
+            let (key, value) = entry.map_err(|e| self.sled_error(e))?;
+            out.push(decode(&key, &value).map_err(|d| self.damaged(kind, &key, d))?);
+        }
+        Ok(out)
+    }
 }
 
-/// Puts what a file held into a fresh state.
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Before the lock goes. Best effort: there is no caller to tell, and `shutdown` has
+        // flushed (and reported) already.
+        let _ = self.db.flush();
+    }
+}
+
+/// Opens sled, waiting briefly if its own file lock is still held. We hold the directory's
+/// lock already, so a held sled lock can only be an earlier store of this process whose
+/// background threads have not let go yet (sled releases it when its last thread ends, after
+/// `Db` is dropped); without the wait, reopening right after a clean shutdown fails now and
+/// then. The gateway's store (`store/src/sled.rs`) waits the same way.
+fn open_db(path: &Path) -> Result<Db, sled::Error> {
+    let mut tries = 0;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .open();
+        match opened {
+            // sled reports its lock as an `Other` I/O error with this text (sled 0.34
+            // `Config::try_lock`).
+            Err(sled::Error::Io(e))
+                if tries < 100 && e.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Puts what a data directory held into a fresh state.
 pub(crate) fn restore(state: &mut State, loaded: Loaded) {
     state.accounts.extend(loaded.accounts);
     for d in loaded.devices {
@@ -223,57 +329,195 @@ pub(crate) fn restore(state: &mut State, loaded: Loaded) {
     state.phones.extend(loaded.phones);
     state.group_jids = loaded.groups.iter().map(|g| g.jid.clone()).collect();
     state.groups = loaded.groups;
+    state.next_group = loaded.next_group;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::noise::PublicKey;
     use crate::sim::keys::new_rng;
+    use crate::sim::model::Member;
 
-    #[test]
-    fn round_trips_accounts_devices_and_groups() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut rng = new_rng(None);
+    fn device(phone: &str, n: u16) -> Device {
+        Device {
+            phone: phone.into(),
+            device: n,
+            lid: "100000000000001".into(),
+            noise_key: PublicKey::from_bytes([1; 32]),
+            identity_key: PublicKey::from_bytes([2; 32]),
+            registration_id: 7,
+            key_index: 1,
+            os: Some("wuts".into()),
+            paired_at: 5,
+            removed: false,
+            prekeys: 3,
+            signed_identity: vec![1, 2, 3],
+        }
+    }
+
+    fn group(n: u64) -> GroupRecord {
+        GroupRecord {
+            jid: format!("120363{n:012}@g.us"),
+            subject: format!("g{n}"),
+            creator: "5511@s.whatsapp.net".into(),
+            created_by: "5511:1@s.whatsapp.net".into(),
+            creation: 1,
+            description: None,
+            announcement: false,
+            locked: false,
+            join_approval: false,
+            member_add_mode: "all_member_add".into(),
+            ephemeral: 0,
+            community: false,
+            linked_parent: None,
+            participants: vec![Member {
+                jid: "5511@s.whatsapp.net".into(),
+                role: "superadmin".into(),
+            }],
+            failed: Vec::new(),
+        }
+    }
+
+    /// A store with a root, an account, a device, a phone and groups 0, 1 and 5.
+    fn filled(dir: &Path) -> KeyPair {
+        let mut rng = new_rng(Some(1));
         let root = KeyPair::generate(&mut rng);
-        let mut s = State::new(rng, None, root.clone());
-        let lid = s.account("5511999999999").lid.clone();
-        s.devices.insert(
-            "5511999999999:1@s.whatsapp.net".into(),
-            Device {
-                phone: "5511999999999".into(),
-                device: 1,
-                lid,
-                noise_key: PublicKey::from_bytes([1; 32]),
-                identity_key: PublicKey::from_bytes([2; 32]),
-                registration_id: 7,
-                key_index: 1,
-                os: Some("wuts".into()),
-                paired_at: 5,
-                removed: false,
-                prekeys: 3,
-                signed_identity: vec![1, 2, 3],
-            },
-        );
-        save(dir.path(), &s).unwrap();
-        let loaded = load(dir.path()).unwrap().unwrap();
-        assert_eq!(loaded.root.public(), root.public());
-        let mut fresh = State::new(new_rng(None), None, loaded.root.clone());
-        restore(&mut fresh, loaded);
-        assert_eq!(
-            fresh.accounts["5511999999999"].identity.public(),
-            s.accounts["5511999999999"].identity.public()
-        );
-        assert_eq!(fresh.devices.len(), 1);
-        assert!(load(tempfile::tempdir().unwrap().path()).unwrap().is_none());
+        let mut state = State::new(rng, None, root.clone());
+        let account = state.account("5511").clone();
+        let store = Store::open(dir).unwrap();
+        assert!(store.load().unwrap().is_none());
+        store.put_root(&root).unwrap();
+        store.put_account("5511", &account).unwrap();
+        store.put_device(&device("5511", 1)).unwrap();
+        store.put_phone("5512", &PhoneBehaviour::default()).unwrap();
+        for seq in [5, 0, 1] {
+            store.put_group(seq, &group(seq)).unwrap();
+        }
+        root
     }
 
     #[test]
-    fn refuses_a_corrupt_file() {
+    fn reopens_with_every_record_and_groups_in_sequence_order() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(path(dir.path()), "{").unwrap();
+        let root = filled(dir.path());
+        let loaded = Store::open(dir.path()).unwrap().load().unwrap().unwrap();
+        assert_eq!(loaded.root.public(), root.public());
+        assert_eq!(loaded.accounts[0].0, "5511");
+        assert_eq!(loaded.devices[0].jid(), "5511:1@s.whatsapp.net");
+        assert_eq!(loaded.devices[0].signed_identity, [1, 2, 3]);
+        assert_eq!(loaded.phones[0].0, "5512");
+        let subjects: Vec<&str> = loaded.groups.iter().map(|g| g.subject.as_str()).collect();
+        assert_eq!(subjects, ["g0", "g1", "g5"]);
+        // After a gap the next group goes after the last one, never over it.
+        assert_eq!(loaded.next_group, 6);
+    }
+
+    #[test]
+    fn a_second_open_of_the_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
         assert!(matches!(
-            load(dir.path()),
-            Err(PersistError::Corrupt { .. })
+            Store::open(dir.path()),
+            Err(PersistError::Locked { .. })
         ));
+    }
+
+    /// Writes `value` under `key` in `tree` of a filled store, then opens it.
+    fn damage(tree: &str, key: &[u8], value: &[u8]) -> PersistError {
+        let dir = tempfile::tempdir().unwrap();
+        filled(dir.path());
+        let db = open_db(&dir.path().join(DB_DIR)).unwrap();
+        db.open_tree(tree).unwrap().insert(key, value).unwrap();
+        drop(db);
+        match Store::open(dir.path()).and_then(|s| s.load()) {
+            Err(e) => e,
+            Ok(_) => panic!("{tree} {key:?} opened"),
+        }
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_naming_it() {
+        let e = damage("groups", &1_u64.to_be_bytes(), b"\x01{\"jid\":");
+        assert!(
+            matches!(&e, PersistError::Damaged { kind: RecordKind::Group, key, damage: Damage::Json(_), .. } if key == "1"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("damaged group record 1"), "{e}");
+        let e = damage("groups", b"short", b"\x01{}");
+        assert!(
+            matches!(
+                e,
+                PersistError::Damaged {
+                    damage: Damage::Key(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = damage("accounts", b"5511", b"\x09{}");
+        assert!(
+            matches!(&e, PersistError::Damaged { kind: RecordKind::Account, key, damage: Damage::Version(9), .. } if key == "5511"),
+            "{e:?}"
+        );
+        let e = damage("meta", ROOT_KEY, b"\x01short");
+        assert!(
+            matches!(
+                e,
+                PersistError::Damaged {
+                    kind: RecordKind::Root,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // A device filed under another device's JID.
+        let record = records::encode(&DeviceRecord::new(&device("5511", 2))).unwrap();
+        let e = damage("devices", b"5511:1@s.whatsapp.net", &record);
+        assert!(
+            matches!(
+                e,
+                PersistError::Damaged {
+                    kind: RecordKind::Device,
+                    damage: Damage::Key(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = damage("meta", SCHEMA_KEY, &9_u64.to_be_bytes());
+        assert!(
+            matches!(e, PersistError::UnsupportedSchema { found: 9, .. }),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn records_without_a_root_are_damage_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        filled(dir.path());
+        let db = open_db(&dir.path().join(DB_DIR)).unwrap();
+        db.open_tree("meta").unwrap().remove(ROOT_KEY).unwrap();
+        drop(db);
+        assert!(matches!(
+            Store::open(dir.path()).and_then(|s| s.load()),
+            Err(PersistError::Damaged {
+                kind: RecordKind::Root,
+                damage: Damage::Missing,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn counts_what_each_write_costs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.writes();
+        store.put_group(0, &group(0)).unwrap();
+        let one = store.writes();
+        assert_eq!(one.records - before.records, 1);
+        let value = records::encode(&group(0)).unwrap();
+        assert_eq!(one.bytes - before.bytes, 8 + value.len() as u64);
     }
 }

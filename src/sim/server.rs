@@ -9,7 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use axum::routing::any;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::conn;
@@ -33,6 +33,8 @@ const WS_MAX_MESSAGE: usize = (1 << 24) + 8;
 struct WsState {
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    /// Held by every connection task (and the router), so the receiver sees when all are gone.
+    alive: mpsc::Sender<()>,
 }
 
 /// The router for both halves.
@@ -48,17 +50,22 @@ async fn upgrade(State(app): State<WsState>, ws: WebSocketUpgrade) -> Response {
     ws.read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_message_size(WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| conn::serve(app.shared, socket, app.stop))
+        .on_upgrade(move |socket| async move {
+            conn::serve(app.shared, socket, app.stop).await;
+            drop(app.alive);
+        })
 }
 
 /// Serves `listener` until `stop` turns true; connection tasks watch the same signal.
-/// `info` is what `GET /control/info` answers.
+/// `info` is what `GET /control/info` answers. Returns the server task, and a receiver whose
+/// `recv` gives `None` once the server and every connection task have finished.
 pub(crate) fn spawn(
     listener: TcpListener,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
     info: Arc<serde_json::Value>,
-) -> JoinHandle<std::io::Result<()>> {
+) -> (JoinHandle<std::io::Result<()>>, mpsc::Receiver<()>) {
+    let (alive, finished) = mpsc::channel(1);
     let control = ControlState {
         shared: shared.clone(),
         info,
@@ -67,15 +74,17 @@ pub(crate) fn spawn(
         WsState {
             shared,
             stop: stop.clone(),
+            alive,
         },
         control,
     );
     let mut stop = stop;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })
             .await
-    })
+    });
+    (task, finished)
 }

@@ -114,6 +114,7 @@ fn upload_prekeys(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, Iq
     }
     let added = u32::try_from(ids.len()).unwrap_or(u32::MAX);
     device.prekeys = device.prekeys.saturating_add(added);
+    shared.persist(|s| s.put_device(device));
     Ok(Vec::new())
 }
 
@@ -132,7 +133,7 @@ fn logout(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
     let mut st = shared.lock();
     let device = st.devices.get_mut(jid).ok_or(IqError::NOT_AUTHORIZED)?;
     device.removed = true;
-    shared.save(&st);
+    shared.persist(|s| s.put_device(device));
     Ok(Vec::new())
 }
 
@@ -178,8 +179,11 @@ fn create_group(
     };
     let record = groups::create(&req, &creation, |p| st.fate(p, now))?;
     st.groups.push(record.clone());
-    shared.save(&st);
+    let seq = st.next_group;
+    st.next_group += 1;
     drop(st);
+    // A group record never changes, so it needs no lock to stay in order: `seq` does that.
+    shared.persist(|s| s.put_group(seq, &record));
     shared.emit(SimEvent::GroupCreated {
         jid: record.jid.clone(),
     });

@@ -3,7 +3,6 @@
 //! faults). Each operation takes the lock for map updates only and sends to connection tasks
 //! after releasing it.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,13 +13,15 @@ use tokio::time::Instant;
 
 use super::error::Error;
 use super::model::{
-    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StreamError,
-    Timing,
+    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StoreWrites,
+    StreamError, Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
+use super::persist::Store;
+use super::records::PersistError;
+use super::stanzas;
 use super::state::{Command, Conn, ConnId, Device, IqAction, IqRule, Phase, State};
-use super::{persist, stanzas};
 use crate::binary::jid::{SERVER_LID, SERVER_PN};
 use crate::binary::{Jid, Node};
 use crate::noise::{PublicKey, ServerIdentity};
@@ -34,7 +35,8 @@ pub(crate) struct Shared {
     pub root_public: PublicKey,
     pub timing: Timing,
     pub events: broadcast::Sender<SimEvent>,
-    data_dir: Option<PathBuf>,
+    /// The data directory, if there is one.
+    store: Option<Store>,
     next_conn: AtomicU64,
 }
 
@@ -58,7 +60,7 @@ impl Shared {
         state: State,
         identity: ServerIdentity,
         timing: Timing,
-        data_dir: Option<PathBuf>,
+        store: Option<Store>,
     ) -> Self {
         let root_public = *state.root.public();
         Self {
@@ -67,7 +69,7 @@ impl Shared {
             root_public,
             timing,
             events: broadcast::channel(1024).0,
-            data_dir,
+            store,
             next_conn: AtomicU64::new(1),
         }
     }
@@ -87,14 +89,25 @@ impl Shared {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Writes the directory to the data dir, if there is one. Called with the lock held so
-    /// writes happen in the order of the changes; a failure is logged, not fatal.
-    pub fn save(&self, state: &State) {
-        if let Some(dir) = &self.data_dir {
-            if let Err(e) = persist::save(dir, state) {
-                tracing::error!(error = %e, "could not save the sandbox state");
+    /// Writes one changed record to the data directory, if there is one. A record that
+    /// changes in place is written with the state lock held, so writes reach the store in the
+    /// order of the changes (see `persist`). A failure is logged, not fatal: the sandbox keeps
+    /// serving from memory.
+    pub fn persist(&self, write: impl FnOnce(&Store) -> Result<(), PersistError>) {
+        if let Some(store) = &self.store {
+            if let Err(e) = write(store) {
+                tracing::error!(error = %e, "could not save to the sandbox's data directory");
             }
         }
+    }
+
+    /// Writes everything to disk (sled otherwise flushes every 500 ms).
+    pub fn flush(&self) -> Result<(), PersistError> {
+        self.store.as_ref().map_or(Ok(()), Store::flush)
+    }
+
+    pub fn store_writes(&self) -> StoreWrites {
+        self.store.as_ref().map(Store::writes).unwrap_or_default()
     }
 
     /// Records a registering connection and returns the refs to send, in order.
@@ -252,7 +265,8 @@ impl Shared {
                 business_name: behaviour.business_name.as_deref(),
             };
             let (node, pending) = pairing::pair_success(&offer, &iq_id, &mut st.rng);
-            self.save(&st);
+            // The account's device numbering moved on.
+            self.persist(|s| s.put_account(phone, &account));
             let draft = Device {
                 phone: phone.to_owned(),
                 device,
@@ -296,8 +310,8 @@ impl Shared {
             key_index: device.key_index,
         };
         let mut st = self.lock();
+        self.persist(|s| s.put_device(&device));
         st.devices.insert(paired.jid.clone(), device);
-        self.save(&st);
         drop(st);
         self.emit(SimEvent::Paired {
             jid: paired.jid.clone(),
@@ -317,8 +331,8 @@ impl Shared {
     pub fn set_phone_behaviour(&self, phone: &str, b: PhoneBehaviour) -> Result<(), Error> {
         pairing::check_phone(phone)?;
         let mut st = self.lock();
+        self.persist(|s| s.put_phone(phone, &b));
         st.phones.insert(phone.to_owned(), b);
-        self.save(&st);
         Ok(())
     }
 
@@ -332,7 +346,7 @@ impl Shared {
                 .get_mut(jid)
                 .ok_or_else(|| Error::UnknownDevice(jid.to_owned()))?;
             dev.removed = true;
-            self.save(&st);
+            self.persist(|s| s.put_device(dev));
             st.online
                 .get(jid)
                 .and_then(|id| st.conns.get(id))

@@ -173,6 +173,9 @@ pub(crate) struct State {
     pub groups: Vec<GroupRecord>,
     /// Every group JID handed out (created or restored), so a new id is checked in O(1).
     pub group_jids: HashSet<String>,
+    /// The sequence number the next group is stored under (`persist`): one more than the last
+    /// one stored, which is not always `groups.len()` (a crash may lose a group before it).
+    pub next_group: u64,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
     pub online: HashMap<String, ConnId>,
@@ -191,6 +194,7 @@ impl State {
             phones: HashMap::new(),
             groups: Vec::new(),
             group_jids: HashSet::new(),
+            next_group: 0,
             conns: HashMap::new(),
             refs: HashMap::new(),
             online: HashMap::new(),
