@@ -45,25 +45,34 @@ impl<'a> Str<'a> {
         match *self {
             Str::Static(s) => Cow::Borrowed(s),
             Str::Raw(s) => Cow::Borrowed(s),
-            Str::Packed { .. } => {
-                let mut s = String::with_capacity(self.len());
-                self.push_to(&mut s);
-                Cow::Owned(s)
+            Str::Packed { .. } => Cow::Owned(self.with_text(str::to_owned)),
+        }
+    }
+
+    /// Calls `f` with the text, unpacking a packed string on the stack: no allocation.
+    pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match *self {
+            Str::Static(s) => f(s),
+            Str::Raw(s) => f(s),
+            Str::Packed { packing, data, odd } => {
+                let mut buf = [0u8; packed::UNPACKED_MAX];
+                match packed::unpack_validated(packing, data, odd, &mut buf) {
+                    Some(s) => f(s),
+                    None => {
+                        // Longer than a decoded packed string can be (built by hand): unpack
+                        // the slow way. Invalid digits would only leave the text short.
+                        let mut s = String::new();
+                        let _ = packed::unpack(packing, data, odd, 0, &mut s);
+                        f(&s)
+                    }
+                }
             }
         }
     }
 
     /// Appends the text to `out`.
     pub fn push_to(&self, out: &mut String) {
-        match *self {
-            Str::Static(s) => out.push_str(s),
-            Str::Raw(s) => out.push_str(s),
-            Str::Packed { packing, data, odd } => {
-                // Validated when decoded, so unpacking cannot fail here; an error would only
-                // leave the text short, never panic.
-                let _ = packed::unpack(packing, data, odd, 0, out);
-            }
-        }
+        self.with_text(|s| out.push_str(s));
     }
 
     /// Compares the text with `other` without allocating.
@@ -71,12 +80,7 @@ impl<'a> Str<'a> {
         match *self {
             Str::Static(s) => s == other,
             Str::Raw(s) => s == other,
-            Str::Packed { .. } => {
-                if self.len() != other.len() {
-                    return false;
-                }
-                self.bytes().eq(other.bytes())
-            }
+            Str::Packed { .. } => self.len() == other.len() && self.with_text(|s| s == other),
         }
     }
 
@@ -116,7 +120,7 @@ impl fmt::Display for Str<'_> {
         match self {
             Str::Static(s) => f.write_str(s),
             Str::Raw(s) => f.write_str(s),
-            Str::Packed { .. } => f.write_str(&self.as_str()),
+            Str::Packed { .. } => self.with_text(|s| f.write_str(s)),
         }
     }
 }
