@@ -5,8 +5,9 @@
 //! prints back exactly as written; raw bytes. The encoder is lossless or refuses: whatever it
 //! writes decodes back to the same text.
 
+use super::classify::{Form, classify};
 use super::jid::{self, JidRef};
-use super::packed::{self, PACKED_MAX};
+use super::packed;
 use super::token_hash::{TOKEN_TABLE_SLOTS, token_key, token_slot};
 use super::tokens::{CODES, KEYS, LOOKUP, TEXTS};
 use super::value::Str;
@@ -140,33 +141,23 @@ fn write_bytes(b: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
 /// Writes text with the string rules. Only text over 4 GiB, which has no length prefix, fails.
 #[inline]
 fn write_str(s: &str, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        out.extend_from_slice(&[BINARY_8, 0]);
-        return Ok(());
+    match classify(s, allow_jid) {
+        Form::Empty => out.extend_from_slice(&[BINARY_8, 0]),
+        Form::Token(code) => write_token(code, out),
+        Form::Packed(p) => packed::pack(s.as_bytes(), p, out),
+        Form::Jid(j, form) => write_jid_form(&j, form, out)?,
+        Form::Raw => write_bytes(s.as_bytes(), out)?,
     }
-    if let Some(code) = token(s) {
-        if code < 0x100 {
-            out.push(code as u8);
-        } else {
-            out.extend_from_slice(&[DICTIONARY_0 + ((code >> 8) - 1) as u8, code as u8]);
-        }
-        return Ok(());
+    Ok(())
+}
+
+#[inline]
+fn write_token(code: u16, out: &mut Vec<u8>) {
+    if code < 0x100 {
+        out.push(code as u8);
+    } else {
+        out.extend_from_slice(&[DICTIONARY_0 + ((code >> 8) - 1) as u8, code as u8]);
     }
-    if b.len() <= PACKED_MAX {
-        if let Some(p) = packed::classify(b) {
-            packed::pack(b, p, out);
-            return Ok(());
-        }
-    }
-    if allow_jid && b.contains(&b'@') {
-        if let Some(j) = JidRef::parse_exact(s) {
-            if jid_form(&j).is_ok() {
-                return write_jid(&j, out);
-            }
-        }
-    }
-    write_bytes(b, out)
 }
 
 /// Writes a string that may still be packed (a JID part taken from a decoded tree).
@@ -187,14 +178,14 @@ fn write_str_value(s: &Str<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 /// Which JID form carries `j` without loss.
-enum JidForm {
+pub(crate) enum JidForm {
     Pair,
     Ad { domain: u8, device: u8 },
     Fb { device: u16 },
     Interop { device: u16 },
 }
 
-fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
+pub(crate) fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
     let server = j.server;
     if let Some(device) = j.device {
         if server.eq_str(jid::SERVER_INTEROP) {
@@ -241,6 +232,10 @@ fn write_jid(j: &JidRef<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
         jid: j.to_string(),
         reason,
     })?;
+    write_jid_form(j, form, out)
+}
+
+fn write_jid_form(j: &JidRef<'_>, form: JidForm, out: &mut Vec<u8>) -> Result<(), Error> {
     match form {
         JidForm::Pair => {
             out.push(JID_PAIR);

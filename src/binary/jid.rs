@@ -117,34 +117,36 @@ impl<'a> JidRef<'a> {
     /// turning a string into a JID never changes it. Used by the encoder to decide whether a
     /// plain string can take a JID form; servers must be known.
     pub fn parse_exact(s: &'a str) -> Option<Self> {
-        let (user_part, server) = s.split_once('@')?;
-        let server = known_server(server)?;
+        // Byte searches rather than `split_once`: these strings are short, and the generic
+        // searchers cost more than the loop (callgrind, BENCHMARKS.md).
+        let at = s.bytes().position(|c| c == b'@')?;
+        let server = known_server(&s[at + 1..])?;
         let mut jid = JidRef {
-            user: Str::Raw(user_part),
+            user: Str::Raw(&s[..at]),
             server: Str::Static(server),
             agent: 0,
             device: None,
             integrator: 0,
         };
-        let mut user = user_part;
+        let mut user = &s[..at];
         if server == SERVER_INTEROP {
-            if let Some((integrator, rest)) = user.split_once('-') {
-                jid.integrator = canonical_number(integrator)?;
-                user = rest;
+            if let Some(i) = user.bytes().position(|c| c == b'-') {
+                jid.integrator = canonical_number(&user[..i])?;
+                user = &user[i + 1..];
                 if !user.contains(':') {
                     return None; // an integrator always comes with a device
                 }
             }
         }
-        if let Some((u, device)) = user.rsplit_once(':') {
-            jid.device = Some(canonical_number(device)?);
-            user = u;
+        if let Some(i) = user.bytes().rposition(|c| c == b':') {
+            jid.device = Some(canonical_number(&user[i + 1..])?);
+            user = &user[..i];
             if server == SERVER_PN {
-                if let Some((u, agent)) = user.rsplit_once('.') {
-                    if let Some(agent) = canonical_number::<u8>(agent) {
+                if let Some(i) = user.bytes().rposition(|c| c == b'.') {
+                    if let Some(agent) = canonical_number::<u8>(&user[i + 1..]) {
                         if !matches!(agent, 0 | 1 | 128 | 129) {
                             jid.agent = agent;
-                            user = u;
+                            user = &user[..i];
                         }
                     }
                 }
@@ -182,13 +184,21 @@ fn is_user_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
 }
 
-/// A decimal number in canonical form (no sign, no leading zero unless it is `0`).
-fn canonical_number<T: FromStr>(s: &str) -> Option<T> {
+/// A decimal number in canonical form (no sign, no leading zero unless it is `0`) that fits
+/// `T` (a `u8` or `u16`: five digits at most).
+fn canonical_number<T: TryFrom<u32>>(s: &str) -> Option<T> {
     let b = s.as_bytes();
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
+    if b.is_empty() || b.len() > 5 || (b.len() > 1 && b[0] == b'0') {
         return None;
     }
-    s.parse().ok()
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    T::try_from(v).ok()
 }
 
 fn write_text(

@@ -12,6 +12,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+mod classify;
 mod decode;
 mod encode;
 mod error;
