@@ -105,6 +105,28 @@ pub(crate) fn classify(s: &str, allow_jid: bool) -> Form<'_> {
     Form::Raw
 }
 
+/// The form of text known not to be a token (an owned node's inline or heap text, whose
+/// constructor already looked it up).
+#[inline]
+pub(crate) fn classify_non_token(b: &[u8], allow_jid: bool) -> Form<'_> {
+    if b.is_empty() {
+        return Form::Empty;
+    }
+    let (all, any) = scan(b);
+    if all & (NIBBLE | HEX) != 0 && b.len() <= PACKED_MAX {
+        return Form::Packed(packing(all));
+    }
+    if allow_jid && all & JID_CHAR != 0 && any & AT != 0 {
+        // Every JID character is ASCII, so this is UTF-8.
+        if let Some(j) = std::str::from_utf8(b).ok().and_then(JidRef::parse_exact) {
+            if let Ok(form) = jid_form(&j) {
+                return Form::Jid(j, form);
+            }
+        }
+    }
+    Form::Raw
+}
+
 /// The classes every byte has (`all`) and any byte has (`any`). Works in chunks of 16 with a
 /// check between them, so a long text stops at the first character that is in no alphabet and
 /// cannot belong to a JID.

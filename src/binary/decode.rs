@@ -13,7 +13,6 @@ use std::io::Write as _;
 
 use super::jid::{self, JidRef};
 use super::packed::{self, Packing};
-use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
 use super::value::{Str, Value};
 use super::*;
 
@@ -448,11 +447,11 @@ impl<'a> Reader<'a> {
     ) -> Result<Option<Str<'a>>, Error> {
         match tag {
             LIST_EMPTY => Ok(None),
-            1..=235 => Ok(Some(Str::Static(SINGLE_BYTE[tag as usize]))),
+            1..=235 => Ok(Some(Str::Token(u16::from(tag)))),
             DICTIONARY_0..=DICTIONARY_3 => {
                 let i = self.u8(what)?;
-                Ok(Some(Str::Static(
-                    DOUBLE_BYTE[(tag - DICTIONARY_0) as usize][i as usize],
+                Ok(Some(Str::Token(
+                    (u16::from(tag - DICTIONARY_0 + 1) << 8) | u16::from(i),
                 )))
             }
             NIBBLE_8 | HEX_8 => {

@@ -5,7 +5,8 @@
 //! prints back exactly as written; raw bytes. The encoder is lossless or refuses: whatever it
 //! writes decodes back to the same text.
 
-use super::classify::{Form, classify};
+use super::classify::{Form, classify, classify_non_token};
+use super::compact::Text;
 use super::jid::{self, JidRef};
 use super::packed;
 use super::token_hash::{TOKEN_TABLE_SLOTS, token_key, token_slot};
@@ -67,24 +68,24 @@ fn write_node(node: &Node, out: &mut Vec<u8>, depth: usize) -> Result<(), Error>
             max: MAX_DEPTH,
         });
     }
-    if node.tag.is_empty() {
+    if node.tag.as_bytes().is_empty() {
         return Err(Error::EmptyTag);
     }
     let has_content = !matches!(node.content, Content::None);
     let size = 1 + 2 * node.attrs.len() + usize::from(has_content);
     write_list_header(size, "attribute list", out)?;
-    write_str(&node.tag, false, out)?;
-    for (k, v) in &node.attrs {
-        write_str(k, false, out)?;
+    write_text(&node.tag, false, out)?;
+    for (k, v) in node.attrs.iter() {
+        write_text(k, false, out)?;
         match v {
-            AttrValue::Str(s) => write_str(s, true, out)?,
+            AttrValue::Str(s) => write_text(s, true, out)?,
             AttrValue::Jid(j) => write_jid(&j.as_ref(), out)?,
         }
     }
     match &node.content {
         Content::None => {}
         Content::Bytes(b) => write_bytes(b, out)?,
-        Content::Str(s) => write_str(s, true, out)?,
+        Content::Str(s) => write_text(s, true, out)?,
         Content::Jid(j) => write_jid(&j.as_ref(), out)?,
         Content::Nodes(children) => {
             if children.is_empty() {
@@ -141,12 +142,33 @@ fn write_bytes(b: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
 /// Writes text with the string rules. Only text over 4 GiB, which has no length prefix, fails.
 #[inline]
 fn write_str(s: &str, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
-    match classify(s, allow_jid) {
+    write_form(s.as_bytes(), classify(s, allow_jid), out)
+}
+
+/// Writes an owned node's text: a token by its code, other text classified without a lookup
+/// (a [`Text`] that is not held as a token is none).
+#[inline]
+fn write_text(t: &Text, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+    match t.token() {
+        Some(code) => {
+            write_token(code, out);
+            Ok(())
+        }
+        None => {
+            let b = t.as_bytes();
+            write_form(b, classify_non_token(b, allow_jid), out)
+        }
+    }
+}
+
+#[inline]
+fn write_form(b: &[u8], form: Form<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    match form {
         Form::Empty => out.extend_from_slice(&[BINARY_8, 0]),
         Form::Token(code) => write_token(code, out),
-        Form::Packed(p) => packed::pack(s.as_bytes(), p, out),
+        Form::Packed(p) => packed::pack(b, p, out),
         Form::Jid(j, form) => write_jid_form(&j, form, out)?,
-        Form::Raw => write_bytes(s.as_bytes(), out)?,
+        Form::Raw => write_bytes(b, out)?,
     }
     Ok(())
 }
@@ -163,6 +185,10 @@ fn write_token(code: u16, out: &mut Vec<u8>) {
 /// Writes a string that may still be packed (a JID part taken from a decoded tree).
 fn write_str_value(s: &Str<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     match *s {
+        Str::Token(code) => {
+            write_token(code, out);
+            Ok(())
+        }
         Str::Static(t) => write_str(t, false, out),
         Str::Raw(t) => write_str(t, false, out),
         Str::Packed { packing, data, odd } => {

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use super::compact::Text;
 use super::value::Str;
 
 /// Phone-number users; AD domain 0.
@@ -169,7 +170,11 @@ impl<'a> JidRef<'a> {
             },
         };
         Jid {
-            user: self.user.as_str().into_owned(),
+            user: match self.user {
+                Str::Token(c) => Text::from_token(c),
+                Str::Static(s) | Str::Raw(s) => Text::new(s),
+                Str::Packed { .. } => self.user.with_text(Text::from_packed),
+            },
             server,
             agent: self.agent,
             device: self.device,
@@ -242,8 +247,9 @@ impl fmt::Display for JidRef<'_> {
 /// An owned JID.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Jid {
-    /// The user part; empty for a server-only JID.
-    pub user: String,
+    /// The user part; empty for a server-only JID. A [`Text`]: phone numbers and LIDs fit
+    /// inline, so a JID decoded into an owned node allocates nothing.
+    pub user: Text,
     /// The server part; known servers are static.
     pub server: Cow<'static, str>,
     /// A raw `AD_JID` domain byte that names no known server (0 for none).
@@ -256,7 +262,7 @@ pub struct Jid {
 
 impl Jid {
     /// `user@server`.
-    pub fn new(user: impl Into<String>, server: &str) -> Self {
+    pub fn new(user: impl Into<Text>, server: &str) -> Self {
         Jid {
             user: user.into(),
             server: static_server(server),
@@ -267,7 +273,7 @@ impl Jid {
     }
 
     /// `user:device@server`.
-    pub fn with_device(user: impl Into<String>, server: &str, device: u16) -> Self {
+    pub fn with_device(user: impl Into<Text>, server: &str, device: u16) -> Self {
         Jid {
             device: Some(device),
             ..Jid::new(user, server)
@@ -276,7 +282,7 @@ impl Jid {
 
     /// The server-only JID `@server` (for example `@g.us`, the addressee of group IQs).
     pub fn server_only(server: &str) -> Self {
-        Jid::new(String::new(), server)
+        Jid::new(Text::EMPTY, server)
     }
 
     /// The same user without device or agent: the account rather than one of its devices.
@@ -298,7 +304,10 @@ impl Jid {
     /// Borrows this JID in the decoder's form, for the encoder.
     pub fn as_ref(&self) -> JidRef<'_> {
         JidRef {
-            user: Str::Raw(&self.user),
+            user: match self.user.token() {
+                Some(code) => Str::Token(code),
+                None => Str::Raw(self.user.as_str()),
+            },
             server: match &self.server {
                 Cow::Borrowed(s) => Str::Static(s),
                 Cow::Owned(s) => Str::Raw(s),

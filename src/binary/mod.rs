@@ -13,6 +13,7 @@
 #![deny(clippy::disallowed_methods)]
 
 mod classify;
+mod compact;
 mod decode;
 mod encode;
 mod error;
@@ -30,6 +31,7 @@ mod tokens {
     include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 }
 
+pub use compact::{Attrs, INLINE, INLINE_ATTRS, Text};
 pub use decode::{Children, ContentRef, DEFAULT_MAX_INFLATED, NodeRef, Tree, compress, unpack};
 pub use encode::{encode, encode_to_vec, token};
 pub use error::Error;
