@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
+use super::compact::Token;
 use super::jid::{self, JidRef};
 use super::packed::{self, Packing};
 use super::value::{Str, Value};
@@ -447,12 +448,10 @@ impl<'a> Reader<'a> {
     ) -> Result<Option<Str<'a>>, Error> {
         match tag {
             LIST_EMPTY => Ok(None),
-            1..=235 => Ok(Some(Str::Token(u16::from(tag)))),
+            1..=235 => Ok(Some(Str::Token(Token::single(tag)))),
             DICTIONARY_0..=DICTIONARY_3 => {
                 let i = self.u8(what)?;
-                Ok(Some(Str::Token(
-                    (u16::from(tag - DICTIONARY_0 + 1) << 8) | u16::from(i),
-                )))
+                Ok(Some(Str::Token(Token::double(tag - DICTIONARY_0, i))))
             }
             NIBBLE_8 | HEX_8 => {
                 let packing = if tag == NIBBLE_8 {

@@ -150,8 +150,8 @@ fn write_str(s: &str, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
 #[inline]
 fn write_text(t: &Text, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
     match t.token() {
-        Some(code) => {
-            write_token(code, out);
+        Some(tok) => {
+            write_token(tok.code(), out);
             Ok(())
         }
         None => {
@@ -185,8 +185,8 @@ fn write_token(code: u16, out: &mut Vec<u8>) {
 /// Writes a string that may still be packed (a JID part taken from a decoded tree).
 fn write_str_value(s: &Str<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     match *s {
-        Str::Token(code) => {
-            write_token(code, out);
+        Str::Token(t) => {
+            write_token(t.code(), out);
             Ok(())
         }
         Str::Static(t) => write_str(t, false, out),

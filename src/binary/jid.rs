@@ -305,7 +305,7 @@ impl Jid {
     pub fn as_ref(&self) -> JidRef<'_> {
         JidRef {
             user: match self.user.token() {
-                Some(code) => Str::Token(code),
+                Some(t) => Str::Token(t),
                 None => Str::Raw(self.user.as_str()),
             },
             server: match &self.server {

@@ -31,7 +31,7 @@ mod tokens {
     include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 }
 
-pub use compact::{Attrs, INLINE, INLINE_ATTRS, Text};
+pub use compact::{Attrs, INLINE, INLINE_ATTRS, Text, Token};
 pub use decode::{Children, ContentRef, DEFAULT_MAX_INFLATED, NodeRef, Tree, compress, unpack};
 pub use encode::{encode, encode_to_vec, token};
 pub use error::Error;

@@ -7,16 +7,16 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::compact::token_text;
+use super::compact::Token;
 use super::jid::JidRef;
 use super::packed::{self, Packing};
 
 /// A string value: a token, a slice of the frame, or packed digits.
 #[derive(Clone, Copy)]
 pub enum Str<'a> {
-    /// A dictionary token, by wire code: kept as the code so that an owned copy holds it
-    /// without a lookup and re-encoding writes it as it came.
-    Token(u16),
+    /// A dictionary token: kept as the token so that an owned copy holds it without a lookup
+    /// and re-encoding writes its code as it came.
+    Token(&'static Token),
     /// Another string with a static lifetime (known JID servers, the empty string).
     Static(&'static str),
     /// Raw UTF-8 text, borrowed.
@@ -33,7 +33,7 @@ impl<'a> Str<'a> {
     /// Length of the text in bytes (all packed characters are ASCII).
     pub fn len(&self) -> usize {
         match self {
-            Str::Token(c) => token_text(*c).len(),
+            Str::Token(t) => t.text().len(),
             Str::Static(s) => s.len(),
             Str::Raw(s) => s.len(),
             Str::Packed { data, odd, .. } => data.len() * 2 - usize::from(*odd),
@@ -41,6 +41,7 @@ impl<'a> Str<'a> {
     }
 
     /// Whether the text is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -48,7 +49,7 @@ impl<'a> Str<'a> {
     /// The text, borrowed where it can be, unpacked where it must be.
     pub fn as_str(&self) -> Cow<'a, str> {
         match *self {
-            Str::Token(c) => Cow::Borrowed(token_text(c)),
+            Str::Token(t) => Cow::Borrowed(t.text()),
             Str::Static(s) => Cow::Borrowed(s),
             Str::Raw(s) => Cow::Borrowed(s),
             Str::Packed { .. } => Cow::Owned(self.with_text(str::to_owned)),
@@ -58,7 +59,7 @@ impl<'a> Str<'a> {
     /// Calls `f` with the text, unpacking a packed string on the stack: no allocation.
     pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         match *self {
-            Str::Token(c) => f(token_text(c)),
+            Str::Token(t) => f(t.text()),
             Str::Static(s) => f(s),
             Str::Raw(s) => f(s),
             Str::Packed { packing, data, odd } => {
@@ -85,7 +86,7 @@ impl<'a> Str<'a> {
     /// Compares the text with `other` without allocating.
     pub fn eq_str(&self, other: &str) -> bool {
         match *self {
-            Str::Token(c) => token_text(c) == other,
+            Str::Token(t) => t.text() == other,
             Str::Static(s) => s == other,
             Str::Raw(s) => s == other,
             Str::Packed { .. } => self.len() == other.len() && self.with_text(|s| s == other),
@@ -95,7 +96,7 @@ impl<'a> Str<'a> {
     /// The text's bytes, unpacked lazily.
     pub fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
         let (whole, packed) = match *self {
-            Str::Token(c) => (token_text(c).as_bytes(), None),
+            Str::Token(t) => (t.text().as_bytes(), None),
             Str::Static(s) => (s.as_bytes(), None),
             Str::Raw(s) => (s.as_bytes(), None),
             Str::Packed { packing, data, odd } => (&[][..], Some((packing, data, odd))),
@@ -127,7 +128,7 @@ impl PartialEq<&str> for Str<'_> {
 impl fmt::Display for Str<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Str::Token(c) => f.write_str(token_text(*c)),
+            Str::Token(t) => f.write_str(t.text()),
             Str::Static(s) => f.write_str(s),
             Str::Raw(s) => f.write_str(s),
             Str::Packed { .. } => self.with_text(|s| f.write_str(s)),
