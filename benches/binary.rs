@@ -82,19 +82,27 @@ fn theirs(n: &Node) -> wa::Node {
     }
 }
 
-/// Reads every string of a borrowed node the way a caller does (`as_str`), and sums lengths
-/// and first bytes so nothing is optimised away. Payload bytes count by length only.
+/// Reads every string of a borrowed node as text (`Str::with_text`: a packed string is
+/// unpacked on the stack, nothing allocates), and sums lengths and first bytes so nothing is
+/// optimised away. Payload bytes count by length only.
 fn read_ours(n: NodeRef<'_, '_>) -> usize {
-    fn s(x: Str<'_>) -> usize {
-        let t = x.as_str();
-        t.len() + usize::from(t.as_bytes().first().copied().unwrap_or(0))
-    }
-    fn v(x: &Value<'_>) -> usize {
-        match x {
-            Value::Str(x) => s(*x),
-            Value::Jid(j) => s(j.user) + s(j.server) + usize::from(j.device.unwrap_or(0)),
-        }
-    }
+    read_ours_with(n, &|x: Str<'_>| x.with_text(checksum))
+}
+
+/// The same through `Str::as_str`, which allocates for every packed string.
+fn read_ours_as_str(n: NodeRef<'_, '_>) -> usize {
+    read_ours_with(n, &|x: Str<'_>| checksum(&x.as_str()))
+}
+
+fn checksum(t: &str) -> usize {
+    t.len() + usize::from(t.as_bytes().first().copied().unwrap_or(0))
+}
+
+fn read_ours_with(n: NodeRef<'_, '_>, s: &dyn Fn(Str<'_>) -> usize) -> usize {
+    let v = |x: &Value<'_>| match x {
+        Value::Str(x) => s(*x),
+        Value::Jid(j) => s(j.user) + s(j.server) + usize::from(j.device.unwrap_or(0)),
+    };
     let mut acc = s(n.tag());
     for (k, x) in n.attrs() {
         acc += s(*k) + v(x);
@@ -103,16 +111,15 @@ fn read_ours(n: NodeRef<'_, '_>) -> usize {
         ContentRef::None => 0,
         ContentRef::Bytes(b) => b.len(),
         ContentRef::Value(x) => v(&x),
-        ContentRef::Nodes(c) => c.map(read_ours).sum(),
+        ContentRef::Nodes(c) => c.map(|c| read_ours_with(c, s)).sum(),
     }
 }
 
 /// The same walk over wacore-binary's borrowed node.
 fn read_theirs(n: &wa::NodeRef<'_>) -> usize {
-    fn s(t: &str) -> usize {
-        t.len() + usize::from(t.as_bytes().first().copied().unwrap_or(0))
-    }
+    let s = checksum;
     fn v(x: &wa::node::ValueRef<'_>) -> usize {
+        let s = checksum;
         match x {
             wa::node::ValueRef::String(x) => s(x),
             wa::node::ValueRef::Jid(j) => s(&j.user) + s(j.server.as_str()) + usize::from(j.device),
@@ -220,6 +227,25 @@ fn table(corpora: &[Corpus], runs: usize) {
                     for f in &c.frames {
                         let t = Tree::decode(black_box(&f[1..])).expect("decode");
                         black_box(read_ours(t.root()));
+                    }
+                },
+                || {
+                    for f in &c.frames {
+                        let n = wa::marshal::unmarshal_ref(black_box(&f[1..])).expect("decode");
+                        black_box(read_theirs(&n));
+                    }
+                },
+            ),
+        ));
+        rows.push((
+            "borrowed decode, read via as_str",
+            paired(
+                runs,
+                40,
+                || {
+                    for f in &c.frames {
+                        let t = Tree::decode(black_box(&f[1..])).expect("decode");
+                        black_box(read_ours_as_str(t.root()));
                     }
                 },
                 || {

@@ -3,7 +3,8 @@
 //! - [`encode`] writes an owned [`Node`] into a caller's buffer, flag byte first.
 //! - [`unpack`] strips the flag byte of a received frame and inflates it if compressed.
 //! - [`Tree::decode`] is the zero-copy decoder for the hot path: strings stay in the frame.
-//!   [`decode_owned`] copies into a [`Node`] for everything else.
+//!   [`decode_owned`] / [`Node::decode`] read straight into an owned [`Node`] for everything
+//!   else.
 //! - [`Jid`] / [`JidRef`] cover every JID wire form; [`json`] is the inspector's JSON form;
 //!   nodes print in an XML-like text form with `{}` (one line) or `{:#}` (indented).
 //!
@@ -20,6 +21,7 @@ mod error;
 pub mod jid;
 pub mod json;
 mod node;
+mod owned;
 mod packed;
 mod text;
 #[allow(dead_code)]
@@ -37,6 +39,7 @@ pub use encode::{encode, encode_to_vec, token};
 pub use error::Error;
 pub use jid::{Jid, JidRef, ParseJidError};
 pub use node::{AttrValue, Content, Node};
+pub use owned::decode_owned;
 pub use packed::{PACKED_MAX, Packing};
 pub use value::{Str, Value};
 
@@ -59,10 +62,3 @@ pub(crate) const BINARY_8: u8 = 252;
 pub(crate) const BINARY_20: u8 = 253;
 pub(crate) const BINARY_32: u8 = 254;
 pub(crate) const NIBBLE_8: u8 = 255;
-
-/// Decodes a whole frame (flag byte included) into an owned node.
-pub fn decode_owned(frame: &[u8]) -> Result<Node, Error> {
-    let body = unpack(frame, DEFAULT_MAX_INFLATED)?;
-    let tree = Tree::decode(&body)?;
-    Ok(tree.root().to_owned())
-}

@@ -160,7 +160,7 @@ impl Node {
 }
 
 /// An owned copy of a string from a frame: tokens stay codes, short text goes inline.
-fn text_of(s: Str<'_>) -> Text {
+pub(super) fn text_of(s: Str<'_>) -> Text {
     match s {
         Str::Token(c) => Text::from_token(c),
         Str::Static(t) | Str::Raw(t) => Text::new(t),
