@@ -73,6 +73,12 @@ fn encoder_matches_every_vector_byte_for_byte() {
             let at = got.bytes().zip(frame.bytes()).position(|(a, b)| a != b);
             failures.push(format!("line {line}: first difference at hex char {at:?}"));
         }
+        // With its JID-looking values typed, as builders make them (and the bench uses them),
+        // the node writes the same bytes.
+        let typed = binary::encode_to_vec(&n.with_typed_jids()).expect("typed node encodes");
+        if json::encode_hex(&typed) != frame {
+            failures.push(format!("line {line}: typed JIDs change the bytes"));
+        }
     }
     assert!(
         failures.is_empty(),

@@ -5,9 +5,11 @@
 //! prints back exactly as written; raw bytes. The encoder is lossless or refuses: whatever it
 //! writes decodes back to the same text.
 
+use std::borrow::Cow;
+
 use super::classify::{Form, classify, classify_non_token};
 use super::compact::Text;
-use super::jid::{self, JidRef};
+use super::jid::{self, Jid, JidRef};
 use super::packed;
 use super::token_hash::{TOKEN_TABLE_SLOTS, token_key, token_slot};
 use super::tokens::{CODES, KEYS, LOOKUP, TEXTS};
@@ -79,14 +81,14 @@ fn write_node(node: &Node, out: &mut Vec<u8>, depth: usize) -> Result<(), Error>
         write_text(k, false, out)?;
         match v {
             AttrValue::Str(s) => write_text(s, true, out)?,
-            AttrValue::Jid(j) => write_jid(&j.as_ref(), out)?,
+            AttrValue::Jid(j) => write_owned_jid(j, out)?,
         }
     }
     match &node.content {
         Content::None => {}
         Content::Bytes(b) => write_bytes(b, out)?,
         Content::Str(s) => write_text(s, true, out)?,
-        Content::Jid(j) => write_jid(&j.as_ref(), out)?,
+        Content::Jid(j) => write_owned_jid(j, out)?,
         Content::Nodes(children) => {
             if children.is_empty() {
                 out.push(LIST_EMPTY);
@@ -253,44 +255,94 @@ pub(crate) fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
     Ok(JidForm::Pair)
 }
 
-fn write_jid(j: &JidRef<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
-    let form = jid_form(j).map_err(|reason| Error::JidNotEncodable {
+fn write_jid_form(j: &JidRef<'_>, form: JidForm, out: &mut Vec<u8>) -> Result<(), Error> {
+    let parts = JidParts {
+        form,
+        integrator: j.integrator,
+        user_empty: j.user.is_empty(),
+    };
+    parts.write(
+        out,
+        |o| write_str_value(&j.user, o),
+        |o| write_str_value(&j.server, o),
+    )
+}
+
+/// Writes a typed JID: the user is a [`Text`] (a token by its code, other text classified
+/// without a lookup and without a UTF-8 check), the server text (known servers are tokens).
+fn write_owned_jid(j: &Jid, out: &mut Vec<u8>) -> Result<(), Error> {
+    // The form depends on everything but the user.
+    let shape = JidRef {
+        user: Str::Static(""),
+        server: match &j.server {
+            Cow::Borrowed(s) => Str::Static(s),
+            Cow::Owned(s) => Str::Raw(s),
+        },
+        agent: j.agent,
+        device: j.device,
+        integrator: j.integrator,
+    };
+    let form = jid_form(&shape).map_err(|reason| Error::JidNotEncodable {
         jid: j.to_string(),
         reason,
     })?;
-    write_jid_form(j, form, out)
+    let parts = JidParts {
+        form,
+        integrator: j.integrator,
+        user_empty: j.user.as_bytes().is_empty(),
+    };
+    parts.write(
+        out,
+        |o| write_text(&j.user, false, o),
+        |o| write_str(&j.server, false, o),
+    )
 }
 
-fn write_jid_form(j: &JidRef<'_>, form: JidForm, out: &mut Vec<u8>) -> Result<(), Error> {
-    match form {
-        JidForm::Pair => {
-            out.push(JID_PAIR);
-            if j.user.is_empty() {
-                out.push(LIST_EMPTY);
-            } else {
-                write_str_value(&j.user, out)?;
+/// A JID's form and the parts of it that are not strings.
+struct JidParts {
+    form: JidForm,
+    integrator: u16,
+    user_empty: bool,
+}
+
+impl JidParts {
+    fn write(
+        self,
+        out: &mut Vec<u8>,
+        user: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+        server: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self.form {
+            JidForm::Pair => {
+                out.push(JID_PAIR);
+                if self.user_empty {
+                    out.push(LIST_EMPTY);
+                } else {
+                    user(out)?;
+                }
+                server(out)?;
             }
-            write_str_value(&j.server, out)?;
+            JidForm::Ad { domain, device } => {
+                out.extend_from_slice(&[AD_JID, domain, device]);
+                user(out)?;
+            }
+            JidForm::Fb { device } => {
+                out.push(FB_JID);
+                user(out)?;
+                out.extend_from_slice(&device.to_be_bytes());
+                server(out)?;
+            }
+            JidForm::Interop { device } => {
+                // The server trailer is written (whatsmeow's choice): every decoder reads one,
+                // and whatsapp-rust's claim that WA Web omits it is unverified
+                // (protocol-binary.md §10).
+                out.push(INTEROP_JID);
+                user(out)?;
+                out.extend_from_slice(&device.to_be_bytes());
+                out.extend_from_slice(&self.integrator.to_be_bytes());
+                server(out)?;
+            }
         }
-        JidForm::Ad { domain, device } => {
-            out.extend_from_slice(&[AD_JID, domain, device]);
-            write_str_value(&j.user, out)?;
-        }
-        JidForm::Fb { device } => {
-            out.push(FB_JID);
-            write_str_value(&j.user, out)?;
-            out.extend_from_slice(&device.to_be_bytes());
-            write_str_value(&j.server, out)?;
-        }
-        JidForm::Interop { device } => {
-            // The server trailer is written (whatsmeow's choice): every decoder reads one, and
-            // whatsapp-rust's claim that WA Web omits it is unverified (protocol-binary.md §10).
-            out.push(INTEROP_JID);
-            write_str_value(&j.user, out)?;
-            out.extend_from_slice(&device.to_be_bytes());
-            out.extend_from_slice(&j.integrator.to_be_bytes());
-            write_str_value(&j.server, out)?;
-        }
+        Ok(())
     }
-    Ok(())
 }

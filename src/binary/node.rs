@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::classify::{Form, classify};
 use super::compact::{Attrs, Text};
 use super::decode::{ContentRef, NodeRef};
 use super::jid::Jid;
@@ -54,6 +55,16 @@ impl AttrValue {
         match self {
             AttrValue::Str(s) => Cow::Borrowed(s.as_str()),
             AttrValue::Jid(j) => Cow::Owned(j.to_string()),
+        }
+    }
+
+    /// The value a builder gives for `s`: a typed JID when the text is one that has a lossless
+    /// wire form (the same rule the encoder applies to text), else text. The encoder then
+    /// writes the JID without parsing it again.
+    pub fn typed(s: &str) -> AttrValue {
+        match classify(s, true) {
+            Form::Jid(j, _) => AttrValue::Jid(j.to_owned()),
+            _ => AttrValue::Str(Text::new(s)),
         }
     }
 
@@ -127,6 +138,24 @@ impl Node {
     /// Sets text as the content (builder style).
     pub fn with_text(mut self, text: impl Into<Text>) -> Self {
         self.content = Content::Str(text.into());
+        self
+    }
+
+    /// The same node with every JID-looking attribute value typed ([`AttrValue::typed`]), as
+    /// the engine's builders make them; text, JSON and wire forms are unchanged.
+    pub fn with_typed_jids(mut self) -> Self {
+        for (_, v) in self.attrs.iter_mut() {
+            if let AttrValue::Str(s) = v {
+                *v = AttrValue::typed(s);
+            }
+        }
+        if let Content::Nodes(c) = &mut self.content {
+            // Bounded by the depth of the node, which came from a builder or a decoder.
+            *c = std::mem::take(c)
+                .into_iter()
+                .map(Node::with_typed_jids)
+                .collect();
+        }
         self
     }
 
