@@ -115,7 +115,8 @@ fn bench_reports_throughput() {
     assert!(s.starts_with("20 stanzas"), "{s}");
     for what in [
         "encode (reused buffer)",
-        "decode (borrowed)",
+        "decode (borrowed) ",
+        "decode (borrowed) + read strings",
         "decode (owned)",
     ] {
         let line = s.lines().find(|l| l.starts_with(what)).expect(what);
@@ -124,5 +125,28 @@ fn bench_reports_throughput() {
             "{line}"
         );
     }
+
+    // A mode flag measures that mode alone; both flags measure both.
+    let lines = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["stanza", "bench", path, "--runs", "1", "--min-ms", "1"];
+        all.extend_from_slice(args);
+        let out = wuts(&all, "");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| l.split("  ").next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(lines(&["--owned"]), ["decode (owned)"]);
+    assert_eq!(
+        lines(&["--read-strings"]),
+        ["decode (borrowed) + read strings"]
+    );
+    assert_eq!(
+        lines(&["--read-strings", "--owned"]),
+        ["decode (borrowed) + read strings", "decode (owned)"]
+    );
+    assert_eq!(lines(&["--only", "encode"]), ["encode (reused buffer)"]);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -115,14 +115,14 @@ fn node() -> impl Strategy<Value = Node> {
         prop_oneof![
             Just(Content::None),
             prop::collection::vec(any::<u8>(), 0..300).prop_map(Content::Bytes),
-            text().prop_map(Content::Str),
+            text().prop_map(|s| Content::Str(s.into())),
         ],
     )
         .prop_map(|(tag, attrs, content)| Node {
-            tag,
+            tag: tag.into(),
             attrs: attrs
                 .into_iter()
-                .map(|(k, v)| (k, AttrValue::Str(v)))
+                .map(|(k, v)| (k.into(), AttrValue::Str(v.into())))
                 .collect(),
             content,
         });
@@ -133,10 +133,10 @@ fn node() -> impl Strategy<Value = Node> {
             prop::collection::vec(inner, 0..8),
         )
             .prop_map(|(tag, attrs, kids)| Node {
-                tag,
+                tag: tag.into(),
                 attrs: attrs
                     .into_iter()
-                    .map(|(k, v)| (k, AttrValue::Str(v)))
+                    .map(|(k, v)| (k.into(), AttrValue::Str(v.into())))
                     .collect(),
                 content: Content::Nodes(kids),
             })
@@ -151,7 +151,7 @@ fn normal(n: &Node) -> Node {
         attrs: n
             .attrs
             .iter()
-            .map(|(k, v)| (k.clone(), AttrValue::Str(v.as_str().into_owned())))
+            .map(|(k, v)| (k.clone(), AttrValue::Str(v.as_str().into())))
             .collect(),
         content: match &n.content {
             Content::Nodes(c) => Content::Nodes(c.iter().map(normal).collect()),

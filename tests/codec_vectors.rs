@@ -1,5 +1,6 @@
 //! The codec against stanza encodings made by an independent implementation (Baileys), in
-//! `tests/data/vectors/` (see its README): every line, both directions.
+//! `tests/data/vectors/` (see its README): every line, both directions, for the 500 vectors
+//! and the two speed corpora (traffic-mixed, group-create).
 
 // A panic in a test is a failed test: unwrap and expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,17 +8,32 @@
 use serde_json::Value as Json;
 use wuts::binary::{self, json};
 
-fn vectors() -> Vec<(usize, String, String)> {
-    let nodes = include_str!("data/vectors/nodes.jsonl");
-    let frames = include_str!("data/vectors/frames.hex");
-    let pairs: Vec<_> = nodes
-        .lines()
-        .zip(frames.lines())
-        .enumerate()
-        .map(|(i, (n, f))| (i + 1, n.to_owned(), f.to_owned()))
-        .collect();
-    assert_eq!(pairs.len(), 500);
-    pairs
+/// The vector files: node JSON lines, hex frames, and how many lines each has.
+const FILES: [(&str, &str, usize); 3] = [
+    ("nodes.jsonl", "frames.hex", 500),
+    ("traffic-mixed.jsonl", "traffic-mixed.hex", 2000),
+    ("group-create.jsonl", "group-create.hex", 300),
+];
+
+/// `(file:line, node JSON, hex frame)` for every line of every vector file. Read at run time:
+/// the speed corpora are megabytes, too much to compile into the test binary.
+fn vectors() -> Vec<(String, String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vectors");
+    let mut all = Vec::new();
+    for (nodes, frames, count) in FILES {
+        let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).expect(f);
+        let (n, f) = (read(nodes), read(frames));
+        let before = all.len();
+        all.extend(
+            n.lines()
+                .zip(f.lines())
+                .enumerate()
+                .map(|(i, (n, f))| (format!("{nodes}:{}", i + 1), n.to_owned(), f.to_owned())),
+        );
+        assert_eq!(all.len() - before, count, "{nodes}");
+        assert_eq!(f.lines().count(), count, "{frames}");
+    }
+    all
 }
 
 /// Node equality as the vectors README defines it: string content compares by its UTF-8
@@ -56,6 +72,12 @@ fn encoder_matches_every_vector_byte_for_byte() {
         if got != frame {
             let at = got.bytes().zip(frame.bytes()).position(|(a, b)| a != b);
             failures.push(format!("line {line}: first difference at hex char {at:?}"));
+        }
+        // With its JID-looking values typed, as builders make them (and the bench uses them),
+        // the node writes the same bytes.
+        let typed = binary::encode_to_vec(&n.with_typed_jids()).expect("typed node encodes");
+        if json::encode_hex(&typed) != frame {
+            failures.push(format!("line {line}: typed JIDs change the bytes"));
         }
     }
     assert!(

@@ -11,9 +11,9 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
+use super::compact::Token;
 use super::jid::{self, JidRef};
 use super::packed::{self, Packing};
-use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
 use super::value::{Str, Value};
 use super::*;
 
@@ -100,9 +100,12 @@ const EMPTY_SLOT: Slot<'static> = Slot {
 impl<'a> Tree<'a> {
     /// Decodes node bytes (after the flag byte; see [`unpack`]).
     pub fn decode(data: &'a [u8]) -> Result<Self, Error> {
+        // Sized from the frame, but capped: a frame that is mostly payload would otherwise
+        // reserve hundreds of kilobytes of slots it never fills (malloc and page faults were
+        // ~15 % of decoding the traffic corpus). Larger trees grow by doubling.
         let mut tree = Tree {
-            nodes: Vec::with_capacity(data.len() / 24 + 1),
-            attrs: Vec::with_capacity(data.len() / 12 + 1),
+            nodes: Vec::with_capacity((data.len() / 24 + 1).min(128)),
+            attrs: Vec::with_capacity((data.len() / 12 + 1).min(256)),
         };
         let mut r = Reader { data, pos: 0 };
         tree.nodes.push(EMPTY_SLOT);
@@ -259,9 +262,26 @@ impl<'t, 'a> Iterator for Children<'t, 'a> {
 
 impl ExactSizeIterator for Children<'_, '_> {}
 
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+pub(super) struct Reader<'a> {
+    pub(super) data: &'a [u8],
+    pub(super) pos: usize,
+}
+
+/// A node's header and tag (see [`Reader::node_head`]).
+pub(super) struct NodeHead<'a> {
+    pub(super) tag: Str<'a>,
+    pub(super) n_attrs: usize,
+    pub(super) has_content: bool,
+}
+
+/// What a node's content is (see [`Reader::content_head`]).
+pub(super) enum ContentHead<'a> {
+    /// A child list of this many nodes (0 for `LIST_EMPTY`).
+    List(usize),
+    /// Raw bytes.
+    Bytes(&'a [u8]),
+    /// A string or JID value; `None` for the null string.
+    Value(Option<Value<'a>>),
 }
 
 /// Smallest encoding of a child node (`F8 01 <token>`), used to bound list reservations.
@@ -318,7 +338,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn node(&mut self, tree: &mut Tree<'a>, idx: usize, depth: usize) -> Result<(), Error> {
+    /// A node's header and tag: the tag, how many attributes follow, whether content follows
+    /// them, and where the node starts. Shared by the tree builder and the owned decoder
+    /// (`owned.rs`), so both check the same things in the same order.
+    #[inline]
+    pub(super) fn node_head(&mut self, depth: usize) -> Result<NodeHead<'a>, Error> {
         let at = self.pos;
         if depth >= MAX_DEPTH {
             return Err(Error::TooDeep { at, max: MAX_DEPTH });
@@ -343,34 +367,32 @@ impl<'a> Reader<'a> {
                 remaining: self.remaining(),
             });
         }
-        let attrs_start = tree.attrs.len();
-        for _ in 0..n_attrs {
-            let key_at = self.pos;
-            let key = self
-                .string("attribute key")?
-                .ok_or_else(|| Error::NullString {
-                    at: key_at,
-                    what: "an attribute key",
-                })?;
-            let value = self
-                .value("attribute value")?
-                .unwrap_or(Value::Str(Str::Static("")));
-            tree.attrs.push((key, value));
-        }
-        let content = if size % 2 == 0 {
-            self.content(tree, depth)?
-        } else {
-            SlotContent::None
-        };
-        let slot = &mut tree.nodes[idx];
-        slot.tag = tag;
-        slot.attrs_start = attrs_start as u32;
-        slot.attrs_len = n_attrs as u32;
-        slot.content = content;
-        Ok(())
+        Ok(NodeHead {
+            tag,
+            n_attrs,
+            has_content: size % 2 == 0,
+        })
     }
 
-    fn content(&mut self, tree: &mut Tree<'a>, depth: usize) -> Result<SlotContent<'a>, Error> {
+    /// One attribute: a plain-string key and a value (the null string reads as empty text).
+    #[inline]
+    pub(super) fn attr(&mut self) -> Result<(Str<'a>, Value<'a>), Error> {
+        let key_at = self.pos;
+        let key = self
+            .string("attribute key")?
+            .ok_or_else(|| Error::NullString {
+                at: key_at,
+                what: "an attribute key",
+            })?;
+        let value = self
+            .value("attribute value")?
+            .unwrap_or(Value::Str(Str::Static("")));
+        Ok((key, value))
+    }
+
+    /// What a node's content is; for a list, its length, checked against the bytes left.
+    #[inline]
+    pub(super) fn content_head(&mut self) -> Result<ContentHead<'a>, Error> {
         let at = self.pos;
         let tag = *self.data.get(at).ok_or_else(|| Error::UnexpectedEof {
             at,
@@ -387,26 +409,50 @@ impl<'a> Reader<'a> {
                         remaining: self.remaining(),
                     });
                 }
-                let start = tree.nodes.len();
-                tree.nodes.resize_with(start + n, || EMPTY_SLOT);
-                for i in 0..n {
-                    self.node(tree, start + i, depth + 1)?;
-                }
-                Ok(SlotContent::Nodes {
-                    start: start as u32,
-                    len: n as u32,
-                })
+                Ok(ContentHead::List(n))
             }
             BINARY_8 | BINARY_20 | BINARY_32 => {
                 self.pos += 1;
                 let len = self.binary_len(tag)?;
-                Ok(SlotContent::Bytes(self.take(len, "binary content")?))
+                Ok(ContentHead::Bytes(self.take(len, "binary content")?))
             }
-            _ => Ok(match self.value("string content")? {
-                Some(v) => SlotContent::Value(v),
-                None => SlotContent::None,
-            }),
+            _ => Ok(ContentHead::Value(self.value("string content")?)),
         }
+    }
+
+    fn node(&mut self, tree: &mut Tree<'a>, idx: usize, depth: usize) -> Result<(), Error> {
+        let head = self.node_head(depth)?;
+        let attrs_start = tree.attrs.len();
+        for _ in 0..head.n_attrs {
+            let a = self.attr()?;
+            tree.attrs.push(a);
+        }
+        let content = if head.has_content {
+            match self.content_head()? {
+                ContentHead::List(n) => {
+                    let start = tree.nodes.len();
+                    tree.nodes.resize_with(start + n, || EMPTY_SLOT);
+                    for i in 0..n {
+                        self.node(tree, start + i, depth + 1)?;
+                    }
+                    SlotContent::Nodes {
+                        start: start as u32,
+                        len: n as u32,
+                    }
+                }
+                ContentHead::Bytes(b) => SlotContent::Bytes(b),
+                ContentHead::Value(Some(v)) => SlotContent::Value(v),
+                ContentHead::Value(None) => SlotContent::None,
+            }
+        } else {
+            SlotContent::None
+        };
+        let slot = &mut tree.nodes[idx];
+        slot.tag = head.tag;
+        slot.attrs_start = attrs_start as u32;
+        slot.attrs_len = head.n_attrs as u32;
+        slot.content = content;
+        Ok(())
     }
 
     fn binary_len(&mut self, tag: u8) -> Result<usize, Error> {
@@ -448,12 +494,10 @@ impl<'a> Reader<'a> {
     ) -> Result<Option<Str<'a>>, Error> {
         match tag {
             LIST_EMPTY => Ok(None),
-            1..=235 => Ok(Some(Str::Static(SINGLE_BYTE[tag as usize]))),
+            1..=235 => Ok(Some(Str::Token(Token::single(tag)))),
             DICTIONARY_0..=DICTIONARY_3 => {
                 let i = self.u8(what)?;
-                Ok(Some(Str::Static(
-                    DOUBLE_BYTE[(tag - DICTIONARY_0) as usize][i as usize],
-                )))
+                Ok(Some(Str::Token(Token::double(tag - DICTIONARY_0, i))))
             }
             NIBBLE_8 | HEX_8 => {
                 let packing = if tag == NIBBLE_8 {

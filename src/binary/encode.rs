@@ -5,8 +5,12 @@
 //! prints back exactly as written; raw bytes. The encoder is lossless or refuses: whatever it
 //! writes decodes back to the same text.
 
-use super::jid::{self, JidRef};
-use super::packed::{self, PACKED_MAX};
+use std::borrow::Cow;
+
+use super::classify::{Form, classify, classify_non_token};
+use super::compact::Text;
+use super::jid::{self, Jid, JidRef};
+use super::packed;
 use super::token_hash::{TOKEN_TABLE_SLOTS, token_key, token_slot};
 use super::tokens::{CODES, KEYS, LOOKUP, TEXTS};
 use super::value::Str;
@@ -66,25 +70,25 @@ fn write_node(node: &Node, out: &mut Vec<u8>, depth: usize) -> Result<(), Error>
             max: MAX_DEPTH,
         });
     }
-    if node.tag.is_empty() {
+    if node.tag.as_bytes().is_empty() {
         return Err(Error::EmptyTag);
     }
     let has_content = !matches!(node.content, Content::None);
     let size = 1 + 2 * node.attrs.len() + usize::from(has_content);
     write_list_header(size, "attribute list", out)?;
-    write_str(&node.tag, false, out)?;
-    for (k, v) in &node.attrs {
-        write_str(k, false, out)?;
+    write_text(&node.tag, false, out)?;
+    for (k, v) in node.attrs.iter() {
+        write_text(k, false, out)?;
         match v {
-            AttrValue::Str(s) => write_str(s, true, out)?,
-            AttrValue::Jid(j) => write_jid(&j.as_ref(), out)?,
+            AttrValue::Str(s) => write_text(s, true, out)?,
+            AttrValue::Jid(j) => write_owned_jid(j, out)?,
         }
     }
     match &node.content {
         Content::None => {}
         Content::Bytes(b) => write_bytes(b, out)?,
-        Content::Str(s) => write_str(s, true, out)?,
-        Content::Jid(j) => write_jid(&j.as_ref(), out)?,
+        Content::Str(s) => write_text(s, true, out)?,
+        Content::Jid(j) => write_owned_jid(j, out)?,
         Content::Nodes(children) => {
             if children.is_empty() {
                 out.push(LIST_EMPTY);
@@ -140,38 +144,53 @@ fn write_bytes(b: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
 /// Writes text with the string rules. Only text over 4 GiB, which has no length prefix, fails.
 #[inline]
 fn write_str(s: &str, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        out.extend_from_slice(&[BINARY_8, 0]);
-        return Ok(());
-    }
-    if let Some(code) = token(s) {
-        if code < 0x100 {
-            out.push(code as u8);
-        } else {
-            out.extend_from_slice(&[DICTIONARY_0 + ((code >> 8) - 1) as u8, code as u8]);
+    write_form(s.as_bytes(), classify(s, allow_jid), out)
+}
+
+/// Writes an owned node's text: a token by its code, other text classified without a lookup
+/// (a [`Text`] that is not held as a token is none).
+#[inline]
+fn write_text(t: &Text, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+    match t.token() {
+        Some(tok) => {
+            write_token(tok.code(), out);
+            Ok(())
         }
-        return Ok(());
-    }
-    if b.len() <= PACKED_MAX {
-        if let Some(p) = packed::classify(b) {
-            packed::pack(b, p, out);
-            return Ok(());
+        None => {
+            let b = t.as_bytes();
+            write_form(b, classify_non_token(b, allow_jid), out)
         }
     }
-    if allow_jid && b.contains(&b'@') {
-        if let Some(j) = JidRef::parse_exact(s) {
-            if jid_form(&j).is_ok() {
-                return write_jid(&j, out);
-            }
-        }
+}
+
+#[inline]
+fn write_form(b: &[u8], form: Form<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    match form {
+        Form::Empty => out.extend_from_slice(&[BINARY_8, 0]),
+        Form::Token(code) => write_token(code, out),
+        Form::Packed(p) => packed::pack(b, p, out),
+        Form::Jid(j, form) => write_jid_form(&j, form, out)?,
+        Form::Raw => write_bytes(b, out)?,
     }
-    write_bytes(b, out)
+    Ok(())
+}
+
+#[inline]
+fn write_token(code: u16, out: &mut Vec<u8>) {
+    if code < 0x100 {
+        out.push(code as u8);
+    } else {
+        out.extend_from_slice(&[DICTIONARY_0 + ((code >> 8) - 1) as u8, code as u8]);
+    }
 }
 
 /// Writes a string that may still be packed (a JID part taken from a decoded tree).
 fn write_str_value(s: &Str<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     match *s {
+        Str::Token(t) => {
+            write_token(t.code(), out);
+            Ok(())
+        }
         Str::Static(t) => write_str(t, false, out),
         Str::Raw(t) => write_str(t, false, out),
         Str::Packed { packing, data, odd } => {
@@ -187,14 +206,14 @@ fn write_str_value(s: &Str<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 /// Which JID form carries `j` without loss.
-enum JidForm {
+pub(crate) enum JidForm {
     Pair,
     Ad { domain: u8, device: u8 },
     Fb { device: u16 },
     Interop { device: u16 },
 }
 
-fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
+pub(crate) fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
     let server = j.server;
     if let Some(device) = j.device {
         if server.eq_str(jid::SERVER_INTEROP) {
@@ -236,40 +255,94 @@ fn jid_form(j: &JidRef<'_>) -> Result<JidForm, &'static str> {
     Ok(JidForm::Pair)
 }
 
-fn write_jid(j: &JidRef<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
-    let form = jid_form(j).map_err(|reason| Error::JidNotEncodable {
+fn write_jid_form(j: &JidRef<'_>, form: JidForm, out: &mut Vec<u8>) -> Result<(), Error> {
+    let parts = JidParts {
+        form,
+        integrator: j.integrator,
+        user_empty: j.user.is_empty(),
+    };
+    parts.write(
+        out,
+        |o| write_str_value(&j.user, o),
+        |o| write_str_value(&j.server, o),
+    )
+}
+
+/// Writes a typed JID: the user is a [`Text`] (a token by its code, other text classified
+/// without a lookup and without a UTF-8 check), the server text (known servers are tokens).
+fn write_owned_jid(j: &Jid, out: &mut Vec<u8>) -> Result<(), Error> {
+    // The form depends on everything but the user.
+    let shape = JidRef {
+        user: Str::Static(""),
+        server: match &j.server {
+            Cow::Borrowed(s) => Str::Static(s),
+            Cow::Owned(s) => Str::Raw(s),
+        },
+        agent: j.agent,
+        device: j.device,
+        integrator: j.integrator,
+    };
+    let form = jid_form(&shape).map_err(|reason| Error::JidNotEncodable {
         jid: j.to_string(),
         reason,
     })?;
-    match form {
-        JidForm::Pair => {
-            out.push(JID_PAIR);
-            if j.user.is_empty() {
-                out.push(LIST_EMPTY);
-            } else {
-                write_str_value(&j.user, out)?;
+    let parts = JidParts {
+        form,
+        integrator: j.integrator,
+        user_empty: j.user.as_bytes().is_empty(),
+    };
+    parts.write(
+        out,
+        |o| write_text(&j.user, false, o),
+        |o| write_str(&j.server, false, o),
+    )
+}
+
+/// A JID's form and the parts of it that are not strings.
+struct JidParts {
+    form: JidForm,
+    integrator: u16,
+    user_empty: bool,
+}
+
+impl JidParts {
+    fn write(
+        self,
+        out: &mut Vec<u8>,
+        user: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+        server: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self.form {
+            JidForm::Pair => {
+                out.push(JID_PAIR);
+                if self.user_empty {
+                    out.push(LIST_EMPTY);
+                } else {
+                    user(out)?;
+                }
+                server(out)?;
             }
-            write_str_value(&j.server, out)?;
+            JidForm::Ad { domain, device } => {
+                out.extend_from_slice(&[AD_JID, domain, device]);
+                user(out)?;
+            }
+            JidForm::Fb { device } => {
+                out.push(FB_JID);
+                user(out)?;
+                out.extend_from_slice(&device.to_be_bytes());
+                server(out)?;
+            }
+            JidForm::Interop { device } => {
+                // The server trailer is written (whatsmeow's choice): every decoder reads one,
+                // and whatsapp-rust's claim that WA Web omits it is unverified
+                // (protocol-binary.md §10).
+                out.push(INTEROP_JID);
+                user(out)?;
+                out.extend_from_slice(&device.to_be_bytes());
+                out.extend_from_slice(&self.integrator.to_be_bytes());
+                server(out)?;
+            }
         }
-        JidForm::Ad { domain, device } => {
-            out.extend_from_slice(&[AD_JID, domain, device]);
-            write_str_value(&j.user, out)?;
-        }
-        JidForm::Fb { device } => {
-            out.push(FB_JID);
-            write_str_value(&j.user, out)?;
-            out.extend_from_slice(&device.to_be_bytes());
-            write_str_value(&j.server, out)?;
-        }
-        JidForm::Interop { device } => {
-            // The server trailer is written (whatsmeow's choice): every decoder reads one, and
-            // whatsapp-rust's claim that WA Web omits it is unverified (protocol-binary.md §10).
-            out.push(INTEROP_JID);
-            write_str_value(&j.user, out)?;
-            out.extend_from_slice(&device.to_be_bytes());
-            out.extend_from_slice(&j.integrator.to_be_bytes());
-            write_str_value(&j.server, out)?;
-        }
+        Ok(())
     }
-    Ok(())
 }

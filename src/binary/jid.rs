@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use super::compact::Text;
 use super::value::Str;
 
 /// Phone-number users; AD domain 0.
@@ -117,34 +118,36 @@ impl<'a> JidRef<'a> {
     /// turning a string into a JID never changes it. Used by the encoder to decide whether a
     /// plain string can take a JID form; servers must be known.
     pub fn parse_exact(s: &'a str) -> Option<Self> {
-        let (user_part, server) = s.split_once('@')?;
-        let server = known_server(server)?;
+        // Byte searches rather than `split_once`: these strings are short, and the generic
+        // searchers cost more than the loop (callgrind, BENCHMARKS.md).
+        let at = s.bytes().position(|c| c == b'@')?;
+        let server = known_server(&s[at + 1..])?;
         let mut jid = JidRef {
-            user: Str::Raw(user_part),
+            user: Str::Raw(&s[..at]),
             server: Str::Static(server),
             agent: 0,
             device: None,
             integrator: 0,
         };
-        let mut user = user_part;
+        let mut user = &s[..at];
         if server == SERVER_INTEROP {
-            if let Some((integrator, rest)) = user.split_once('-') {
-                jid.integrator = canonical_number(integrator)?;
-                user = rest;
+            if let Some(i) = user.bytes().position(|c| c == b'-') {
+                jid.integrator = canonical_number(&user[..i])?;
+                user = &user[i + 1..];
                 if !user.contains(':') {
                     return None; // an integrator always comes with a device
                 }
             }
         }
-        if let Some((u, device)) = user.rsplit_once(':') {
-            jid.device = Some(canonical_number(device)?);
-            user = u;
+        if let Some(i) = user.bytes().rposition(|c| c == b':') {
+            jid.device = Some(canonical_number(&user[i + 1..])?);
+            user = &user[..i];
             if server == SERVER_PN {
-                if let Some((u, agent)) = user.rsplit_once('.') {
-                    if let Some(agent) = canonical_number::<u8>(agent) {
+                if let Some(i) = user.bytes().rposition(|c| c == b'.') {
+                    if let Some(agent) = canonical_number::<u8>(&user[i + 1..]) {
                         if !matches!(agent, 0 | 1 | 128 | 129) {
                             jid.agent = agent;
-                            user = u;
+                            user = &user[..i];
                         }
                     }
                 }
@@ -167,7 +170,11 @@ impl<'a> JidRef<'a> {
             },
         };
         Jid {
-            user: self.user.as_str().into_owned(),
+            user: match self.user {
+                Str::Token(c) => Text::from_token(c),
+                Str::Static(s) | Str::Raw(s) => Text::new(s),
+                Str::Packed { .. } => self.user.with_text(Text::from_packed),
+            },
             server,
             agent: self.agent,
             device: self.device,
@@ -182,13 +189,21 @@ fn is_user_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
 }
 
-/// A decimal number in canonical form (no sign, no leading zero unless it is `0`).
-fn canonical_number<T: FromStr>(s: &str) -> Option<T> {
+/// A decimal number in canonical form (no sign, no leading zero unless it is `0`) that fits
+/// `T` (a `u8` or `u16`: five digits at most).
+fn canonical_number<T: TryFrom<u32>>(s: &str) -> Option<T> {
     let b = s.as_bytes();
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
+    if b.is_empty() || b.len() > 5 || (b.len() > 1 && b[0] == b'0') {
         return None;
     }
-    s.parse().ok()
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    T::try_from(v).ok()
 }
 
 fn write_text(
@@ -232,8 +247,9 @@ impl fmt::Display for JidRef<'_> {
 /// An owned JID.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Jid {
-    /// The user part; empty for a server-only JID.
-    pub user: String,
+    /// The user part; empty for a server-only JID. A [`Text`]: phone numbers and LIDs fit
+    /// inline, so a JID decoded into an owned node allocates nothing.
+    pub user: Text,
     /// The server part; known servers are static.
     pub server: Cow<'static, str>,
     /// A raw `AD_JID` domain byte that names no known server (0 for none).
@@ -246,7 +262,7 @@ pub struct Jid {
 
 impl Jid {
     /// `user@server`.
-    pub fn new(user: impl Into<String>, server: &str) -> Self {
+    pub fn new(user: impl Into<Text>, server: &str) -> Self {
         Jid {
             user: user.into(),
             server: static_server(server),
@@ -257,7 +273,7 @@ impl Jid {
     }
 
     /// `user:device@server`.
-    pub fn with_device(user: impl Into<String>, server: &str, device: u16) -> Self {
+    pub fn with_device(user: impl Into<Text>, server: &str, device: u16) -> Self {
         Jid {
             device: Some(device),
             ..Jid::new(user, server)
@@ -266,7 +282,7 @@ impl Jid {
 
     /// The server-only JID `@server` (for example `@g.us`, the addressee of group IQs).
     pub fn server_only(server: &str) -> Self {
-        Jid::new(String::new(), server)
+        Jid::new(Text::EMPTY, server)
     }
 
     /// The same user without device or agent: the account rather than one of its devices.
@@ -288,7 +304,10 @@ impl Jid {
     /// Borrows this JID in the decoder's form, for the encoder.
     pub fn as_ref(&self) -> JidRef<'_> {
         JidRef {
-            user: Str::Raw(&self.user),
+            user: match self.user.token() {
+                Some(t) => Str::Token(t),
+                None => Str::Raw(self.user.as_str()),
+            },
             server: match &self.server {
                 Cow::Borrowed(s) => Str::Static(s),
                 Cow::Owned(s) => Str::Raw(s),

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value as Json};
 
+use super::compact::{Attrs, Text};
 use super::decode::{ContentRef, NodeRef};
 use super::node::{AttrValue, Content, Node};
 use super::{MAX_DEPTH, Value};
@@ -58,7 +59,11 @@ fn node(v: &Json, path: String, depth: usize) -> Result<Node, JsonError> {
         .get("tag")
         .and_then(Json::as_str)
         .ok_or_else(|| shape(&path, "missing string field \"tag\""))?;
-    let mut attrs = Vec::new();
+    let mut attrs = Attrs::with_capacity(
+        obj.get("attrs")
+            .and_then(Json::as_object)
+            .map_or(0, Map::len),
+    );
     match obj.get("attrs") {
         None | Some(Json::Null) => {}
         Some(Json::Object(m)) => {
@@ -66,14 +71,14 @@ fn node(v: &Json, path: String, depth: usize) -> Result<Node, JsonError> {
                 let s = v
                     .as_str()
                     .ok_or_else(|| shape(&format!("{path}.attrs.{k}"), "expected a string"))?;
-                attrs.push((k.clone(), AttrValue::Str(s.to_owned())));
+                attrs.push((Text::new(k), AttrValue::Str(Text::new(s))));
             }
         }
         Some(_) => return Err(shape(&path, "\"attrs\" must be an object")),
     }
     let content = match obj.get("content") {
         None | Some(Json::Null) => Content::None,
-        Some(Json::String(s)) => Content::Str(s.clone()),
+        Some(Json::String(s)) => Content::Str(Text::new(s)),
         Some(Json::Array(items)) => Content::Nodes(
             items
                 .iter()
@@ -97,7 +102,7 @@ fn node(v: &Json, path: String, depth: usize) -> Result<Node, JsonError> {
         }
     };
     Ok(Node {
-        tag: tag.to_owned(),
+        tag: Text::new(tag),
         attrs,
         content,
     })

@@ -3,7 +3,8 @@
 //! - [`encode`] writes an owned [`Node`] into a caller's buffer, flag byte first.
 //! - [`unpack`] strips the flag byte of a received frame and inflates it if compressed.
 //! - [`Tree::decode`] is the zero-copy decoder for the hot path: strings stay in the frame.
-//!   [`decode_owned`] copies into a [`Node`] for everything else.
+//!   [`decode_owned`] / [`Node::decode`] read straight into an owned [`Node`] for everything
+//!   else.
 //! - [`Jid`] / [`JidRef`] cover every JID wire form; [`json`] is the inspector's JSON form;
 //!   nodes print in an XML-like text form with `{}` (one line) or `{:#}` (indented).
 //!
@@ -12,12 +13,15 @@
 
 #![deny(clippy::disallowed_methods)]
 
+mod classify;
+mod compact;
 mod decode;
 mod encode;
 mod error;
 pub mod jid;
 pub mod json;
 mod node;
+mod owned;
 mod packed;
 mod text;
 #[allow(dead_code)]
@@ -29,11 +33,13 @@ mod tokens {
     include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 }
 
+pub use compact::{Attrs, INLINE, INLINE_ATTRS, Text, Token};
 pub use decode::{Children, ContentRef, DEFAULT_MAX_INFLATED, NodeRef, Tree, compress, unpack};
 pub use encode::{encode, encode_to_vec, token};
 pub use error::Error;
 pub use jid::{Jid, JidRef, ParseJidError};
 pub use node::{AttrValue, Content, Node};
+pub use owned::decode_owned;
 pub use packed::{PACKED_MAX, Packing};
 pub use value::{Str, Value};
 
@@ -56,10 +62,3 @@ pub(crate) const BINARY_8: u8 = 252;
 pub(crate) const BINARY_20: u8 = 253;
 pub(crate) const BINARY_32: u8 = 254;
 pub(crate) const NIBBLE_8: u8 = 255;
-
-/// Decodes a whole frame (flag byte included) into an owned node.
-pub fn decode_owned(frame: &[u8]) -> Result<Node, Error> {
-    let body = unpack(frame, DEFAULT_MAX_INFLATED)?;
-    let tree = Tree::decode(&body)?;
-    Ok(tree.root().to_owned())
-}

@@ -1,18 +1,24 @@
 //! The owned node: what callers build to send, and what a borrowed tree copies into.
+//!
+//! Compact (see `compact.rs`): tags, keys and short values are [`Text`] (tokens by code, short
+//! text inline), the first attributes sit inside the node, and decoding into it allocates only
+//! for attribute lists past the inline ones, child lists, long text, payloads and JID users.
 
 use std::borrow::Cow;
 
+use super::classify::{Form, classify};
+use super::compact::{Attrs, Text};
 use super::decode::{ContentRef, NodeRef};
 use super::jid::Jid;
-use super::value::Value;
+use super::value::{Str, Value};
 
 /// A stanza node: tag, ordered attributes, content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     /// The tag (`iq`, `message`, ...). Never empty on the wire.
-    pub tag: String,
+    pub tag: Text,
     /// Attributes in wire order. Order is kept: it is what makes output byte-reproducible.
-    pub attrs: Vec<(String, AttrValue)>,
+    pub attrs: Attrs,
     /// The content.
     pub content: Content,
 }
@@ -22,7 +28,7 @@ pub struct Node {
 pub enum AttrValue {
     /// Text. The encoder picks its wire form: token, packed digits, a JID form when the text is
     /// a JID on a known server that prints back identically, or raw bytes.
-    Str(String),
+    Str(Text),
     /// A typed JID, always sent in a JID form (or refused if it has none).
     Jid(Jid),
 }
@@ -36,7 +42,7 @@ pub enum Content {
     /// Opaque bytes, sent as they are.
     Bytes(Vec<u8>),
     /// Text, encoded with the string rules like an attribute value.
-    Str(String),
+    Str(Text),
     /// A typed JID.
     Jid(Jid),
     /// Child nodes. An empty list is kept apart from no content: the wire tells them apart.
@@ -47,8 +53,18 @@ impl AttrValue {
     /// The value as text (a JID in its usual text form).
     pub fn as_str(&self) -> Cow<'_, str> {
         match self {
-            AttrValue::Str(s) => Cow::Borrowed(s),
+            AttrValue::Str(s) => Cow::Borrowed(s.as_str()),
             AttrValue::Jid(j) => Cow::Owned(j.to_string()),
+        }
+    }
+
+    /// The value a builder gives for `s`: a typed JID when the text is one that has a lossless
+    /// wire form (the same rule the encoder applies to text), else text. The encoder then
+    /// writes the JID without parsing it again.
+    pub fn typed(s: &str) -> AttrValue {
+        match classify(s, true) {
+            Form::Jid(j, _) => AttrValue::Jid(j.to_owned()),
+            _ => AttrValue::Str(Text::new(s)),
         }
     }
 
@@ -63,12 +79,24 @@ impl AttrValue {
 
 impl From<&str> for AttrValue {
     fn from(s: &str) -> Self {
-        AttrValue::Str(s.to_owned())
+        AttrValue::Str(Text::new(s))
+    }
+}
+
+impl From<&String> for AttrValue {
+    fn from(s: &String) -> Self {
+        AttrValue::Str(Text::new(s))
     }
 }
 
 impl From<String> for AttrValue {
     fn from(s: String) -> Self {
+        AttrValue::Str(s.into())
+    }
+}
+
+impl From<Text> for AttrValue {
+    fn from(s: Text) -> Self {
         AttrValue::Str(s)
     }
 }
@@ -81,16 +109,16 @@ impl From<Jid> for AttrValue {
 
 impl Node {
     /// A node with a tag and nothing else.
-    pub fn new(tag: impl Into<String>) -> Self {
+    pub fn new(tag: impl Into<Text>) -> Self {
         Node {
             tag: tag.into(),
-            attrs: Vec::new(),
+            attrs: Attrs::new(),
             content: Content::None,
         }
     }
 
     /// Adds an attribute (builder style).
-    pub fn with_attr(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Self {
+    pub fn with_attr(mut self, key: impl Into<Text>, value: impl Into<AttrValue>) -> Self {
         self.attrs.push((key.into(), value.into()));
         self
     }
@@ -108,8 +136,26 @@ impl Node {
     }
 
     /// Sets text as the content (builder style).
-    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+    pub fn with_text(mut self, text: impl Into<Text>) -> Self {
         self.content = Content::Str(text.into());
+        self
+    }
+
+    /// The same node with every JID-looking attribute value typed ([`AttrValue::typed`]), as
+    /// the engine's builders make them; text, JSON and wire forms are unchanged.
+    pub fn with_typed_jids(mut self) -> Self {
+        for (_, v) in self.attrs.iter_mut() {
+            if let AttrValue::Str(s) = v {
+                *v = AttrValue::typed(s);
+            }
+        }
+        if let Content::Nodes(c) = &mut self.content {
+            // Bounded by the depth of the node, which came from a builder or a decoder.
+            *c = std::mem::take(c)
+                .into_iter()
+                .map(Node::with_typed_jids)
+                .collect();
+        }
         self
     }
 
@@ -142,10 +188,19 @@ impl Node {
     }
 }
 
+/// An owned copy of a string from a frame: tokens stay codes, short text goes inline.
+pub(super) fn text_of(s: Str<'_>) -> Text {
+    match s {
+        Str::Token(c) => Text::from_token(c),
+        Str::Static(t) | Str::Raw(t) => Text::new(t),
+        Str::Packed { .. } => s.with_text(Text::from_packed),
+    }
+}
+
 impl From<Value<'_>> for AttrValue {
     fn from(v: Value<'_>) -> Self {
         match v {
-            Value::Str(s) => AttrValue::Str(s.as_str().into_owned()),
+            Value::Str(s) => AttrValue::Str(text_of(s)),
             Value::Jid(j) => AttrValue::Jid(j.to_owned()),
         }
     }
@@ -156,18 +211,18 @@ impl From<NodeRef<'_, '_>> for Node {
         let content = match n.content() {
             ContentRef::None => Content::None,
             ContentRef::Bytes(b) => Content::Bytes(b.to_vec()),
-            ContentRef::Value(Value::Str(s)) => Content::Str(s.as_str().into_owned()),
+            ContentRef::Value(Value::Str(s)) => Content::Str(text_of(s)),
             ContentRef::Value(Value::Jid(j)) => Content::Jid(j.to_owned()),
             // Depth is bounded by the decoder's MAX_DEPTH, so this recursion is too.
             ContentRef::Nodes(c) => Content::Nodes(c.map(Node::from).collect()),
         };
+        let mut attrs = Attrs::with_capacity(n.attrs().len());
+        for (k, v) in n.attrs() {
+            attrs.push((text_of(*k), AttrValue::from(*v)));
+        }
         Node {
-            tag: n.tag().as_str().into_owned(),
-            attrs: n
-                .attrs()
-                .iter()
-                .map(|(k, v)| (k.as_str().into_owned(), AttrValue::from(*v)))
-                .collect(),
+            tag: text_of(n.tag()),
+            attrs,
             content,
         }
     }

@@ -16,7 +16,9 @@ pub enum Packing {
     Hex,
 }
 
-/// Character class table: bit 0 = nibble alphabet, bit 1 = hex alphabet.
+/// Character class table: bit 0 = nibble alphabet, bit 1 = hex alphabet. The encoder uses
+/// the single pass of `classify.rs`; this stays as the plain reference for tests.
+#[cfg(test)]
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = b'0';
@@ -35,7 +37,7 @@ static CLASS: [u8; 256] = {
 };
 
 /// The packing to use for `s`, nibble first (an all-digit string fits both).
-#[inline]
+#[cfg(test)]
 pub fn classify(s: &[u8]) -> Option<Packing> {
     if s.is_empty() || s.len() > PACKED_MAX {
         return None;
@@ -113,7 +115,9 @@ pub fn unpack(
         Packing::Nibble => &NIBBLE_CHARS,
         Packing::Hex => &HEX_CHARS,
     };
-    out.reserve(data.len() * 2);
+    // Exactly the text's length: reserving `2 * data.len()` for an odd string made a caller
+    // that had sized `out` to the text reallocate for the extra byte.
+    out.reserve((data.len() * 2).saturating_sub(usize::from(odd)));
     let last = data.len().wrapping_sub(1);
     for (i, &b) in data.iter().enumerate() {
         let hi = table[(b >> 4) as usize];
@@ -138,6 +142,47 @@ pub fn unpack(
         out.push(lo as char);
     }
     Ok(())
+}
+
+/// Longest text a packed string can hold: 127 bytes of two characters each.
+pub const UNPACKED_MAX: usize = 254;
+
+/// Both characters of every byte, per alphabet. Values outside the alphabet map to `?`; they
+/// are never read, because the decoder validates packed data before it hands a string out.
+static NIBBLE_PAIRS: [[u8; 2]; 256] = pairs(b"0123456789-.????");
+static HEX_PAIRS: [[u8; 2]; 256] = pairs(b"0123456789ABCDEF");
+
+const fn pairs(chars: &[u8; 16]) -> [[u8; 2]; 256] {
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [chars[b >> 4], chars[b & 15]];
+        b += 1;
+    }
+    t
+}
+
+/// Unpacks validated data into `buf` with one table load per byte (no per-character capacity
+/// checks), and returns the text. `None` if `data` is longer than a packed string can be.
+pub fn unpack_validated<'b>(
+    packing: Packing,
+    data: &[u8],
+    odd: bool,
+    buf: &'b mut [u8; UNPACKED_MAX],
+) -> Option<&'b str> {
+    let table = match packing {
+        Packing::Nibble => &NIBBLE_PAIRS,
+        Packing::Hex => &HEX_PAIRS,
+    };
+    let n = (data.len() * 2).checked_sub(usize::from(odd))?;
+    if n > UNPACKED_MAX || data.len() * 2 > UNPACKED_MAX {
+        return None;
+    }
+    for (dst, &b) in buf.chunks_exact_mut(2).zip(data) {
+        dst.copy_from_slice(&table[b as usize]);
+    }
+    // Every table entry is ASCII, so this cannot fail.
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 /// Checks packed data without building a string: the borrowing decoder validates eagerly so
@@ -200,6 +245,31 @@ mod tests {
         assert_eq!(classify(&[b'1'; 128]), None);
         assert_eq!(classify(&[b'1'; 127]), Some(Packing::Nibble));
         assert_eq!(classify(b""), None);
+    }
+
+    #[test]
+    fn unpacks_validated_strings_of_both_parities() {
+        let mut buf = [0u8; UNPACKED_MAX];
+        for s in [
+            "403",
+            "12",
+            "-.0123456789",
+            "DEADBEEF1",
+            "A",
+            &"7".repeat(127),
+        ] {
+            let mut v = Vec::new();
+            let p = classify(s.as_bytes()).expect("packable");
+            pack(s.as_bytes(), p, &mut v);
+            let got = unpack_validated(p, &v[2..], v[1] & 0x80 != 0, &mut buf);
+            assert_eq!(got, Some(s));
+            // A buffer sized to the text is not grown (the pad of an odd string used to be).
+            let mut slow = String::with_capacity(s.len());
+            let cap = slow.capacity();
+            unpack(p, &v[2..], v[1] & 0x80 != 0, 0, &mut slow).expect("valid");
+            assert_eq!(slow, s);
+            assert_eq!(slow.capacity(), cap);
+        }
     }
 
     #[test]

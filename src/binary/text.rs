@@ -138,7 +138,7 @@ impl Printable for &Node {
         match &self.content {
             Content::None => Body::None,
             Content::Bytes(b) => Body::Bytes(b),
-            Content::Str(s) => Body::Text(s.clone()),
+            Content::Str(s) => Body::Text(s.to_string()),
             Content::Jid(j) => Body::Text(j.to_string()),
             Content::Nodes(c) => Body::Children(c.iter().collect()),
         }

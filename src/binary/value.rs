@@ -7,13 +7,17 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::compact::Token;
 use super::jid::JidRef;
 use super::packed::{self, Packing};
 
 /// A string value: a token, a slice of the frame, or packed digits.
 #[derive(Clone, Copy)]
 pub enum Str<'a> {
-    /// A dictionary token or another string with a static lifetime (known JID servers).
+    /// A dictionary token: kept as the token so that an owned copy holds it without a lookup
+    /// and re-encoding writes its code as it came.
+    Token(&'static Token),
+    /// Another string with a static lifetime (known JID servers, the empty string).
     Static(&'static str),
     /// Raw UTF-8 text, borrowed.
     Raw(&'a str),
@@ -29,6 +33,7 @@ impl<'a> Str<'a> {
     /// Length of the text in bytes (all packed characters are ASCII).
     pub fn len(&self) -> usize {
         match self {
+            Str::Token(t) => t.text().len(),
             Str::Static(s) => s.len(),
             Str::Raw(s) => s.len(),
             Str::Packed { data, odd, .. } => data.len() * 2 - usize::from(*odd),
@@ -36,6 +41,7 @@ impl<'a> Str<'a> {
     }
 
     /// Whether the text is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -43,46 +49,54 @@ impl<'a> Str<'a> {
     /// The text, borrowed where it can be, unpacked where it must be.
     pub fn as_str(&self) -> Cow<'a, str> {
         match *self {
+            Str::Token(t) => Cow::Borrowed(t.text()),
             Str::Static(s) => Cow::Borrowed(s),
             Str::Raw(s) => Cow::Borrowed(s),
-            Str::Packed { .. } => {
-                let mut s = String::with_capacity(self.len());
-                self.push_to(&mut s);
-                Cow::Owned(s)
+            Str::Packed { .. } => Cow::Owned(self.with_text(str::to_owned)),
+        }
+    }
+
+    /// Calls `f` with the text, unpacking a packed string on the stack: no allocation.
+    pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match *self {
+            Str::Token(t) => f(t.text()),
+            Str::Static(s) => f(s),
+            Str::Raw(s) => f(s),
+            Str::Packed { packing, data, odd } => {
+                let mut buf = [0u8; packed::UNPACKED_MAX];
+                match packed::unpack_validated(packing, data, odd, &mut buf) {
+                    Some(s) => f(s),
+                    None => {
+                        // Longer than a decoded packed string can be (built by hand): unpack
+                        // the slow way. Invalid digits would only leave the text short.
+                        let mut s = String::new();
+                        let _ = packed::unpack(packing, data, odd, 0, &mut s);
+                        f(&s)
+                    }
+                }
             }
         }
     }
 
     /// Appends the text to `out`.
     pub fn push_to(&self, out: &mut String) {
-        match *self {
-            Str::Static(s) => out.push_str(s),
-            Str::Raw(s) => out.push_str(s),
-            Str::Packed { packing, data, odd } => {
-                // Validated when decoded, so unpacking cannot fail here; an error would only
-                // leave the text short, never panic.
-                let _ = packed::unpack(packing, data, odd, 0, out);
-            }
-        }
+        self.with_text(|s| out.push_str(s));
     }
 
     /// Compares the text with `other` without allocating.
     pub fn eq_str(&self, other: &str) -> bool {
         match *self {
+            Str::Token(t) => t.text() == other,
             Str::Static(s) => s == other,
             Str::Raw(s) => s == other,
-            Str::Packed { .. } => {
-                if self.len() != other.len() {
-                    return false;
-                }
-                self.bytes().eq(other.bytes())
-            }
+            Str::Packed { .. } => self.len() == other.len() && self.with_text(|s| s == other),
         }
     }
 
     /// The text's bytes, unpacked lazily.
     pub fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
         let (whole, packed) = match *self {
+            Str::Token(t) => (t.text().as_bytes(), None),
             Str::Static(s) => (s.as_bytes(), None),
             Str::Raw(s) => (s.as_bytes(), None),
             Str::Packed { packing, data, odd } => (&[][..], Some((packing, data, odd))),
@@ -114,9 +128,10 @@ impl PartialEq<&str> for Str<'_> {
 impl fmt::Display for Str<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Str::Token(t) => f.write_str(t.text()),
             Str::Static(s) => f.write_str(s),
             Str::Raw(s) => f.write_str(s),
-            Str::Packed { .. } => f.write_str(&self.as_str()),
+            Str::Packed { .. } => self.with_text(|s| f.write_str(s)),
         }
     }
 }

@@ -9,10 +9,12 @@ use std::hint::black_box;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(unix))]
+use std::time::Instant;
 
 use clap::{Subcommand, ValueEnum};
-use wuts::binary::{self, Tree, json};
+use wuts::binary::{self, ContentRef, Node, NodeRef, Str, Tree, Value, json};
 
 #[derive(Subcommand)]
 pub enum StanzaCommand {
@@ -22,17 +24,25 @@ pub enum StanzaCommand {
     Decode,
     /// Hex frames in, the XML-like text form out.
     Show,
-    /// Encode and decode throughput over the node JSON lines of FILE.
+    /// Encode and decode speed over the node JSON lines of FILE, in thread CPU time. Without a
+    /// mode flag every measurement is made.
     Bench {
         /// Node JSON lines, one stanza a line.
         file: PathBuf,
         /// Timed runs; the median is reported.
         #[arg(long, default_value_t = 7)]
         runs: usize,
-        /// Minimum duration of each run, in milliseconds.
+        /// Minimum CPU time of each run, in milliseconds.
         #[arg(long, default_value_t = 200)]
         min_ms: u64,
-        /// Measure only this: encode, decode or owned (for profilers).
+        /// Measure decoding into owned nodes.
+        #[arg(long)]
+        owned: bool,
+        /// Measure borrowed decoding followed by reading every string (tags, keys, values, JID
+        /// parts), as a caller that looks at the whole stanza does.
+        #[arg(long)]
+        read_strings: bool,
+        /// Measure only this one (for profilers).
         #[arg(long)]
         only: Option<Measure>,
     },
@@ -41,8 +51,13 @@ pub enum StanzaCommand {
 /// One of the bench's measurements.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Measure {
+    /// Encode into a reused buffer.
     Encode,
+    /// Borrowed decode (strings left in the frame).
     Decode,
+    /// Borrowed decode, then read every string.
+    Read,
+    /// Decode into owned nodes.
     Owned,
 }
 
@@ -63,8 +78,27 @@ pub fn run(cmd: StanzaCommand) -> ExitCode {
             file,
             runs,
             min_ms,
+            owned,
+            read_strings,
             only,
-        } => bench(&file, runs.max(1), Duration::from_millis(min_ms), only),
+        } => {
+            let modes: Vec<Measure> = match only {
+                Some(m) => vec![m],
+                None if owned || read_strings => {
+                    [(read_strings, Measure::Read), (owned, Measure::Owned)]
+                        .into_iter()
+                        .filter_map(|(on, m)| on.then_some(m))
+                        .collect()
+                }
+                None => vec![
+                    Measure::Encode,
+                    Measure::Decode,
+                    Measure::Read,
+                    Measure::Owned,
+                ],
+            };
+            bench(&file, runs.max(1), Duration::from_millis(min_ms), &modes)
+        }
     };
     match r {
         Ok(0) => ExitCode::SUCCESS,
@@ -110,8 +144,8 @@ fn each_line(mut f: impl FnMut(&str) -> Result<String, String>) -> io::Result<us
     Ok(failed)
 }
 
-fn bench(file: &PathBuf, runs: usize, min: Duration, only: Option<Measure>) -> io::Result<usize> {
-    let wanted = |m: Measure| only.is_none_or(|o| o == m);
+fn bench(file: &PathBuf, runs: usize, min: Duration, modes: &[Measure]) -> io::Result<usize> {
+    let wanted = |m: Measure| modes.contains(&m);
     let text = fs::read_to_string(file)?;
     let mut failed = 0;
     let mut nodes = Vec::new();
@@ -139,13 +173,22 @@ fn bench(file: &PathBuf, runs: usize, min: Duration, only: Option<Measure>) -> i
             "no stanza to measure",
         ));
     }
+    // JID-looking values typed, as the engine's builders make them, and the nodes copied once
+    // more, so that they lie in memory as a builder's do rather than between the freed JSON
+    // values they were parsed from (whose gaps made every first touch a cache miss).
+    let nodes: Vec<Node> = nodes.into_iter().map(Node::with_typed_jids).collect();
+    let nodes = {
+        let copy = nodes.to_vec();
+        drop(nodes);
+        copy
+    };
     let frames: Vec<Vec<u8>> = nodes
         .iter()
         .filter_map(|n| binary::encode_to_vec(n).ok())
         .collect();
     let bytes: usize = frames.iter().map(Vec::len).sum();
     println!(
-        "{} stanzas, {} frame bytes (mean {} B), median of {runs} runs",
+        "{} stanzas, {} frame bytes (mean {} B), median of {runs} runs, thread CPU time",
         nodes.len(),
         bytes,
         bytes / nodes.len()
@@ -169,6 +212,16 @@ fn bench(file: &PathBuf, runs: usize, min: Duration, only: Option<Measure>) -> i
         });
         report("decode (borrowed)", decode, nodes.len(), bytes);
     }
+    if wanted(Measure::Read) {
+        let read = measure(runs, min, || {
+            for f in &frames {
+                if let Ok(t) = Tree::decode(black_box(&f[1..])) {
+                    black_box(read_strings(t.root()));
+                }
+            }
+        });
+        report("decode (borrowed) + read strings", read, nodes.len(), bytes);
+    }
     if wanted(Measure::Owned) {
         let owned = measure(runs, min, || {
             for f in &frames {
@@ -180,18 +233,63 @@ fn bench(file: &PathBuf, runs: usize, min: Duration, only: Option<Measure>) -> i
     Ok(failed)
 }
 
-/// Median time of one pass over the corpus.
+/// Reads every string of a node as text (`Str::with_text`, which unpacks packed digits on the
+/// stack); returns a checksum (lengths and first bytes) so that nothing is optimised away.
+/// Payloads count by length only.
+fn read_strings(n: NodeRef<'_, '_>) -> usize {
+    fn s(x: Str<'_>) -> usize {
+        x.with_text(|t| t.len() + usize::from(t.as_bytes().first().copied().unwrap_or(0)))
+    }
+    fn v(x: &Value<'_>) -> usize {
+        match x {
+            Value::Str(x) => s(*x),
+            Value::Jid(j) => s(j.user) + s(j.server) + usize::from(j.device.unwrap_or(0)),
+        }
+    }
+    let mut acc = s(n.tag());
+    for (k, x) in n.attrs() {
+        acc += s(*k) + v(x);
+    }
+    acc + match n.content() {
+        ContentRef::None => 0,
+        ContentRef::Bytes(b) => b.len(),
+        ContentRef::Value(x) => v(&x),
+        ContentRef::Nodes(c) => c.map(read_strings).sum(),
+    }
+}
+
+/// This thread's CPU time: other processes on a shared machine do not count in it. Where the
+/// platform has no such clock, wall time since the first call.
+fn cpu_now() -> Duration {
+    #[cfg(unix)]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed()
+    }
+}
+
+/// Median CPU time of one pass over the corpus. Never inlined, so that a profiler can count
+/// what happens inside it alone (`valgrind --tool=callgrind --toggle-collect='*stanza::measure*'`).
+#[inline(never)]
 fn measure(runs: usize, min: Duration, mut pass: impl FnMut()) -> Duration {
     pass(); // warm up caches and the allocator
     let mut per_pass: Vec<Duration> = (0..runs)
         .map(|_| {
-            let start = Instant::now();
+            let start = cpu_now();
             let mut n = 0u32;
-            while start.elapsed() < min || n == 0 {
+            while cpu_now() - start < min || n == 0 {
                 pass();
                 n += 1;
             }
-            start.elapsed() / n
+            (cpu_now() - start) / n
         })
         .collect();
     per_pass.sort();
@@ -201,7 +299,7 @@ fn measure(runs: usize, min: Duration, mut pass: impl FnMut()) -> Duration {
 fn report(what: &str, per_pass: Duration, stanzas: usize, bytes: usize) {
     let secs = per_pass.as_secs_f64().max(1e-12);
     println!(
-        "{what:<24} {:>12.0} stanzas/s {:>9.1} MB/s",
+        "{what:<32} {:>12.0} stanzas/s {:>9.1} MB/s",
         stanzas as f64 / secs,
         bytes as f64 / secs / 1e6
     );

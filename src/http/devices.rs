@@ -222,7 +222,7 @@ pub(crate) async fn status(
         "status": status.state.as_str(),
         "device_id": device.id.as_str(),
         "jid": account.as_ref().map(ToString::to_string),
-        "phone_number": account.as_ref().map(|j| j.user.clone()),
+        "phone_number": account.as_ref().map(|j| j.user.to_string()),
         "is_logged_in": status.state == DeviceState::Connected,
         "reason": status.reason.as_ref().map(|r| json!({"code": r.code, "message": r.message})),
     }})))

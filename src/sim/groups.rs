@@ -362,8 +362,8 @@ pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
 
 fn bytes_child(tag: &str, value: &str) -> Node {
     Node {
-        tag: tag.to_owned(),
-        attrs: Vec::new(),
+        tag: tag.into(),
+        attrs: Default::default(),
         content: Content::Bytes(value.as_bytes().to_vec()),
     }
 }

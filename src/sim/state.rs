@@ -286,10 +286,10 @@ impl State {
     /// nobody owns is a user that does not exist (404).
     pub fn fate(&mut self, p: &Requested, now: u64) -> Fate {
         let phone = if p.jid.server == SERVER_PN {
-            Some(p.jid.user.clone())
+            Some(p.jid.user.to_string())
         } else {
             self.phone_of_lid(&p.jid.user)
-                .or_else(|| p.phone_number.as_ref().map(|j| j.user.clone()))
+                .or_else(|| p.phone_number.as_ref().map(|j| j.user.to_string()))
         };
         let rule = match &phone {
             Some(phone) => self.behaviour(phone).on_add,

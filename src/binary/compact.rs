@@ -1,0 +1,523 @@
+//! The compact parts of the owned node: [`Text`] (a token, short text inline, or longer text on
+//! the heap) and [`Attrs`] (the first attributes inline).
+//!
+//! Why: with a heap `String` per tag, key and value, the encoder's first touch of every string
+//! was a cache miss on traffic-sized corpora (perf: 60-67 % of `write_str`'s samples), and
+//! decoding into owned nodes spent ~44 % of its time in malloc and free. Tokens are held by
+//! their wire code, text of up to [`INLINE`] bytes sits inside the node, and a node's first
+//! [`INLINE_ATTRS`] attributes sit inside it too.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::{Deref, DerefMut};
+
+use super::classify::MAX_PACKABLE_TOKEN;
+use super::encode::token;
+use super::node::AttrValue;
+use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
+
+/// Longest text kept inside a [`Text`] (longer text goes to the heap).
+pub const INLINE: usize = 22;
+
+/// A string of an owned node. Dereferences to `str` and compares with `&str`, so it reads like
+/// the `String` it replaces.
+///
+/// Invariant: text that is a dictionary token is always held as [`Text::token`] code (every
+/// constructor looks it up), so the encoder writes an inline or heap text without a lookup.
+#[derive(Clone)]
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// A dictionary token.
+    Token(&'static Token),
+    /// Up to [`INLINE`] bytes of UTF-8.
+    Inline { len: u8, buf: [u8; INLINE] },
+    /// Longer text.
+    Heap(Box<str>),
+}
+
+/// A dictionary token: its text and wire code (`1..=235`, or `0x100 * (1 + dict) + index`).
+///
+/// Held by reference in [`Str`](super::Str) and [`Text`]: an eight-byte pointer is written and
+/// copied whole, where a bare `u16` code was written in two bytes and read back with wider
+/// loads, stalling store forwarding in the decoder (perf: borrowed decode 25 % slower).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    text: &'static str,
+    code: u16,
+}
+
+impl Token {
+    /// The token's text.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The token's wire code.
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+
+    /// The token with this wire code.
+    pub fn by_code(code: u16) -> Option<&'static Token> {
+        let i = usize::from(code & 0xff);
+        match code >> 8 {
+            0 if (1..SINGLE_BYTE.len()).contains(&i) => SINGLE_TOKENS.get(i),
+            0 => None,
+            d => DOUBLE_TOKENS.get(usize::from(d) - 1).and_then(|t| t.get(i)),
+        }
+    }
+
+    /// The single-byte token `1..=235` (index 0, reserved, is the empty text).
+    pub(crate) fn single(byte: u8) -> &'static Token {
+        &SINGLE_TOKENS[usize::from(byte).min(SINGLE_TOKENS.len() - 1)]
+    }
+
+    /// Token `index` of double-byte dictionary `dict` (`0..=3`).
+    pub(crate) fn double(dict: u8, index: u8) -> &'static Token {
+        &DOUBLE_TOKENS[usize::from(dict & 3)][usize::from(index)]
+    }
+}
+
+static SINGLE_TOKENS: [Token; 236] = {
+    let mut t = [Token { text: "", code: 0 }; 236];
+    let mut i = 0;
+    while i < 236 {
+        t[i] = Token {
+            text: SINGLE_BYTE[i],
+            code: i as u16,
+        };
+        i += 1;
+    }
+    t
+};
+
+static DOUBLE_TOKENS: [[Token; 256]; 4] = {
+    let mut t = [[Token { text: "", code: 0 }; 256]; 4];
+    let mut d = 0;
+    while d < 4 {
+        let mut i = 0;
+        while i < 256 {
+            t[d][i] = Token {
+                text: DOUBLE_BYTE[d][i],
+                code: (((d + 1) << 8) | i) as u16,
+            };
+            i += 1;
+        }
+        d += 1;
+    }
+    t
+};
+
+impl Text {
+    /// The empty text.
+    pub const EMPTY: Text = Text(Repr::Inline {
+        len: 0,
+        buf: [0; INLINE],
+    });
+
+    /// Text, held as a token when it is one.
+    pub fn new(s: &str) -> Text {
+        match token(s).and_then(Token::by_code) {
+            Some(t) => Text(Repr::Token(t)),
+            None => Text::non_token(s),
+        }
+    }
+
+    /// Text known not to be a token: inline or on the heap.
+    fn non_token(s: &str) -> Text {
+        let b = s.as_bytes();
+        if b.len() <= INLINE {
+            let mut buf = [0; INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            Text(Repr::Inline {
+                len: b.len() as u8,
+                buf,
+            })
+        } else {
+            Text(Repr::Heap(s.into()))
+        }
+    }
+
+    /// Packed digits from a frame: only four digits or fewer can be a token, so longer ones
+    /// skip the lookup.
+    pub(crate) fn from_packed(s: &str) -> Text {
+        if s.len() <= MAX_PACKABLE_TOKEN {
+            Text::new(s)
+        } else {
+            Text::non_token(s)
+        }
+    }
+
+    /// A token (from a decoded frame).
+    pub(crate) fn from_token(t: &'static Token) -> Text {
+        Text(Repr::Token(t))
+    }
+
+    /// The token, if this text is a dictionary token.
+    pub fn token(&self) -> Option<&'static Token> {
+        match self.0 {
+            Repr::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Token(t) => t.text,
+            // Built from a `&str` cut at its end, so always UTF-8.
+            Repr::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+
+    /// The text's bytes (no UTF-8 check: what the encoder reads).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Token(t) => t.text.as_bytes(),
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::EMPTY
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text::new(s)
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Self {
+        Text::new(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        match token(&s).and_then(Token::by_code) {
+            Some(t) => Text(Repr::Token(t)),
+            None if s.len() <= INLINE => Text::non_token(&s),
+            // Reuses the allocation.
+            None => Text(Repr::Heap(s.into_boxed_str())),
+        }
+    }
+}
+
+impl From<std::borrow::Cow<'_, str>> for Text {
+    fn from(s: std::borrow::Cow<'_, str>) -> Self {
+        match s {
+            std::borrow::Cow::Borrowed(s) => Text::new(s),
+            std::borrow::Cow::Owned(s) => Text::from(s),
+        }
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> Self {
+        match t.0 {
+            Repr::Heap(s) => s.into_string(),
+            _ => t.as_str().to_owned(),
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<Text> for str {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Hash for Text {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many attributes a node holds without a heap allocation. One: on the traffic corpus
+/// 42 % of nodes have none and 41 % exactly one (`participant jid`, `count value`), and a
+/// second inline slot would grow every node by 80 bytes (to 248, past wacore-binary's 184) for
+/// the 9 % that have two.
+pub const INLINE_ATTRS: usize = 1;
+
+/// A node's attributes in wire order: the first [`INLINE_ATTRS`] inside the node, more on the
+/// heap. Dereferences to a slice of `(key, value)` pairs, so indexing, iteration and
+/// `iter().find` read as they did on the `Vec` it replaces.
+#[derive(Clone, Default)]
+pub struct Attrs(AttrsRepr);
+
+#[derive(Clone)]
+enum AttrsRepr {
+    Inline {
+        len: u8,
+        items: [(Text, AttrValue); INLINE_ATTRS],
+    },
+    Heap(Vec<(Text, AttrValue)>),
+}
+
+const EMPTY_ATTR: (Text, AttrValue) = (Text::EMPTY, AttrValue::Str(Text::EMPTY));
+
+impl Default for AttrsRepr {
+    fn default() -> Self {
+        AttrsRepr::Inline {
+            len: 0,
+            items: [EMPTY_ATTR; INLINE_ATTRS],
+        }
+    }
+}
+
+impl Attrs {
+    /// No attributes.
+    pub fn new() -> Attrs {
+        Attrs::default()
+    }
+
+    /// Room for `n` attributes (on the heap only if `n` exceeds [`INLINE_ATTRS`]).
+    pub fn with_capacity(n: usize) -> Attrs {
+        if n <= INLINE_ATTRS {
+            Attrs::default()
+        } else {
+            Attrs(AttrsRepr::Heap(Vec::with_capacity(n)))
+        }
+    }
+
+    /// Appends an attribute.
+    pub fn push(&mut self, item: (Text, AttrValue)) {
+        match &mut self.0 {
+            AttrsRepr::Inline { len, items } if usize::from(*len) < INLINE_ATTRS => {
+                items[usize::from(*len)] = item;
+                *len += 1;
+            }
+            AttrsRepr::Inline { len, items } => {
+                let mut v = Vec::with_capacity(4);
+                for slot in &mut items[..usize::from(*len)] {
+                    v.push(std::mem::replace(slot, EMPTY_ATTR));
+                }
+                v.push(item);
+                self.0 = AttrsRepr::Heap(v);
+            }
+            AttrsRepr::Heap(v) => v.push(item),
+        }
+    }
+
+    /// Keeps the attributes for which `keep` is true, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&(Text, AttrValue)) -> bool) {
+        match &mut self.0 {
+            AttrsRepr::Heap(v) => v.retain(keep),
+            AttrsRepr::Inline { len, items } => {
+                let mut kept = 0;
+                for i in 0..usize::from(*len) {
+                    if keep(&items[i]) {
+                        items.swap(kept, i);
+                        kept += 1;
+                    }
+                }
+                for slot in &mut items[kept..usize::from(*len)] {
+                    *slot = EMPTY_ATTR;
+                }
+                *len = kept as u8;
+            }
+        }
+    }
+}
+
+impl Deref for Attrs {
+    type Target = [(Text, AttrValue)];
+    fn deref(&self) -> &Self::Target {
+        match &self.0 {
+            AttrsRepr::Inline { len, items } => &items[..usize::from(*len)],
+            AttrsRepr::Heap(v) => v,
+        }
+    }
+}
+
+impl DerefMut for Attrs {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.0 {
+            AttrsRepr::Inline { len, items } => &mut items[..usize::from(*len)],
+            AttrsRepr::Heap(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Attrs {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Attrs {}
+
+impl fmt::Debug for Attrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<(Text, AttrValue)> for Attrs {
+    fn from_iter<I: IntoIterator<Item = (Text, AttrValue)>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut a = Attrs::with_capacity(iter.size_hint().0);
+        for item in iter {
+            a.push(item);
+        }
+        a
+    }
+}
+
+impl From<Vec<(Text, AttrValue)>> for Attrs {
+    fn from(v: Vec<(Text, AttrValue)>) -> Self {
+        Attrs(AttrsRepr::Heap(v))
+    }
+}
+
+impl<'x> IntoIterator for &'x Attrs {
+    type Item = &'x (Text, AttrValue);
+    type IntoIter = std::slice::Iter<'x, (Text, AttrValue)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'x> IntoIterator for &'x mut Attrs {
+    type Item = &'x mut (Text, AttrValue);
+    type IntoIter = std::slice::IterMut<'x, (Text, AttrValue)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_by_code_match_the_tables() {
+        for code in 0..=u16::MAX {
+            if let Some(t) = Token::by_code(code) {
+                assert_eq!(t.code(), code);
+                assert_eq!(token(t.text()), Some(code), "{code:#x}");
+            }
+        }
+        assert!(Token::by_code(0).is_none() && Token::by_code(236).is_none());
+        assert_eq!(Token::single(3).text(), "s.whatsapp.net");
+    }
+
+    #[test]
+    fn tokens_inline_and_heap_read_back() {
+        for s in [
+            "iq",
+            "s.whatsapp.net",
+            "",
+            "hello",
+            "x".repeat(22).as_str(),
+            &"y".repeat(23),
+        ] {
+            let t = Text::new(s);
+            assert_eq!(t, s);
+            assert_eq!(t.as_str(), s);
+            assert_eq!(Text::from(s.to_owned()), t);
+        }
+        assert!(Text::new("iq").token().is_some());
+        assert!(Text::new("iqx").token().is_none());
+        assert!(Text::from_packed("1080").token().is_some());
+        assert_eq!(std::mem::size_of::<Text>(), 24);
+        assert!(std::mem::size_of::<crate::binary::Node>() <= 168);
+    }
+
+    #[test]
+    fn attrs_spill_to_the_heap_and_keep_order() {
+        let mut a = Attrs::new();
+        for i in 0..5 {
+            a.push((Text::new(&format!("k{i}")), AttrValue::from("v")));
+            assert_eq!(a.len(), i + 1);
+        }
+        let keys: Vec<&str> = a.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
+        a.retain(|(k, _)| k != "k1");
+        assert_eq!(a.len(), 4);
+        let mut b: Attrs = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (Text::new(k), AttrValue::from(v)))
+            .collect();
+        b.retain(|(k, _)| k != "a");
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].0, "b");
+        b[0].1 = "5".into();
+        assert_eq!(b[0].1.as_str(), "5");
+    }
+}
