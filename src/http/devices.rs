@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -42,6 +43,33 @@ pub(crate) struct DeviceQuery {
 fn query(q: Result<Query<DeviceQuery>, QueryRejection>) -> Result<DeviceQuery, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|rejection| ApiError::invalid("query", rejection.body_text()))
+}
+
+/// The device the request names (or the caller's only one) and the query's flags: what every
+/// single-device route starts from.
+pub(crate) struct Target {
+    device: GatewayDevice,
+    query: DeviceQuery,
+}
+
+impl FromRequestParts<Arc<AppState>> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let UserAuth(user) = UserAuth::from_request_parts(parts, state).await?;
+        let q = Query::<DeviceQuery>::from_request_parts(parts, state).await;
+        let query = query(q)?;
+        let device = resolve(state, &user, query.device_id.as_deref()).await?;
+        Ok(Target { device, query })
+    }
+}
+
+/// `{success, data{message, device_id}}`.
+fn done(message: &str, device: &GatewayDevice) -> Json<Value> {
+    Json(json!({"success": true, "data": {"message": message, "device_id": device.id.as_str()}}))
 }
 
 /// The user's devices, oldest first; a user without any gets its registry slot as `default`.
@@ -210,11 +238,8 @@ pub(crate) async fn remove(
 /// `GET /status`: always 200 for a known device.
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
-    UserAuth(user): UserAuth,
-    q: Result<Query<DeviceQuery>, QueryRejection>,
+    Target { device, .. }: Target,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let status = status_of(&state, &device)?;
     let account = status.jid.as_ref().map(|j| j.to_non_device());
     Ok(Json(json!({"success": true, "data": {
@@ -231,11 +256,8 @@ pub(crate) async fn status(
 /// `POST /connect`: reconnects with the stored credentials; `needs_qr` when there are none.
 pub(crate) async fn connect(
     State(state): State<Arc<AppState>>,
-    UserAuth(user): UserAuth,
-    q: Result<Query<DeviceQuery>, QueryRejection>,
+    Target { device, .. }: Target,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let needs_qr = match state.devices.connect(device.device).await {
         Ok(()) => false,
         Err(crate::client::api::Error::NotPaired) => true,
@@ -251,40 +273,29 @@ pub(crate) async fn connect(
 /// across restarts too).
 pub(crate) async fn disconnect(
     State(state): State<Arc<AppState>>,
-    UserAuth(user): UserAuth,
-    q: Result<Query<DeviceQuery>, QueryRejection>,
+    Target { device, .. }: Target,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     state.devices.disconnect(device.device).await?;
-    Ok(Json(json!({"success": true, "data": {
-        "message": "device disconnected successfully", "device_id": device.id.as_str(),
-    }})))
+    Ok(done("device disconnected successfully", &device))
 }
 
 /// `POST /logout`: removes the companion on WhatsApp's side and wipes its credentials.
 pub(crate) async fn logout(
     State(state): State<Arc<AppState>>,
-    UserAuth(user): UserAuth,
-    q: Result<Query<DeviceQuery>, QueryRejection>,
+    Target { device, .. }: Target,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     state.devices.logout(device.device).await?;
-    Ok(Json(json!({"success": true, "data": {
-        "message": "device logged out successfully", "device_id": device.id.as_str(),
-    }})))
+    Ok(done("device logged out successfully", &device))
 }
 
 /// `GET /qr`: the current pairing code (starting pairing if needed, and waiting for its first
 /// code); `refresh=true` starts over with fresh codes. Refused for a paired device.
 pub(crate) async fn qr_code(
     State(state): State<Arc<AppState>>,
-    UserAuth(user): UserAuth,
-    q: Result<Query<DeviceQuery>, QueryRejection>,
+    Target {
+        device, query: q, ..
+    }: Target,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let mut events = state.devices.subscribe(device.device)?;
     let status = status_of(&state, &device)?;
     let refresh = q.refresh.unwrap_or(false);
@@ -344,11 +355,8 @@ pub(crate) async fn qr_code(
 /// `GET /qr/status`: whether a QR code is on show.
 pub(crate) async fn qr_status(
     State(state): State<Arc<AppState>>,
-    UserAuth(user): UserAuth,
-    q: Result<Query<DeviceQuery>, QueryRejection>,
+    Target { device, .. }: Target,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let device = resolve(&state, &user, q.device_id.as_deref()).await?;
     let status = status_of(&state, &device)?;
     let qr = status.qr.filter(|_| status.state == DeviceState::Pairing);
     Ok(Json(json!({"success": true, "data": {
