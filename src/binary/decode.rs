@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
+use super::arena;
 use super::compact::Token;
 use super::jid::{self, JidRef};
 use super::packed::{self, Packing};
@@ -75,6 +76,15 @@ pub struct Tree<'a> {
     pub(super) attrs: Vec<(Str<'a>, Value<'a>)>,
 }
 
+impl Drop for Tree<'_> {
+    fn drop(&mut self) {
+        arena::give_back(
+            std::mem::take(&mut self.nodes),
+            std::mem::take(&mut self.attrs),
+        );
+    }
+}
+
 pub(super) struct Slot<'a> {
     pub(super) tag: Str<'a>,
     pub(super) attrs_start: u32,
@@ -100,13 +110,13 @@ const EMPTY_SLOT: Slot<'static> = Slot {
 impl<'a> Tree<'a> {
     /// Decodes node bytes (after the flag byte; see [`unpack`]).
     pub fn decode(data: &'a [u8]) -> Result<Self, Error> {
-        // Sized from the frame, but capped: a frame that is mostly payload would otherwise
-        // reserve hundreds of kilobytes of slots it never fills (malloc and page faults were
-        // ~15 % of decoding the traffic corpus). Larger trees grow by doubling.
-        let mut tree = Tree {
-            nodes: Vec::with_capacity((data.len() / 24 + 1).min(128)),
-            attrs: Vec::with_capacity((data.len() / 12 + 1).min(256)),
-        };
+        // Recycled arenas (arena.rs), sized from the frame but capped: a frame that is mostly
+        // payload would otherwise reserve hundreds of kilobytes of slots it never fills.
+        // Larger trees grow by doubling.
+        let (mut nodes, mut attrs) = arena::take();
+        nodes.reserve((data.len() / 24 + 1).min(128));
+        attrs.reserve((data.len() / 12 + 1).min(256));
+        let mut tree = Tree { nodes, attrs };
         let mut r = Reader { data, pos: 0 };
         tree.nodes.push(EMPTY_SLOT);
         r.node(&mut tree, 0, 0)?;

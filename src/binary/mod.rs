@@ -13,6 +13,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+mod arena;
 mod classify;
 mod compact;
 mod decode;
