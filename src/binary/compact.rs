@@ -15,6 +15,7 @@ use std::ops::{Deref, DerefMut};
 use super::classify::MAX_PACKABLE_TOKEN;
 use super::encode::token;
 use super::node::AttrValue;
+use super::packed::{self, Packing};
 use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
 
 /// Longest text kept inside a [`Text`] (longer text goes to the heap).
@@ -149,6 +150,18 @@ impl Text {
         } else {
             Text::non_token(s)
         }
+    }
+
+    /// Packed digits from a frame, unpacked straight into the inline buffer (no `str` is built,
+    /// so no UTF-8 check). `None` when the text is longer than [`INLINE`], or short enough to
+    /// be a token: the caller then takes [`Text::from_packed`].
+    pub(crate) fn from_packed_data(packing: Packing, data: &[u8], odd: bool) -> Option<Text> {
+        let mut buf = [0; INLINE];
+        let n = packed::unpack_bytes(packing, data, odd, &mut buf)?;
+        if n <= MAX_PACKABLE_TOKEN {
+            return None;
+        }
+        Some(Text(Repr::Inline { len: n as u8, buf }))
     }
 
     /// A token (from a decoded frame).

@@ -193,7 +193,8 @@ pub(super) fn text_of(s: Str<'_>) -> Text {
     match s {
         Str::Token(c) => Text::from_token(c),
         Str::Static(t) | Str::Raw(t) => Text::new(t),
-        Str::Packed { .. } => s.with_text(Text::from_packed),
+        Str::Packed { packing, data, odd } => Text::from_packed_data(packing, data, odd)
+            .unwrap_or_else(|| s.with_text(Text::from_packed)),
     }
 }
 

@@ -6,7 +6,7 @@
 //! errors, and copies each string once, into a [`Text`](super::Text) that holds tokens by
 //! reference and short text inline.
 
-use super::compact::Attrs;
+use super::compact::{Attrs, Text};
 use super::decode::{ContentHead, Reader};
 use super::node::{AttrValue, Content, Node, text_of};
 use super::value::Value;
@@ -37,34 +37,41 @@ impl Reader<'_> {
     /// One node and its subtree. Depth is capped by `node_head` (MAX_DEPTH), so the recursion
     /// is bounded; a child list's capacity is bounded by the bytes left (`content_head`).
     fn owned_node(&mut self, depth: usize) -> Result<Node, Error> {
+        let mut node = Node::new(Text::EMPTY);
+        self.fill_node(&mut node, depth)?;
+        Ok(node)
+    }
+
+    /// Reads a node into `node`, in place: children are pushed empty and filled where they
+    /// lie, rather than built elsewhere and moved (168 bytes each) into their list.
+    fn fill_node(&mut self, node: &mut Node, depth: usize) -> Result<(), Error> {
         let head = self.node_head(depth)?;
-        let mut attrs = Attrs::with_capacity(head.n_attrs);
+        node.tag = text_of(head.tag);
+        node.attrs = Attrs::with_capacity(head.n_attrs);
         for _ in 0..head.n_attrs {
             let (k, v) = self.attr()?;
-            attrs.push((text_of(k), AttrValue::from(v)));
+            node.attrs.push((text_of(k), AttrValue::from(v)));
         }
-        let content = if head.has_content {
-            match self.content_head()? {
-                ContentHead::List(n) => {
-                    let mut kids = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        kids.push(self.owned_node(depth + 1)?);
+        if !head.has_content {
+            return Ok(());
+        }
+        node.content = match self.content_head()? {
+            ContentHead::List(n) => {
+                let mut kids: Vec<Node> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    kids.push(Node::new(Text::EMPTY));
+                    if let Some(kid) = kids.last_mut() {
+                        self.fill_node(kid, depth + 1)?;
                     }
-                    Content::Nodes(kids)
                 }
-                ContentHead::Bytes(b) => Content::Bytes(b.to_vec()),
-                ContentHead::Value(Some(Value::Str(s))) => Content::Str(text_of(s)),
-                ContentHead::Value(Some(Value::Jid(j))) => Content::Jid(j.to_owned()),
-                ContentHead::Value(None) => Content::None,
+                Content::Nodes(kids)
             }
-        } else {
-            Content::None
+            ContentHead::Bytes(b) => Content::Bytes(b.to_vec()),
+            ContentHead::Value(Some(Value::Str(s))) => Content::Str(text_of(s)),
+            ContentHead::Value(Some(Value::Jid(j))) => Content::Jid(j.to_owned()),
+            ContentHead::Value(None) => Content::None,
         };
-        Ok(Node {
-            tag: text_of(head.tag),
-            attrs,
-            content,
-        })
+        Ok(())
     }
 }
 
