@@ -368,6 +368,14 @@ impl Attrs {
         }
     }
 
+    /// Exactly one attribute, inline.
+    pub fn one(item: (Text, AttrValue)) -> Attrs {
+        Attrs(AttrsRepr::Inline {
+            len: 1,
+            items: [item],
+        })
+    }
+
     /// Appends an attribute.
     pub fn push(&mut self, item: (Text, AttrValue)) {
         match &mut self.0 {

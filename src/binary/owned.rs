@@ -42,16 +42,29 @@ impl Reader<'_> {
         Ok(node)
     }
 
+    fn owned_attr(&mut self) -> Result<(Text, AttrValue), Error> {
+        let (k, v) = self.attr()?;
+        Ok((text_of(k), AttrValue::from(v)))
+    }
+
     /// Reads a node into `node`, in place: children are pushed empty and filled where they
     /// lie, rather than built elsewhere and moved (168 bytes each) into their list.
     fn fill_node(&mut self, node: &mut Node, depth: usize) -> Result<(), Error> {
         let head = self.node_head(depth)?;
         node.tag = text_of(head.tag);
-        node.attrs = Attrs::with_capacity(head.n_attrs);
-        for _ in 0..head.n_attrs {
-            let (k, v) = self.attr()?;
-            node.attrs.push((text_of(k), AttrValue::from(v)));
-        }
+        // Built whole rather than pushed into an empty inline list: no placeholder is written
+        // and dropped for the common cases of none and one.
+        node.attrs = match head.n_attrs {
+            0 => Attrs::new(),
+            1 => Attrs::one(self.owned_attr()?),
+            n => {
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(self.owned_attr()?);
+                }
+                Attrs::from(v)
+            }
+        };
         if !head.has_content {
             return Ok(());
         }
