@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::MAX_DEPTH;
 use super::classify::{Form, classify};
 use super::compact::{Attrs, Text};
 use super::decode::{ContentRef, NodeRef};
@@ -142,18 +143,26 @@ impl Node {
     }
 
     /// The same node with every JID-looking attribute value typed ([`AttrValue::typed`]), as
-    /// the engine's builders make them; text, JSON and wire forms are unchanged.
-    pub fn with_typed_jids(mut self) -> Self {
+    /// the engine's builders make them; text, JSON and wire forms are unchanged. Nodes nested
+    /// deeper than [`MAX_DEPTH`] are left as they are (the encoder refuses them anyway), so the
+    /// recursion is bounded.
+    pub fn with_typed_jids(self) -> Self {
+        self.typed_jids_at(0)
+    }
+
+    fn typed_jids_at(mut self, depth: usize) -> Self {
+        if depth >= MAX_DEPTH {
+            return self;
+        }
         for (_, v) in self.attrs.iter_mut() {
             if let AttrValue::Str(s) = v {
                 *v = AttrValue::typed(s);
             }
         }
         if let Content::Nodes(c) = &mut self.content {
-            // Bounded by the depth of the node, which came from a builder or a decoder.
             *c = std::mem::take(c)
                 .into_iter()
-                .map(Node::with_typed_jids)
+                .map(|n| n.typed_jids_at(depth + 1))
                 .collect();
         }
         self
