@@ -12,13 +12,14 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 
-use super::classify::MAX_PACKABLE_TOKEN;
+use super::classify::{MAX_PACKABLE_TOKEN, inline_class};
 use super::encode::token;
 use super::node::AttrValue;
 use super::packed::{self, Packing};
 use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
 
-/// Longest text kept inside a [`Text`] (longer text goes to the heap).
+/// Longest text kept inside a [`Text`] (longer text goes to the heap). At most 31: the length
+/// shares its byte with the class bits.
 pub const INLINE: usize = 22;
 
 /// A string of an owned node. Dereferences to `str` and compares with `&str`, so it reads like
@@ -33,8 +34,10 @@ pub struct Text(Repr);
 enum Repr {
     /// A dictionary token.
     Token(&'static Token),
-    /// Up to [`INLINE`] bytes of UTF-8.
-    Inline { len: u8, buf: [u8; INLINE] },
+    /// Up to [`INLINE`] bytes of UTF-8. `meta` holds the length (low five bits) and the
+    /// string's class, found once when the text is made (see [`Class`]), so the encoder does
+    /// not scan it again.
+    Inline { meta: u8, buf: [u8; INLINE] },
     /// Longer text.
     Heap(Box<str>),
 }
@@ -112,12 +115,59 @@ static DOUBLE_TOKENS: [[Token; 256]; 4] = {
     t
 };
 
+/// An inline text's length bits, and its class bits (see [`Class`]).
+const LEN_MASK: u8 = 0x1f;
+const NIBBLE_BIT: u8 = 0x20;
+const HEX_BIT: u8 = 0x40;
+const NOT_JID_BIT: u8 = 0x80;
+
+/// What the encoder needs to know of an inline text, which is never a token.
+pub(crate) enum Class {
+    /// Fits a packed alphabet (nibble first).
+    Packed(Packing),
+    /// Raw bytes: no packing fits, and it cannot be a JID.
+    Raw,
+    /// Could be a JID: the encoder parses it (only where a JID is allowed).
+    MaybeJid,
+}
+
 impl Text {
     /// The empty text.
     pub const EMPTY: Text = Text(Repr::Inline {
-        len: 0,
+        meta: NOT_JID_BIT,
         buf: [0; INLINE],
     });
+
+    /// Inline text of `n` bytes from `buf`, classified now.
+    fn inline(buf: [u8; INLINE], n: usize) -> Text {
+        let (packing, maybe_jid) = inline_class(&buf[..n]);
+        let mut meta = n as u8 & LEN_MASK;
+        meta |= match packing {
+            Some(Packing::Nibble) => NIBBLE_BIT,
+            Some(Packing::Hex) => HEX_BIT,
+            None => 0,
+        };
+        if !maybe_jid {
+            meta |= NOT_JID_BIT;
+        }
+        Text(Repr::Inline { meta, buf })
+    }
+
+    /// For the encoder: the class of an inline text; `None` for a token or heap text.
+    pub(crate) fn inline_class(&self) -> Option<Class> {
+        match self.0 {
+            Repr::Inline { meta, .. } => Some(if meta & NIBBLE_BIT != 0 {
+                Class::Packed(Packing::Nibble)
+            } else if meta & HEX_BIT != 0 {
+                Class::Packed(Packing::Hex)
+            } else if meta & NOT_JID_BIT != 0 {
+                Class::Raw
+            } else {
+                Class::MaybeJid
+            }),
+            _ => None,
+        }
+    }
 
     /// Text, held as a token when it is one.
     pub fn new(s: &str) -> Text {
@@ -133,10 +183,7 @@ impl Text {
         if b.len() <= INLINE {
             let mut buf = [0; INLINE];
             buf[..b.len()].copy_from_slice(b);
-            Text(Repr::Inline {
-                len: b.len() as u8,
-                buf,
-            })
+            Text::inline(buf, b.len())
         } else {
             Text(Repr::Heap(s.into()))
         }
@@ -161,7 +208,15 @@ impl Text {
         if n <= MAX_PACKABLE_TOKEN {
             return None;
         }
-        Some(Text(Repr::Inline { len: n as u8, buf }))
+        Some(match packing {
+            // Nibble digits need no scan: nibble packing comes first, and no '@' is possible.
+            Packing::Nibble => Text(Repr::Inline {
+                meta: n as u8 & LEN_MASK | NIBBLE_BIT | NOT_JID_BIT,
+                buf,
+            }),
+            // Hex digits that are all decimal pack as nibbles: scan.
+            Packing::Hex => Text::inline(buf, n),
+        })
     }
 
     /// A token (from a decoded frame).
@@ -182,8 +237,8 @@ impl Text {
         match &self.0 {
             Repr::Token(t) => t.text,
             // Built from a `&str` cut at its end, so always UTF-8.
-            Repr::Inline { len, buf } => {
-                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            Repr::Inline { meta, buf } => {
+                std::str::from_utf8(&buf[..usize::from(meta & LEN_MASK)]).unwrap_or_default()
             }
             Repr::Heap(s) => s,
         }
@@ -193,7 +248,7 @@ impl Text {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Token(t) => t.text.as_bytes(),
-            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Inline { meta, buf } => &buf[..usize::from(meta & LEN_MASK)],
             Repr::Heap(s) => s.as_bytes(),
         }
     }
