@@ -14,6 +14,7 @@
 #![deny(clippy::disallowed_methods)]
 
 mod arena;
+mod attrs;
 mod classify;
 mod compact;
 mod decode;
@@ -35,7 +36,8 @@ mod tokens {
     include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 }
 
-pub use compact::{Attrs, INLINE, INLINE_ATTRS, Text, Token};
+pub use attrs::{Attrs, INLINE_ATTRS};
+pub use compact::{INLINE, Text, Token};
 pub use decode::{Children, ContentRef, NodeRef, Tree};
 pub use encode::{encode, encode_to_vec, token};
 pub use error::Error;

@@ -1,14 +1,16 @@
 //! The owned node: what callers build to send, and what a borrowed tree copies into.
 //!
-//! Compact (see `compact.rs`): tags, keys and short values are [`Text`] (tokens by code, short
-//! text inline), the first attributes sit inside the node, and decoding into it allocates only
-//! for attribute lists past the inline ones, child lists, long text, payloads and JID users.
+//! Compact (see `compact.rs`, `attrs.rs`): tags, keys, short values and JID users are [`Text`]
+//! (tokens by reference, short text inline), the first attribute sits inside the node, and
+//! decoding into it (`owned.rs`) allocates only for longer attribute lists, child lists, long
+//! text and payloads.
 
 use std::borrow::Cow;
 
 use super::MAX_DEPTH;
+use super::attrs::Attrs;
 use super::classify::{Form, classify};
-use super::compact::{Attrs, Text};
+use super::compact::Text;
 use super::decode::{ContentRef, NodeRef};
 use super::jid::Jid;
 use super::value::{Str, Value};

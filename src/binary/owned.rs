@@ -6,7 +6,8 @@
 //! errors, and copies each string once, into a [`Text`](super::Text) that holds tokens by
 //! reference and short text inline.
 
-use super::compact::{Attrs, Text};
+use super::attrs::Attrs;
+use super::compact::Text;
 use super::decode::{ContentHead, Reader};
 use super::node::{AttrValue, Content, Node, text_of};
 use super::value::Value;
