@@ -260,3 +260,32 @@ fn text_form_is_readable_and_abbreviates_long_payloads() {
     assert!(decoded.contains("<body>[6869]</body>"), "{decoded}");
     assert!(format!("{n:#}").contains("\n  <enc>"));
 }
+
+#[test]
+fn typed_jids_change_neither_text_nor_wire_form() {
+    assert!(matches!(
+        AttrValue::typed("5511999999999:3@s.whatsapp.net"),
+        AttrValue::Jid(_)
+    ));
+    assert!(matches!(AttrValue::typed("@g.us"), AttrValue::Jid(_)));
+    // No lossless JID form: stays text, as the encoder would write it.
+    for s in [
+        "a@b.com",
+        "5511999999999:300@s.whatsapp.net",
+        "120363:5@g.us",
+        "hello",
+    ] {
+        assert!(matches!(AttrValue::typed(s), AttrValue::Str(_)), "{s}");
+    }
+    let n = Node::new("message")
+        .with_attr("to", "120363021033254949@g.us")
+        .with_attr("id", "3EB0C5143ABB71F8005100")
+        .with_children(vec![Node::new("participant").with_attr("jid", "7:2@lid")]);
+    let typed = n.clone().with_typed_jids();
+    assert!(matches!(typed.attr("to"), Some(AttrValue::Jid(_))));
+    assert_eq!(typed.to_string(), n.to_string());
+    assert_eq!(
+        encode_to_vec(&typed).expect("typed"),
+        encode_to_vec(&n).expect("text")
+    );
+}

@@ -127,6 +127,17 @@ pub(crate) fn classify_non_token(b: &[u8], allow_jid: bool) -> Form<'_> {
     Form::Raw
 }
 
+/// The packing that fits short text known not to be a token, and whether it could be a JID
+/// (computed once when an owned node's inline text is made).
+pub(crate) fn inline_class(b: &[u8]) -> (Option<Packing>, bool) {
+    if b.is_empty() {
+        return (None, false);
+    }
+    let (all, any) = scan(b);
+    let packing = (all & (NIBBLE | HEX) != 0 && b.len() <= PACKED_MAX).then(|| packing(all));
+    (packing, all & JID_CHAR != 0 && any & AT != 0)
+}
+
 /// The classes every byte has (`all`) and any byte has (`any`). Works in chunks of 16 with a
 /// check between them, so a long text stops at the first character that is in no alphabet and
 /// cannot belong to a JID.

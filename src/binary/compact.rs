@@ -1,23 +1,23 @@
-//! The compact parts of the owned node: [`Text`] (a token, short text inline, or longer text on
-//! the heap) and [`Attrs`] (the first attributes inline).
+//! The owned node's strings: [`Text`] (a dictionary [`Token`] by reference, short text inline,
+//! or longer text on the heap). The node's inline attribute list is in `attrs.rs`.
 //!
 //! Why: with a heap `String` per tag, key and value, the encoder's first touch of every string
 //! was a cache miss on traffic-sized corpora (perf: 60-67 % of `write_str`'s samples), and
 //! decoding into owned nodes spent ~44 % of its time in malloc and free. Tokens are held by
-//! their wire code, text of up to [`INLINE`] bytes sits inside the node, and a node's first
-//! [`INLINE_ATTRS`] attributes sit inside it too.
+//! reference, and text of up to [`INLINE`] bytes sits inside the node.
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 
-use super::classify::MAX_PACKABLE_TOKEN;
+use super::classify::{MAX_PACKABLE_TOKEN, inline_class};
 use super::encode::token;
-use super::node::AttrValue;
+use super::packed::{self, Packing};
 use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
 
-/// Longest text kept inside a [`Text`] (longer text goes to the heap).
+/// Longest text kept inside a [`Text`] (longer text goes to the heap). At most 31: the length
+/// shares its byte with the class bits.
 pub const INLINE: usize = 22;
 
 /// A string of an owned node. Dereferences to `str` and compares with `&str`, so it reads like
@@ -32,8 +32,10 @@ pub struct Text(Repr);
 enum Repr {
     /// A dictionary token.
     Token(&'static Token),
-    /// Up to [`INLINE`] bytes of UTF-8.
-    Inline { len: u8, buf: [u8; INLINE] },
+    /// Up to [`INLINE`] bytes of UTF-8. `meta` holds the length (low five bits) and the
+    /// string's class, found once when the text is made (see [`Class`]), so the encoder does
+    /// not scan it again.
+    Inline { meta: u8, buf: [u8; INLINE] },
     /// Longer text.
     Heap(Box<str>),
 }
@@ -111,12 +113,59 @@ static DOUBLE_TOKENS: [[Token; 256]; 4] = {
     t
 };
 
+/// An inline text's length bits, and its class bits (see [`Class`]).
+const LEN_MASK: u8 = 0x1f;
+const NIBBLE_BIT: u8 = 0x20;
+const HEX_BIT: u8 = 0x40;
+const NOT_JID_BIT: u8 = 0x80;
+
+/// What the encoder needs to know of an inline text, which is never a token.
+pub(crate) enum Class {
+    /// Fits a packed alphabet (nibble first).
+    Packed(Packing),
+    /// Raw bytes: no packing fits, and it cannot be a JID.
+    Raw,
+    /// Could be a JID: the encoder parses it (only where a JID is allowed).
+    MaybeJid,
+}
+
 impl Text {
     /// The empty text.
     pub const EMPTY: Text = Text(Repr::Inline {
-        len: 0,
+        meta: NOT_JID_BIT,
         buf: [0; INLINE],
     });
+
+    /// Inline text of `n` bytes from `buf`, classified now.
+    fn inline(buf: [u8; INLINE], n: usize) -> Text {
+        let (packing, maybe_jid) = inline_class(&buf[..n]);
+        let mut meta = n as u8 & LEN_MASK;
+        meta |= match packing {
+            Some(Packing::Nibble) => NIBBLE_BIT,
+            Some(Packing::Hex) => HEX_BIT,
+            None => 0,
+        };
+        if !maybe_jid {
+            meta |= NOT_JID_BIT;
+        }
+        Text(Repr::Inline { meta, buf })
+    }
+
+    /// For the encoder: the class of an inline text; `None` for a token or heap text.
+    pub(crate) fn inline_class(&self) -> Option<Class> {
+        match self.0 {
+            Repr::Inline { meta, .. } => Some(if meta & NIBBLE_BIT != 0 {
+                Class::Packed(Packing::Nibble)
+            } else if meta & HEX_BIT != 0 {
+                Class::Packed(Packing::Hex)
+            } else if meta & NOT_JID_BIT != 0 {
+                Class::Raw
+            } else {
+                Class::MaybeJid
+            }),
+            _ => None,
+        }
+    }
 
     /// Text, held as a token when it is one.
     pub fn new(s: &str) -> Text {
@@ -132,10 +181,7 @@ impl Text {
         if b.len() <= INLINE {
             let mut buf = [0; INLINE];
             buf[..b.len()].copy_from_slice(b);
-            Text(Repr::Inline {
-                len: b.len() as u8,
-                buf,
-            })
+            Text::inline(buf, b.len())
         } else {
             Text(Repr::Heap(s.into()))
         }
@@ -149,6 +195,26 @@ impl Text {
         } else {
             Text::non_token(s)
         }
+    }
+
+    /// Packed digits from a frame, unpacked straight into the inline buffer (no `str` is built,
+    /// so no UTF-8 check). `None` when the text is longer than [`INLINE`], or short enough to
+    /// be a token: the caller then takes [`Text::from_packed`].
+    pub(crate) fn from_packed_data(packing: Packing, data: &[u8], odd: bool) -> Option<Text> {
+        let mut buf = [0; INLINE];
+        let n = packed::unpack_bytes(packing, data, odd, &mut buf)?;
+        if n <= MAX_PACKABLE_TOKEN {
+            return None;
+        }
+        Some(match packing {
+            // Nibble digits need no scan: nibble packing comes first, and no '@' is possible.
+            Packing::Nibble => Text(Repr::Inline {
+                meta: n as u8 & LEN_MASK | NIBBLE_BIT | NOT_JID_BIT,
+                buf,
+            }),
+            // Hex digits that are all decimal pack as nibbles: scan.
+            Packing::Hex => Text::inline(buf, n),
+        })
     }
 
     /// A token (from a decoded frame).
@@ -169,8 +235,8 @@ impl Text {
         match &self.0 {
             Repr::Token(t) => t.text,
             // Built from a `&str` cut at its end, so always UTF-8.
-            Repr::Inline { len, buf } => {
-                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            Repr::Inline { meta, buf } => {
+                std::str::from_utf8(&buf[..usize::from(meta & LEN_MASK)]).unwrap_or_default()
             }
             Repr::Heap(s) => s,
         }
@@ -180,7 +246,7 @@ impl Text {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Token(t) => t.text.as_bytes(),
-            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Inline { meta, buf } => &buf[..usize::from(meta & LEN_MASK)],
             Repr::Heap(s) => s.as_bytes(),
         }
     }
@@ -308,159 +374,6 @@ impl fmt::Display for Text {
     }
 }
 
-/// How many attributes a node holds without a heap allocation. One: on the traffic corpus
-/// 42 % of nodes have none and 41 % exactly one (`participant jid`, `count value`), and a
-/// second inline slot would grow every node by 80 bytes (to 248, past wacore-binary's 184) for
-/// the 9 % that have two.
-pub const INLINE_ATTRS: usize = 1;
-
-/// A node's attributes in wire order: the first [`INLINE_ATTRS`] inside the node, more on the
-/// heap. Dereferences to a slice of `(key, value)` pairs, so indexing, iteration and
-/// `iter().find` read as they did on the `Vec` it replaces.
-#[derive(Clone, Default)]
-pub struct Attrs(AttrsRepr);
-
-#[derive(Clone)]
-enum AttrsRepr {
-    Inline {
-        len: u8,
-        items: [(Text, AttrValue); INLINE_ATTRS],
-    },
-    Heap(Vec<(Text, AttrValue)>),
-}
-
-const EMPTY_ATTR: (Text, AttrValue) = (Text::EMPTY, AttrValue::Str(Text::EMPTY));
-
-impl Default for AttrsRepr {
-    fn default() -> Self {
-        AttrsRepr::Inline {
-            len: 0,
-            items: [EMPTY_ATTR; INLINE_ATTRS],
-        }
-    }
-}
-
-impl Attrs {
-    /// No attributes.
-    pub fn new() -> Attrs {
-        Attrs::default()
-    }
-
-    /// Room for `n` attributes (on the heap only if `n` exceeds [`INLINE_ATTRS`]).
-    pub fn with_capacity(n: usize) -> Attrs {
-        if n <= INLINE_ATTRS {
-            Attrs::default()
-        } else {
-            Attrs(AttrsRepr::Heap(Vec::with_capacity(n)))
-        }
-    }
-
-    /// Appends an attribute.
-    pub fn push(&mut self, item: (Text, AttrValue)) {
-        match &mut self.0 {
-            AttrsRepr::Inline { len, items } if usize::from(*len) < INLINE_ATTRS => {
-                items[usize::from(*len)] = item;
-                *len += 1;
-            }
-            AttrsRepr::Inline { len, items } => {
-                let mut v = Vec::with_capacity(4);
-                for slot in &mut items[..usize::from(*len)] {
-                    v.push(std::mem::replace(slot, EMPTY_ATTR));
-                }
-                v.push(item);
-                self.0 = AttrsRepr::Heap(v);
-            }
-            AttrsRepr::Heap(v) => v.push(item),
-        }
-    }
-
-    /// Keeps the attributes for which `keep` is true, in order.
-    pub fn retain(&mut self, mut keep: impl FnMut(&(Text, AttrValue)) -> bool) {
-        match &mut self.0 {
-            AttrsRepr::Heap(v) => v.retain(keep),
-            AttrsRepr::Inline { len, items } => {
-                let mut kept = 0;
-                for i in 0..usize::from(*len) {
-                    if keep(&items[i]) {
-                        items.swap(kept, i);
-                        kept += 1;
-                    }
-                }
-                for slot in &mut items[kept..usize::from(*len)] {
-                    *slot = EMPTY_ATTR;
-                }
-                *len = kept as u8;
-            }
-        }
-    }
-}
-
-impl Deref for Attrs {
-    type Target = [(Text, AttrValue)];
-    fn deref(&self) -> &Self::Target {
-        match &self.0 {
-            AttrsRepr::Inline { len, items } => &items[..usize::from(*len)],
-            AttrsRepr::Heap(v) => v,
-        }
-    }
-}
-
-impl DerefMut for Attrs {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        match &mut self.0 {
-            AttrsRepr::Inline { len, items } => &mut items[..usize::from(*len)],
-            AttrsRepr::Heap(v) => v,
-        }
-    }
-}
-
-impl PartialEq for Attrs {
-    fn eq(&self, other: &Self) -> bool {
-        self[..] == other[..]
-    }
-}
-
-impl Eq for Attrs {}
-
-impl fmt::Debug for Attrs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl FromIterator<(Text, AttrValue)> for Attrs {
-    fn from_iter<I: IntoIterator<Item = (Text, AttrValue)>>(iter: I) -> Self {
-        let iter = iter.into_iter();
-        let mut a = Attrs::with_capacity(iter.size_hint().0);
-        for item in iter {
-            a.push(item);
-        }
-        a
-    }
-}
-
-impl From<Vec<(Text, AttrValue)>> for Attrs {
-    fn from(v: Vec<(Text, AttrValue)>) -> Self {
-        Attrs(AttrsRepr::Heap(v))
-    }
-}
-
-impl<'x> IntoIterator for &'x Attrs {
-    type Item = &'x (Text, AttrValue);
-    type IntoIter = std::slice::Iter<'x, (Text, AttrValue)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<'x> IntoIterator for &'x mut Attrs {
-    type Item = &'x mut (Text, AttrValue);
-    type IntoIter = std::slice::IterMut<'x, (Text, AttrValue)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_mut()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,27 +410,5 @@ mod tests {
         assert!(Text::from_packed("1080").token().is_some());
         assert_eq!(std::mem::size_of::<Text>(), 24);
         assert!(std::mem::size_of::<crate::binary::Node>() <= 168);
-    }
-
-    #[test]
-    fn attrs_spill_to_the_heap_and_keep_order() {
-        let mut a = Attrs::new();
-        for i in 0..5 {
-            a.push((Text::new(&format!("k{i}")), AttrValue::from("v")));
-            assert_eq!(a.len(), i + 1);
-        }
-        let keys: Vec<&str> = a.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
-        a.retain(|(k, _)| k != "k1");
-        assert_eq!(a.len(), 4);
-        let mut b: Attrs = [("a", "1"), ("b", "2")]
-            .into_iter()
-            .map(|(k, v)| (Text::new(k), AttrValue::from(v)))
-            .collect();
-        b.retain(|(k, _)| k != "a");
-        assert_eq!(b.len(), 1);
-        assert_eq!(b[0].0, "b");
-        b[0].1 = "5".into();
-        assert_eq!(b[0].1.as_str(), "5");
     }
 }

@@ -1,7 +1,7 @@
 //! The borrowing decoder: node bytes in, a [`Tree`] of slices out.
 //!
-//! All nodes of a frame live in one arena and all attributes in another, so a decode makes two
-//! allocations however large the stanza. A child list is reserved as a contiguous run of slots
+//! All nodes of a frame live in one arena and all attributes in another (recycled per thread,
+//! see `arena.rs`), so decoding allocates nothing once warm. A child list is reserved as a contiguous run of slots
 //! before its children are read, which keeps every node's children adjacent.
 //!
 //! Every length is checked against the bytes that remain before anything is reserved, nesting
@@ -9,70 +9,27 @@
 //! that decoded never fails on access.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
+use super::arena;
 use super::compact::Token;
 use super::jid::{self, JidRef};
 use super::packed::{self, Packing};
 use super::value::{Str, Value};
 use super::*;
 
-/// Default cap on the size of an inflated (zlib) frame: 16 MiB, the largest frame the transport
-/// can carry.
-pub const DEFAULT_MAX_INFLATED: usize = 16 << 20;
-
-/// Strips the flag byte and inflates a compressed frame (flag bit 2), refusing to inflate past
-/// `max_inflated` bytes. Uncompressed frames are borrowed, not copied.
-pub fn unpack(frame: &[u8], max_inflated: usize) -> Result<Cow<'_, [u8]>, Error> {
-    let (&flag, body) = frame.split_first().ok_or(Error::EmptyFrame)?;
-    if flag & FLAG_COMPRESSED == 0 {
-        return Ok(Cow::Borrowed(body));
-    }
-    inflate(body, max_inflated).map(Cow::Owned)
-}
-
-fn inflate(body: &[u8], max: usize) -> Result<Vec<u8>, Error> {
-    // Grow the output by doubling, up to one byte past the cap: a bomb is stopped there, never
-    // expanded further.
-    let hard = max.saturating_add(1);
-    let mut z = flate2::Decompress::new(true);
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).clamp(256, hard));
-    loop {
-        if out.len() == out.capacity() {
-            let cap = out.capacity().saturating_mul(2).min(hard);
-            out.reserve_exact(cap - out.len());
-        }
-        let (in_before, out_before) = (z.total_in(), z.total_out());
-        let input = body.get(in_before as usize..).unwrap_or_default();
-        let status = z
-            .decompress_vec(input, &mut out, flate2::FlushDecompress::None)
-            .map_err(Error::Inflate)?;
-        if out.len() > max {
-            return Err(Error::InflatedTooLarge { limit: max });
-        }
-        if status == flate2::Status::StreamEnd {
-            return Ok(out);
-        }
-        let stalled = z.total_in() == in_before && z.total_out() == out_before;
-        if stalled && out.len() < out.capacity() {
-            return Err(Error::InflateTruncated);
-        }
-    }
-}
-
-/// Compresses node bytes into a packed payload with the compression flag (for tests and the
-/// sandbox; WhatsApp clients send uncompressed frames).
-pub fn compress(node_bytes: &[u8]) -> Vec<u8> {
-    let mut z = flate2::write::ZlibEncoder::new(vec![FLAG_COMPRESSED], flate2::Compression::new(6));
-    // Writing into a Vec cannot fail.
-    let _ = z.write_all(node_bytes);
-    z.finish().unwrap_or_default()
-}
-
 /// A decoded stanza whose strings borrow from the frame. Walk it from [`Tree::root`].
 pub struct Tree<'a> {
     pub(super) nodes: Vec<Slot<'a>>,
     pub(super) attrs: Vec<(Str<'a>, Value<'a>)>,
+}
+
+impl Drop for Tree<'_> {
+    fn drop(&mut self) {
+        arena::give_back(
+            std::mem::take(&mut self.nodes),
+            std::mem::take(&mut self.attrs),
+        );
+    }
 }
 
 pub(super) struct Slot<'a> {
@@ -100,13 +57,13 @@ const EMPTY_SLOT: Slot<'static> = Slot {
 impl<'a> Tree<'a> {
     /// Decodes node bytes (after the flag byte; see [`unpack`]).
     pub fn decode(data: &'a [u8]) -> Result<Self, Error> {
-        // Sized from the frame, but capped: a frame that is mostly payload would otherwise
-        // reserve hundreds of kilobytes of slots it never fills (malloc and page faults were
-        // ~15 % of decoding the traffic corpus). Larger trees grow by doubling.
-        let mut tree = Tree {
-            nodes: Vec::with_capacity((data.len() / 24 + 1).min(128)),
-            attrs: Vec::with_capacity((data.len() / 12 + 1).min(256)),
-        };
+        // Recycled arenas (arena.rs), sized from the frame but capped: a frame that is mostly
+        // payload would otherwise reserve hundreds of kilobytes of slots it never fills.
+        // Larger trees grow by doubling.
+        let (mut nodes, mut attrs) = arena::take();
+        nodes.reserve((data.len() / 24 + 1).min(128));
+        attrs.reserve((data.len() / 12 + 1).min(256));
+        let mut tree = Tree { nodes, attrs };
         let mut r = Reader { data, pos: 0 };
         tree.nodes.push(EMPTY_SLOT);
         r.node(&mut tree, 0, 0)?;
@@ -340,8 +297,10 @@ impl<'a> Reader<'a> {
 
     /// A node's header and tag: the tag, how many attributes follow, whether content follows
     /// them, and where the node starts. Shared by the tree builder and the owned decoder
-    /// (`owned.rs`), so both check the same things in the same order.
-    #[inline]
+    /// (`owned.rs`), so both check the same things in the same order. This and the two below
+    /// are always inlined: returned through memory, their small results (a byte written, then
+    /// read back with a wider load) stalled store forwarding (perf: ~20 % of `owned_node`).
+    #[inline(always)]
     pub(super) fn node_head(&mut self, depth: usize) -> Result<NodeHead<'a>, Error> {
         let at = self.pos;
         if depth >= MAX_DEPTH {
@@ -375,7 +334,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One attribute: a plain-string key and a value (the null string reads as empty text).
-    #[inline]
+    #[inline(always)]
     pub(super) fn attr(&mut self) -> Result<(Str<'a>, Value<'a>), Error> {
         let key_at = self.pos;
         let key = self
@@ -391,7 +350,7 @@ impl<'a> Reader<'a> {
     }
 
     /// What a node's content is; for a list, its length, checked against the bytes left.
-    #[inline]
+    #[inline(always)]
     pub(super) fn content_head(&mut self) -> Result<ContentHead<'a>, Error> {
         let at = self.pos;
         let tag = *self.data.get(at).ok_or_else(|| Error::UnexpectedEof {

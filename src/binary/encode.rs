@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::classify::{Form, classify, classify_non_token};
-use super::compact::Text;
+use super::compact::{Class, Text};
 use super::jid::{self, Jid, JidRef};
 use super::packed;
 use super::token_hash::{TOKEN_TABLE_SLOTS, token_key, token_slot};
@@ -151,15 +151,19 @@ fn write_str(s: &str, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
 /// (a [`Text`] that is not held as a token is none).
 #[inline]
 fn write_text(t: &Text, allow_jid: bool, out: &mut Vec<u8>) -> Result<(), Error> {
-    match t.token() {
-        Some(tok) => {
-            write_token(tok.code(), out);
+    if let Some(tok) = t.token() {
+        write_token(tok.code(), out);
+        return Ok(());
+    }
+    let b = t.as_bytes();
+    match t.inline_class() {
+        // Classified when the text was made: no scan here.
+        Some(Class::Packed(p)) => {
+            packed::pack(b, p, out);
             Ok(())
         }
-        None => {
-            let b = t.as_bytes();
-            write_form(b, classify_non_token(b, allow_jid), out)
-        }
+        Some(Class::Raw) => write_form(b, if b.is_empty() { Form::Empty } else { Form::Raw }, out),
+        Some(Class::MaybeJid) | None => write_form(b, classify_non_token(b, allow_jid), out),
     }
 }
 

@@ -170,11 +170,7 @@ impl<'a> JidRef<'a> {
             },
         };
         Jid {
-            user: match self.user {
-                Str::Token(c) => Text::from_token(c),
-                Str::Static(s) | Str::Raw(s) => Text::new(s),
-                Str::Packed { .. } => self.user.with_text(Text::from_packed),
-            },
+            user: super::node::text_of(self.user),
             server,
             agent: self.agent,
             device: self.device,

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::compact::{Attrs, Text};
+use super::attrs::Attrs;
+use super::compact::Text;
 use super::decode::{ContentRef, NodeRef};
 use super::node::{AttrValue, Content, Node};
 use super::{MAX_DEPTH, Value};

@@ -13,11 +13,14 @@
 
 #![deny(clippy::disallowed_methods)]
 
+mod arena;
+mod attrs;
 mod classify;
 mod compact;
 mod decode;
 mod encode;
 mod error;
+mod frame;
 pub mod jid;
 pub mod json;
 mod node;
@@ -33,10 +36,12 @@ mod tokens {
     include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
 }
 
-pub use compact::{Attrs, INLINE, INLINE_ATTRS, Text, Token};
-pub use decode::{Children, ContentRef, DEFAULT_MAX_INFLATED, NodeRef, Tree, compress, unpack};
+pub use attrs::{Attrs, INLINE_ATTRS};
+pub use compact::{INLINE, Text, Token};
+pub use decode::{Children, ContentRef, NodeRef, Tree};
 pub use encode::{encode, encode_to_vec, token};
 pub use error::Error;
+pub use frame::{DEFAULT_MAX_INFLATED, compress, unpack};
 pub use jid::{Jid, JidRef, ParseJidError};
 pub use node::{AttrValue, Content, Node};
 pub use owned::decode_owned;

@@ -1,13 +1,16 @@
 //! The owned node: what callers build to send, and what a borrowed tree copies into.
 //!
-//! Compact (see `compact.rs`): tags, keys and short values are [`Text`] (tokens by code, short
-//! text inline), the first attributes sit inside the node, and decoding into it allocates only
-//! for attribute lists past the inline ones, child lists, long text, payloads and JID users.
+//! Compact (see `compact.rs`, `attrs.rs`): tags, keys, short values and JID users are [`Text`]
+//! (tokens by reference, short text inline), the first attribute sits inside the node, and
+//! decoding into it (`owned.rs`) allocates only for longer attribute lists, child lists, long
+//! text and payloads.
 
 use std::borrow::Cow;
 
+use super::MAX_DEPTH;
+use super::attrs::Attrs;
 use super::classify::{Form, classify};
-use super::compact::{Attrs, Text};
+use super::compact::Text;
 use super::decode::{ContentRef, NodeRef};
 use super::jid::Jid;
 use super::value::{Str, Value};
@@ -142,18 +145,26 @@ impl Node {
     }
 
     /// The same node with every JID-looking attribute value typed ([`AttrValue::typed`]), as
-    /// the engine's builders make them; text, JSON and wire forms are unchanged.
-    pub fn with_typed_jids(mut self) -> Self {
+    /// the engine's builders make them; text, JSON and wire forms are unchanged. Nodes nested
+    /// deeper than [`MAX_DEPTH`] are left as they are (the encoder refuses them anyway), so the
+    /// recursion is bounded.
+    pub fn with_typed_jids(self) -> Self {
+        self.typed_jids_at(0)
+    }
+
+    fn typed_jids_at(mut self, depth: usize) -> Self {
+        if depth >= MAX_DEPTH {
+            return self;
+        }
         for (_, v) in self.attrs.iter_mut() {
             if let AttrValue::Str(s) = v {
                 *v = AttrValue::typed(s);
             }
         }
         if let Content::Nodes(c) = &mut self.content {
-            // Bounded by the depth of the node, which came from a builder or a decoder.
             *c = std::mem::take(c)
                 .into_iter()
-                .map(Node::with_typed_jids)
+                .map(|n| n.typed_jids_at(depth + 1))
                 .collect();
         }
         self
@@ -193,7 +204,8 @@ pub(super) fn text_of(s: Str<'_>) -> Text {
     match s {
         Str::Token(c) => Text::from_token(c),
         Str::Static(t) | Str::Raw(t) => Text::new(t),
-        Str::Packed { .. } => s.with_text(Text::from_packed),
+        Str::Packed { packing, data, odd } => Text::from_packed_data(packing, data, odd)
+            .unwrap_or_else(|| s.with_text(Text::from_packed)),
     }
 }
 

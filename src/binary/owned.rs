@@ -6,7 +6,8 @@
 //! errors, and copies each string once, into a [`Text`](super::Text) that holds tokens by
 //! reference and short text inline.
 
-use super::compact::Attrs;
+use super::attrs::Attrs;
+use super::compact::Text;
 use super::decode::{ContentHead, Reader};
 use super::node::{AttrValue, Content, Node, text_of};
 use super::value::Value;
@@ -37,34 +38,54 @@ impl Reader<'_> {
     /// One node and its subtree. Depth is capped by `node_head` (MAX_DEPTH), so the recursion
     /// is bounded; a child list's capacity is bounded by the bytes left (`content_head`).
     fn owned_node(&mut self, depth: usize) -> Result<Node, Error> {
+        let mut node = Node::new(Text::EMPTY);
+        self.fill_node(&mut node, depth)?;
+        Ok(node)
+    }
+
+    fn owned_attr(&mut self) -> Result<(Text, AttrValue), Error> {
+        let (k, v) = self.attr()?;
+        Ok((text_of(k), AttrValue::from(v)))
+    }
+
+    /// Reads a node into `node`, in place: children are pushed empty and filled where they
+    /// lie, rather than built elsewhere and moved (168 bytes each) into their list.
+    fn fill_node(&mut self, node: &mut Node, depth: usize) -> Result<(), Error> {
         let head = self.node_head(depth)?;
-        let mut attrs = Attrs::with_capacity(head.n_attrs);
-        for _ in 0..head.n_attrs {
-            let (k, v) = self.attr()?;
-            attrs.push((text_of(k), AttrValue::from(v)));
-        }
-        let content = if head.has_content {
-            match self.content_head()? {
-                ContentHead::List(n) => {
-                    let mut kids = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        kids.push(self.owned_node(depth + 1)?);
-                    }
-                    Content::Nodes(kids)
+        node.tag = text_of(head.tag);
+        // Built whole rather than pushed into an empty inline list: no placeholder is written
+        // and dropped for the common cases of none and one.
+        node.attrs = match head.n_attrs {
+            0 => Attrs::new(),
+            1 => Attrs::one(self.owned_attr()?),
+            n => {
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(self.owned_attr()?);
                 }
-                ContentHead::Bytes(b) => Content::Bytes(b.to_vec()),
-                ContentHead::Value(Some(Value::Str(s))) => Content::Str(text_of(s)),
-                ContentHead::Value(Some(Value::Jid(j))) => Content::Jid(j.to_owned()),
-                ContentHead::Value(None) => Content::None,
+                Attrs::from(v)
             }
-        } else {
-            Content::None
         };
-        Ok(Node {
-            tag: text_of(head.tag),
-            attrs,
-            content,
-        })
+        if !head.has_content {
+            return Ok(());
+        }
+        node.content = match self.content_head()? {
+            ContentHead::List(n) => {
+                let mut kids: Vec<Node> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    kids.push(Node::new(Text::EMPTY));
+                    if let Some(kid) = kids.last_mut() {
+                        self.fill_node(kid, depth + 1)?;
+                    }
+                }
+                Content::Nodes(kids)
+            }
+            ContentHead::Bytes(b) => Content::Bytes(b.to_vec()),
+            ContentHead::Value(Some(Value::Str(s))) => Content::Str(text_of(s)),
+            ContentHead::Value(Some(Value::Jid(j))) => Content::Jid(j.to_owned()),
+            ContentHead::Value(None) => Content::None,
+        };
+        Ok(())
     }
 }
 

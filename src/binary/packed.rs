@@ -163,26 +163,38 @@ const fn pairs(chars: &[u8; 16]) -> [[u8; 2]; 256] {
 }
 
 /// Unpacks validated data into `buf` with one table load per byte (no per-character capacity
-/// checks), and returns the text. `None` if `data` is longer than a packed string can be.
-pub fn unpack_validated<'b>(
+/// checks), and returns the text. `None` if `data` is longer than a packed string can be, or
+/// than `buf` holds.
+pub fn unpack_validated<'b, const N: usize>(
     packing: Packing,
     data: &[u8],
     odd: bool,
-    buf: &'b mut [u8; UNPACKED_MAX],
+    buf: &'b mut [u8; N],
 ) -> Option<&'b str> {
+    if data.len() * 2 > UNPACKED_MAX {
+        return None;
+    }
+    let n = unpack_bytes(packing, data, odd, buf)?;
+    // Every table entry is ASCII, so this cannot fail.
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// Unpacks validated data to the front of `buf` as bytes (the pad of an odd string is written
+/// past the text) and returns the text's length; `None` if `buf` is shorter than
+/// `2 * data.len()`. For an owned node's inline text, which needs no `str` to be built.
+pub fn unpack_bytes(packing: Packing, data: &[u8], odd: bool, buf: &mut [u8]) -> Option<usize> {
     let table = match packing {
         Packing::Nibble => &NIBBLE_PAIRS,
         Packing::Hex => &HEX_PAIRS,
     };
     let n = (data.len() * 2).checked_sub(usize::from(odd))?;
-    if n > UNPACKED_MAX || data.len() * 2 > UNPACKED_MAX {
+    if data.len() * 2 > buf.len() {
         return None;
     }
     for (dst, &b) in buf.chunks_exact_mut(2).zip(data) {
         dst.copy_from_slice(&table[b as usize]);
     }
-    // Every table entry is ASCII, so this cannot fail.
-    std::str::from_utf8(&buf[..n]).ok()
+    Some(n)
 }
 
 /// Checks packed data without building a string: the borrowing decoder validates eagerly so

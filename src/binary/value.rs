@@ -63,6 +63,12 @@ impl<'a> Str<'a> {
             Str::Static(s) => f(s),
             Str::Raw(s) => f(s),
             Str::Packed { packing, data, odd } => {
+                // Most packed strings (numbers, ids, JID users) fit 32 characters: a small
+                // buffer spares zeroing the largest one for each.
+                let mut small = [0u8; 32];
+                if let Some(s) = packed::unpack_validated(packing, data, odd, &mut small) {
+                    return f(s);
+                }
                 let mut buf = [0u8; packed::UNPACKED_MAX];
                 match packed::unpack_validated(packing, data, odd, &mut buf) {
                     Some(s) => f(s),
