@@ -240,3 +240,33 @@ async fn keyed(gw: &FakeGateway, token: &str, key: String) -> reqwest::Result<re
 fn user_id(id: &str) -> wuts_store::gateway::UserId {
     wuts_store::gateway::UserId::new(id).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let gw = start(limits(16, 4)).await;
+    let addr = gw.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer comes, then nothing more is sent: the idle connection is closed.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server closes an idle keep-alive connection");
+    assert!(
+        seen.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    gw.stop().await;
+}
