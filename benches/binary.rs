@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use wacore_binary as wa;
-use wuts::binary::{self, AttrValue, Content, ContentRef, Node, NodeRef, Str, Tree, Value, json};
+use wuts::binary::{self, AttrValue, Content, Node, NodeRef, Str, Tree, json, sum_strings};
 
 /// One corpus, prepared for both codecs.
 struct Corpus {
@@ -89,33 +89,16 @@ fn theirs(n: &Node) -> wa::Node {
 /// unpacked on the stack, nothing allocates), and sums lengths and first bytes so nothing is
 /// optimised away. Payload bytes count by length only.
 fn read_ours(n: NodeRef<'_, '_>) -> usize {
-    read_ours_with(n, &|x: Str<'_>| x.with_text(checksum))
+    sum_strings(n, &|x: Str<'_>| x.with_text(checksum))
 }
 
 /// The same through `Str::as_str`, which allocates for every packed string.
 fn read_ours_as_str(n: NodeRef<'_, '_>) -> usize {
-    read_ours_with(n, &|x: Str<'_>| checksum(&x.as_str()))
+    sum_strings(n, &|x: Str<'_>| checksum(&x.as_str()))
 }
 
 fn checksum(t: &str) -> usize {
     t.len() + usize::from(t.as_bytes().first().copied().unwrap_or(0))
-}
-
-fn read_ours_with<F: Fn(Str<'_>) -> usize>(n: NodeRef<'_, '_>, s: &F) -> usize {
-    let v = |x: &Value<'_>| match x {
-        Value::Str(x) => s(*x),
-        Value::Jid(j) => s(j.user) + s(j.server) + usize::from(j.device.unwrap_or(0)),
-    };
-    let mut acc = s(n.tag());
-    for (k, x) in n.attrs() {
-        acc += s(*k) + v(x);
-    }
-    acc + match n.content() {
-        ContentRef::None => 0,
-        ContentRef::Bytes(b) => b.len(),
-        ContentRef::Value(x) => v(&x),
-        ContentRef::Nodes(c) => c.map(|c| read_ours_with(c, s)).sum(),
-    }
 }
 
 /// The same walk over wacore-binary's borrowed node.

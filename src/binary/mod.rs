@@ -46,7 +46,7 @@ pub use jid::{Jid, JidRef, ParseJidError};
 pub use node::{AttrValue, Content, Node};
 pub use owned::decode_owned;
 pub use packed::{PACKED_MAX, Packing};
-pub use value::{Str, Value};
+pub use value::{Str, Value, sum_strings};
 
 /// Deepest nesting the decoder and encoder accept. Real stanzas nest fewer than 10 levels.
 pub const MAX_DEPTH: usize = 128;

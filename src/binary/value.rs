@@ -192,3 +192,28 @@ impl fmt::Display for Value<'_> {
         }
     }
 }
+
+/// Hands every string of a decoded stanza (tags, keys, values, JID parts) to `read` and sums
+/// what it returns; payloads count by length. The "read every string" measure of `wuts stanza
+/// bench --read-strings` and of `cargo bench --bench binary`, so both time the same walk.
+/// Recursion is bounded by the decoder's depth limit.
+pub fn sum_strings<F: Fn(Str<'_>) -> usize>(
+    node: crate::binary::NodeRef<'_, '_>,
+    read: &F,
+) -> usize {
+    use crate::binary::ContentRef;
+    let value = |x: &Value<'_>| match x {
+        Value::Str(x) => read(*x),
+        Value::Jid(j) => read(j.user) + read(j.server) + usize::from(j.device.unwrap_or(0)),
+    };
+    let mut acc = read(node.tag());
+    for (k, x) in node.attrs() {
+        acc += read(*k) + value(x);
+    }
+    acc + match node.content() {
+        ContentRef::None => 0,
+        ContentRef::Bytes(b) => b.len(),
+        ContentRef::Value(x) => value(&x),
+        ContentRef::Nodes(c) => c.map(|c| sum_strings(c, read)).sum(),
+    }
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use clap::{Subcommand, ValueEnum};
-use wuts::binary::{self, ContentRef, Node, NodeRef, Str, Tree, Value, json};
+use wuts::binary::{self, Node, NodeRef, Str, Tree, json, sum_strings};
 
 #[derive(Subcommand)]
 pub enum StanzaCommand {
@@ -237,25 +237,9 @@ fn bench(file: &PathBuf, runs: usize, min: Duration, modes: &[Measure]) -> io::R
 /// stack); returns a checksum (lengths and first bytes) so that nothing is optimised away.
 /// Payloads count by length only.
 fn read_strings(n: NodeRef<'_, '_>) -> usize {
-    fn s(x: Str<'_>) -> usize {
+    sum_strings(n, &|x: Str<'_>| {
         x.with_text(|t| t.len() + usize::from(t.as_bytes().first().copied().unwrap_or(0)))
-    }
-    fn v(x: &Value<'_>) -> usize {
-        match x {
-            Value::Str(x) => s(*x),
-            Value::Jid(j) => s(j.user) + s(j.server) + usize::from(j.device.unwrap_or(0)),
-        }
-    }
-    let mut acc = s(n.tag());
-    for (k, x) in n.attrs() {
-        acc += s(*k) + v(x);
-    }
-    acc + match n.content() {
-        ContentRef::None => 0,
-        ContentRef::Bytes(b) => b.len(),
-        ContentRef::Value(x) => v(&x),
-        ContentRef::Nodes(c) => c.map(read_strings).sum(),
-    }
+    })
 }
 
 /// This thread's CPU time: other processes on a shared machine do not count in it. Where the
