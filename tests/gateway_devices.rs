@@ -231,3 +231,25 @@ async fn a_user_drives_two_devices_with_its_token() {
     assert_eq!(status, 201, "{body}");
     gw.stop().await;
 }
+
+/// A new user's first requests arriving together record one `default` device, not one each
+/// (which would make every later request ask for a `device_id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_record_one_default_device() {
+    let sim = sandbox(43).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("Loja").await;
+    // Warm the connection pool so the first requests of each user really overlap.
+    let warm = (0..32).map(|_| gw.http.get(format!("{}/healthz", gw.url)).send());
+    futures_util::future::join_all(warm).await;
+    for round in 0..4 {
+        let user = gw.user_in(&tenant, &format!("Ana {round}")).await;
+        let calls = (0..32).map(|_| call(&gw, &user, Method::GET, "/status"));
+        for (status, body) in futures_util::future::join_all(calls).await {
+            assert_eq!(status, 200, "{body}");
+        }
+        let (_, listed) = call(&gw, &user, Method::GET, "/devices").await;
+        assert_eq!(listed["devices"].as_array().unwrap().len(), 1, "{listed}");
+    }
+}

@@ -73,6 +73,9 @@ fn done(message: &str, device: &GatewayDevice) -> Json<Value> {
 }
 
 /// The user's devices, oldest first; a user without any gets its registry slot as `default`.
+///
+/// The default device's id is the user's id, so concurrent first requests all record the same
+/// device: the losers of the race see `Duplicate` and read the winner's record.
 pub(crate) async fn devices_of(
     state: &Arc<AppState>,
     user: &User,
@@ -82,15 +85,24 @@ pub(crate) async fn devices_of(
         return Ok(devices);
     }
     let default = GatewayDevice {
-        id: GatewayDeviceId::new(uuid::Uuid::new_v4().to_string())?,
+        id: GatewayDeviceId::new(user.id.as_str())?,
         user: user.id.clone(),
         name: "default".to_owned(),
         device: user.device,
         created_at: user.created_at,
     };
     let saved = default.clone();
-    durably(state, move |store| store.add_gateway_device(&saved)).await?;
-    Ok(vec![default])
+    let added = durably(state, move |store| match store.add_gateway_device(&saved) {
+        Ok(()) => Ok(true),
+        Err(wuts_store::Error::Duplicate { .. }) => Ok(false),
+        Err(other) => Err(other),
+    })
+    .await?;
+    if added {
+        Ok(vec![default])
+    } else {
+        Ok(state.store.gateway_devices(&user.id)?)
+    }
 }
 
 /// The device a request names, or the user's only one.
