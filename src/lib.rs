@@ -18,7 +18,7 @@
 //! sim (the sandbox) uses types, binary, noise and proto only: never ops, engine or client.
 //! ```
 //!
-//! The protocol core ([`types`], [`binary`], [`noise`], [`ops`], [`engine`]) is sans-IO: no
+//! The protocol core ([`types`], [`binary`], [`noise`], [`ops`], [`engine`], [`cluster`]) is sans-IO: no
 //! sockets, no clocks, no OS randomness; `tests/layering.rs` and clippy's `disallowed_methods`
 //! keep it so. Time, randomness and bytes are inputs; bytes, events, deadlines and store jobs
 //! are outputs.
@@ -29,12 +29,14 @@
 //! - HTTP, one file per resource over the shared `http::error` and `http::auth`: groups,
 //!   communities, devices and sessions, webhooks, admin, the console;
 //! - events: [`events`] (the outbox and delivery; no HTTP handlers inside, `http` serves them);
-//! - device ownership and cluster mode: beside the store (`store/`), not inside the engine.
+//! - device ownership and cluster mode: the pure rules (lease keeper, placement) in [`cluster`],
+//!   the database statements beside the store (`store/`), never inside the engine.
 
 #![forbid(unsafe_code)]
 
 pub mod binary;
 pub mod client;
+pub mod cluster;
 pub mod engine;
 pub mod events;
 pub mod http;

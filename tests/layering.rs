@@ -8,8 +8,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const CORE: [&str; 5] = [
+const CORE: [&str; 6] = [
     "src/binary",
+    "src/cluster",
     "src/noise",
     "src/engine",
     "src/ops",

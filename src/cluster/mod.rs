@@ -1,0 +1,17 @@
+//! Cluster mode's protocol core: the pure parts of running several WUTS nodes on one
+//! PostgreSQL (node heartbeat rows on the database clock; per-device owner rows whose epoch
+//! fences every store write).
+//!
+//! - [`lease`]: the node's lease as a state machine on virtual time: when to renew, the local
+//!   deadline that ends before the database's expiry, and when to self-fence.
+//! - [`rendezvous`]: weighted rendezvous hashing, which node a device belongs on.
+//!
+//! Sans-IO like `engine`: time and outcomes are inputs; no database, clock or socket here.
+
+#![deny(clippy::disallowed_methods)]
+
+pub mod lease;
+pub mod rendezvous;
+
+pub use lease::{LeaseAction, LeaseKeeper, LeasePhase, LeaseTimings};
+pub use rendezvous::{Candidate, place, rank};
