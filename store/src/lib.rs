@@ -35,6 +35,7 @@ mod keys;
 mod keyspace;
 mod memory;
 mod model;
+pub mod pg;
 mod record;
 mod sled;
 mod traits;

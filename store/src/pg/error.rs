@@ -1,0 +1,54 @@
+//! The errors of the PostgreSQL backend: typed, with sqlx's error kept as the source.
+
+use crate::model::DeviceId;
+
+use super::{Epoch, NodeId};
+
+/// What went wrong talking to the cluster's database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// The write was refused because this node no longer owns the device at this epoch: the
+    /// driver must stop the device at once.
+    #[error("{device} is no longer owned by this node at epoch {epoch}: the write was fenced")]
+    Fenced {
+        /// The device.
+        device: DeviceId,
+        /// The epoch the write carried.
+        epoch: Epoch,
+    },
+    /// Another live process runs under this node id.
+    #[error("node id {0} is held by another live process")]
+    NodeIdTaken(NodeId),
+    /// A node id with characters outside `A-Z a-z 0-9 . _ -`, or empty, or over 64.
+    #[error("a node id is 1 to 64 of the characters A-Z a-z 0-9 . _ -")]
+    InvalidNodeId,
+    /// A device id beyond PostgreSQL's `bigint`.
+    #[error("{0} is beyond the range the cluster store keeps")]
+    DeviceIdRange(DeviceId),
+    /// The database holds a schema from a newer build.
+    #[error("the cluster database has schema version {found}; this build knows up to {known}")]
+    SchemaTooNew {
+        /// The version found.
+        found: i32,
+        /// The newest this build knows.
+        known: i32,
+    },
+    /// A value read back that cannot be what we wrote.
+    #[error("the cluster database holds {0}")]
+    Corrupt(&'static str),
+    /// PostgreSQL failed or could not be reached.
+    #[error("PostgreSQL failed to {op}")]
+    Backend {
+        /// What was being done.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Wraps a sqlx error with what was being done.
+pub(crate) fn backend(op: &'static str) -> impl FnOnce(sqlx::Error) -> PgError {
+    move |source| PgError::Backend { op, source }
+}

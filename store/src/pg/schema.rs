@@ -1,0 +1,92 @@
+//! The cluster schema and its migrations: numbered steps applied in order under an advisory
+//! lock, so nodes starting together migrate once. A database from a newer build is refused
+//! rather than written with old assumptions.
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use super::error::{PgError, backend};
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// An arbitrary constant that names our advisory lock.
+const MIGRATION_LOCK: i64 = 0x7775_7473_5f6d_6967; // "wuts_mig"
+
+const STEPS: [&str; 1] = [r#"
+CREATE TABLE wuts_node (
+  node_id     text PRIMARY KEY,
+  incarnation uuid NOT NULL,
+  rpc_addr    text NOT NULL,
+  state       text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'draining', 'restarting')),
+  weight      int  NOT NULL DEFAULT 100 CHECK (weight >= 0),
+  expires_at  timestamptz NOT NULL
+);
+CREATE TABLE wuts_device_owner (
+  device_id  bigint PRIMARY KEY,
+  owner_node text,
+  owner_inc  uuid,
+  epoch      bigint NOT NULL DEFAULT 0,
+  changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX wuts_device_owner_by_node ON wuts_device_owner (owner_node, owner_inc);
+CREATE TABLE wuts_kv (
+  device_id bigint   NOT NULL,
+  tree      smallint NOT NULL,
+  key       bytea    NOT NULL,
+  value     bytea    NOT NULL,
+  epoch     bigint   NOT NULL,
+  PRIMARY KEY (device_id, tree, key)
+) WITH (fillfactor = 80);
+CREATE FUNCTION wuts_owner_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('wuts_owner',
+    NEW.device_id || ' ' || NEW.epoch || ' ' || coalesce(NEW.owner_node, '-'));
+  RETURN NEW;
+END $$;
+CREATE TRIGGER wuts_owner_changed AFTER UPDATE OF epoch ON wuts_device_owner
+  FOR EACH ROW EXECUTE FUNCTION wuts_owner_notify();
+"#];
+
+/// Brings the database to [`SCHEMA_VERSION`]; returns the version it found.
+pub async fn migrate(conn: &mut PgConnection) -> Result<i32, PgError> {
+    let mut tx = conn.begin().await.map_err(backend("begin a migration"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend("take the migration lock"))?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS wuts_schema (version int NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .map_err(backend("create the schema marker"))?;
+    let found: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM wuts_schema")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend("read the schema version"))?;
+    let found = found.unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(PgError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (at, step) in STEPS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        sqlx::raw_sql(step)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("apply a schema step"))?;
+        let version = i32::try_from(at + 1).map_err(|_| PgError::Corrupt("a schema step count"))?;
+        sqlx::query("INSERT INTO wuts_schema (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("record the schema version"))?;
+    }
+    tx.commit().await.map_err(backend("commit a migration"))?;
+    Ok(found)
+}
