@@ -40,6 +40,7 @@ pub mod cluster;
 pub mod engine;
 pub mod events;
 pub mod http;
+pub mod node;
 pub mod noise;
 pub mod ops;
 pub mod proto;

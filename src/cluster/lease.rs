@@ -210,6 +210,8 @@ impl LeaseKeeper {
             LeasePhase::Held { .. } => LeasePhase::Held { deadline },
             LeasePhase::Unheld if !self.held_before => LeasePhase::Held { deadline },
             LeasePhase::Unheld | LeasePhase::Reconciling { .. } => {
+                // A reconciliation that failed is asked for again after each renewal.
+                self.reconcile_asked = false;
                 LeasePhase::Reconciling { deadline }
             }
         };

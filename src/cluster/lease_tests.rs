@@ -105,6 +105,23 @@ fn a_process_paused_past_its_deadline_fences_before_anything_else() {
 }
 
 #[test]
+fn a_failed_reconciliation_is_asked_for_again_after_the_next_renewal() {
+    let mut k = keeper();
+    join(&mut k, s(0));
+    assert_eq!(k.poll(s(30)), Some(LeaseAction::SelfFence));
+    assert_eq!(k.poll(s(30)), Some(LeaseAction::Renew));
+    k.renewed(s(30));
+    assert_eq!(k.poll(s(30)), Some(LeaseAction::Reconcile));
+    // The read failed: nothing until the next renewal, then the reconciliation again.
+    assert_eq!(k.poll(s(31)), None);
+    assert_eq!(k.poll(s(35)), Some(LeaseAction::Renew));
+    k.renewed(s(35));
+    assert_eq!(k.poll(s(35)), Some(LeaseAction::Reconcile));
+    k.reconciled();
+    assert_eq!(k.phase(), LeasePhase::Held { deadline: s(47) });
+}
+
+#[test]
 fn an_answer_that_arrives_after_the_deadline_does_not_extend_the_lease() {
     let mut k = keeper();
     join(&mut k, s(0));
