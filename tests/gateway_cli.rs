@@ -20,6 +20,8 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> Output {
         "WUTS_RESPONSE_STYLE",
         "WUTS_LOG_FORMAT",
         "WUTS_ADMIN_TOKEN",
+        "WUTS_WA_REQUEST_TIMEOUT",
+        "WUTS_WA_VERSION",
     ] {
         command.env_remove(var);
     }
@@ -45,9 +47,71 @@ fn help_lists_every_setting() {
         "--sandbox",
         "--response-style",
         "--log-format",
+        "--wa-request-timeout",
+        "--admin-token",
     ] {
         assert!(help.contains(flag), "{flag} in\n{help}");
     }
+    // Every flag names its variable beside it, WUTS_ADMIN_TOKEN included.
+    for var in [
+        "WUTS_CONFIG",
+        "WUTS_LISTEN",
+        "WUTS_DATA",
+        "WUTS_WA_URL",
+        "WUTS_WA_ROOT_KEY",
+        "WUTS_WA_VERSION",
+        "WUTS_SANDBOX",
+        "WUTS_RESPONSE_STYLE",
+        "WUTS_LOG_FORMAT",
+        "WUTS_SHUTDOWN_TIMEOUT",
+        "WUTS_HEADER_TIMEOUT",
+        "WUTS_MAX_CONNECTIONS",
+        "WUTS_STORE_CACHE_MB",
+        "WUTS_IDEMPOTENCY_KEYS_PER_USER",
+        "WUTS_WA_REQUEST_TIMEOUT",
+        "WUTS_ADMIN_TOKEN",
+    ] {
+        assert!(help.contains(&format!("[env: {var}")), "{var} in\n{help}");
+    }
+    let out = serve(&["--help"], &[("WUTS_ADMIN_TOKEN", "very-secret-token")]);
+    assert!(
+        !text(&out.stdout).contains("very-secret-token"),
+        "the token's value stays hidden"
+    );
+}
+
+#[test]
+fn a_taken_port_fails_first_naming_the_address_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = serve(
+        &[
+            "--sandbox",
+            "--listen",
+            &addr,
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&addr) && stderr.contains("--listen"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("already in use"), "{stderr}");
+    assert!(
+        !stderr.contains("devices restored"),
+        "nothing restored first: {stderr}"
+    );
+    assert!(!data.exists(), "the store was not even opened");
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes when not a terminal: {stderr:?}"
+    );
 }
 
 #[test]
@@ -125,6 +189,13 @@ fn serves_in_sandbox_mode_prints_the_admin_token_once_and_stops_on_sigterm() {
     let data = dir.path().join("data");
     let mut first = Running::start(&data);
     let lines = first.until_listening();
+    assert!(lines[0].starts_with("wuts "), "version first: {lines:?}");
+    for setting in ["listen", "data", "sandbox", "wa_request_timeout  55s"] {
+        assert!(
+            lines.iter().any(|l| l.trim_start().starts_with(setting)),
+            "{setting} in the summary: {lines:?}"
+        );
+    }
     let token = lines
         .iter()
         .find_map(|l| l.strip_prefix("admin token (shown once, keep it): "))

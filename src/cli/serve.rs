@@ -6,9 +6,12 @@
 //! ([`build_devices`], which restores paired devices), bind, decide the admin token, serve until
 //! Ctrl-C or SIGTERM, then shut down gracefully (`wuts::http::serve`).
 
+use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wuts::client::api::Devices;
 use wuts::client::{ClientConfig, Registry};
@@ -26,12 +29,14 @@ pub use super::settings::{LogFormat, ServeArgs, ServeConfig, ServeError, WaEndpo
 async fn build_devices(
     store: Arc<SledStore>,
     wa: &WaEndpoint,
+    request_timeout: Duration,
 ) -> Result<Arc<dyn Devices>, ServeError> {
     let config = ClientConfig {
         ws_url: wa.url.clone(),
         engine: Arc::new(EngineConfig {
             trusted_root: wa.root_key,
             version: wa.version,
+            iq_timeout: request_timeout,
             ..EngineConfig::default()
         }),
         ..ClientConfig::default()
@@ -83,7 +88,9 @@ async fn start_sandbox(data: &Path) -> Result<Sandbox, ServeError> {
 }
 
 /// Runs `wuts serve`.
-pub fn run(args: ServeArgs) -> ExitCode {
+pub fn run(mut args: ServeArgs) -> ExitCode {
+    // Kept out of the resolved settings, which are printed and compared.
+    let admin_token = args.admin_token.take();
     let config = match ServeConfig::resolve(args, &|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(error) => {
@@ -93,6 +100,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     init_logging(config.log_format);
     let config = fit_descriptors(config);
+    // One screen an operator can read back when something is off (no secrets in it).
+    print!("{}", summary(&config));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,7 +112,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, admin_token)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "wuts serve failed");
@@ -118,7 +127,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in journald or a log file.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second subscriber (tests calling run twice) is not an error worth stopping for.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -148,7 +159,64 @@ fn fit_descriptors(mut config: ServeConfig) -> ServeConfig {
     config
 }
 
-async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
+/// Binds the listen address, naming the address and the setting when it is taken.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        let why = if error.kind() == std::io::ErrorKind::AddrInUse {
+            "the address is already in use (another wuts, or another program?)".to_owned()
+        } else {
+            error.to_string()
+        };
+        ServeError::Io(std::io::Error::new(
+            error.kind(),
+            format!("cannot listen on {addr}: {why}; choose another with --listen or WUTS_LISTEN"),
+        ))
+    })
+}
+
+/// The effective settings, one per line: what `wuts serve` prints when it starts.
+pub fn summary(config: &ServeConfig) -> String {
+    let limits = &config.limits;
+    format!(
+        "wuts {version}\n\
+         \x20 listen              {listen}\n\
+         \x20 data                {data}\n\
+         \x20 sandbox             {sandbox}\n\
+         \x20 wa_url              {wa_url}\n\
+         \x20 wa_version          {wa_version}\n\
+         \x20 wa_request_timeout  {timeout}s\n\
+         \x20 response_style      {style:?}\n\
+         \x20 log_format          {log:?}\n\
+         \x20 max_connections     {max_connections}\n\
+         \x20 header_timeout      {header}s\n\
+         \x20 shutdown_timeout    {shutdown}s\n\
+         \x20 store_cache_mb      {cache}\n\
+         \x20 idempotency_keys    {keys} per user\n",
+        version = env!("CARGO_PKG_VERSION"),
+        listen = config.listen,
+        data = config.data.display(),
+        sandbox = config.sandbox,
+        wa_url = if config.sandbox {
+            "(the in-process sandbox)"
+        } else {
+            config.wa.url.as_str()
+        },
+        wa_version = config.wa.version,
+        timeout = config.wa_request_timeout.as_secs(),
+        style = config.response_style,
+        log = config.log_format,
+        max_connections = limits.max_connections,
+        header = limits.header_read_timeout.as_secs(),
+        shutdown = limits.shutdown_deadline.as_secs(),
+        cache = config.store_cache_bytes / (1024 * 1024),
+        keys = config.idempotency_keys_per_user,
+    )
+}
+
+async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(), ServeError> {
+    // First, before the store or any device: a taken port is the commonest start-up failure,
+    // and it must not restore (and connect) devices only to exit.
+    let listener = bind(config.listen).await?;
     let store = Arc::new(SledStore::open_with_cache(
         &config.data,
         config.store_cache_bytes,
@@ -164,19 +232,10 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
     } else {
         None
     };
-    let devices = build_devices(store.clone(), &config.wa).await?;
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            // The registry may already be connecting devices: close them cleanly.
-            devices.shutdown().await;
-            return Err(error.into());
-        }
-    };
+    let devices = build_devices(store.clone(), &config.wa, config.wa_request_timeout).await?;
     let gateway_store: Arc<dyn GatewayStore> = store.clone();
-    let admin_env = std::env::var("WUTS_ADMIN_TOKEN").ok();
     let (admin_hash, generated) =
-        http::resolve_admin_token(gateway_store.as_ref(), admin_env.as_deref())?;
+        http::resolve_admin_token(gateway_store.as_ref(), admin_token.as_deref())?;
     if let Some(token) = generated {
         // Printed once, on stdout (logs go to stderr); only its hash is kept.
         println!("admin token (shown once, keep it): {token}");
@@ -186,6 +245,8 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
         sandbox: sandbox.as_ref().map(|s| s.info.clone()),
         limits: config.limits.clone(),
         idempotency_keys_per_user: config.idempotency_keys_per_user,
+        // A retry waits a little longer than the first attempt can take.
+        idempotency_wait: config.wa_request_timeout + Duration::from_secs(5),
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);

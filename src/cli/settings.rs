@@ -15,57 +15,75 @@ use wuts::noise::{PublicKey, WHATSAPP_ROOT_KEY};
 const DEFAULT_WA_URL: &str = "wss://web.whatsapp.com/ws/chat";
 const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
 const DEFAULT_DATA: &str = "./data";
+/// Below the 60 s read timeout of nginx and most load balancers, so a slow WhatsApp reply ends
+/// as our typed timeout, not as the proxy's 504.
+const DEFAULT_WA_REQUEST_TIMEOUT: Duration = Duration::from_secs(55);
 
 /// Flags of `wuts serve`. Every one can also be set as `WUTS_<NAME>` or in the TOML file.
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of the settings below (env: WUTS_CONFIG).
-    #[arg(long, value_name = "FILE")]
+    /// TOML file with any of the settings below.
+    #[arg(long, value_name = "FILE", env = "WUTS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:7001].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "WUTS_LISTEN")]
     listen: Option<String>,
     /// Data directory (device keys, users, tokens) [default: ./data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "WUTS_DATA")]
     data: Option<PathBuf>,
     /// WhatsApp-compatible websocket URL [default: WhatsApp's].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "WUTS_WA_URL")]
     wa_url: Option<String>,
     /// The server's trusted root public key, 64 hex digits [default: WhatsApp's].
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", env = "WUTS_WA_ROOT_KEY")]
     wa_root_key: Option<String>,
     /// WhatsApp Web version presented at login, `2.3000.N` [default: the newest known]; follow
     /// a WhatsApp version bump (failure 405, client outdated) without a new build.
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", env = "WUTS_WA_VERSION")]
     wa_version: Option<String>,
     /// Run the simulated WhatsApp server in-process and point every device at it.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", env = "WUTS_SANDBOX",
+        value_parser = clap::builder::BoolishValueParser::new())]
     sandbox: Option<bool>,
     /// Envelope of POST /groups responses: wuts or status [default: wuts].
-    #[arg(long, value_name = "STYLE")]
+    #[arg(long, value_name = "STYLE", env = "WUTS_RESPONSE_STYLE")]
     response_style: Option<String>,
     /// Log format: text or json [default: text].
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", env = "WUTS_LOG_FORMAT")]
     log_format: Option<String>,
     /// Seconds a shutdown waits for in-flight requests before answering them 503 and exiting
     /// [default: 10].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "WUTS_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Option<String>,
     /// Seconds a client has to send a request's headers; idle connections close after it too
     /// [default: 20].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "WUTS_HEADER_TIMEOUT")]
     header_timeout: Option<String>,
     /// Connections served normally; past this only the admin API and probes are served (64 more
     /// are kept for them) [default: 4096, lowered to fit the file-descriptor limit].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "WUTS_MAX_CONNECTIONS")]
     max_connections: Option<String>,
     /// Memory sled may use for its cache, in MiB [default: 64].
-    #[arg(long, value_name = "MIB")]
+    #[arg(long, value_name = "MIB", env = "WUTS_STORE_CACHE_MB")]
     store_cache_mb: Option<String>,
     /// Idempotency records a user may hold at once (within their TTL); beyond it, keyed requests
     /// answer 429 [default: 10000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "WUTS_IDEMPOTENCY_KEYS_PER_USER")]
     idempotency_keys_per_user: Option<String>,
+    /// Seconds a request to WhatsApp waits for its reply before the API answers a timeout; keep
+    /// it below the read timeout of any reverse proxy in front (nginx: 60 s) [default: 55].
+    #[arg(long, value_name = "SECONDS", env = "WUTS_WA_REQUEST_TIMEOUT")]
+    wa_request_timeout: Option<String>,
+    /// The admin token. Prefer the environment variable: a flag shows in the process list.
+    /// Setting it replaces a stored (or lost) admin token [default: the stored one, or a new
+    /// one printed once].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WUTS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -85,6 +103,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     store_cache_mb: Option<u64>,
     idempotency_keys_per_user: Option<usize>,
+    wa_request_timeout: Option<u64>,
 }
 
 /// How logs are written.
@@ -128,6 +147,8 @@ pub struct ServeConfig {
     pub store_cache_bytes: u64,
     /// Idempotency records a user may hold at once.
     pub idempotency_keys_per_user: usize,
+    /// How long a request to WhatsApp waits for its reply.
+    pub wa_request_timeout: Duration,
 }
 
 /// Why the gateway could not start.
@@ -296,7 +317,20 @@ impl ServeConfig {
             file.idempotency_keys_per_user,
         )?
         .unwrap_or(10_000);
+        let wa_request_timeout = seconds(
+            "wa_request_timeout",
+            args.wa_request_timeout,
+            "WUTS_WA_REQUEST_TIMEOUT",
+            file.wa_request_timeout,
+        )?
+        .unwrap_or(DEFAULT_WA_REQUEST_TIMEOUT);
+        if wa_request_timeout.is_zero() {
+            return Err(ServeError::Config(
+                "wa_request_timeout must be at least 1 second".to_owned(),
+            ));
+        }
         Ok(Self {
+            wa_request_timeout,
             limits,
             store_cache_bytes: store_cache_mb.saturating_mul(1024 * 1024),
             idempotency_keys_per_user,
@@ -358,6 +392,7 @@ mod tests {
         assert_eq!(config.limits, ServerLimits::default());
         assert_eq!(config.store_cache_bytes, 64 * 1024 * 1024);
         assert_eq!(config.idempotency_keys_per_user, 10_000);
+        assert_eq!(config.wa_request_timeout, Duration::from_secs(55));
     }
 
     #[test]

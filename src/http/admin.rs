@@ -98,7 +98,7 @@ pub(crate) fn load_user(state: &AppState, id: &str) -> Result<User, ApiError> {
 
 /// A user as the API shows it. Never fails: a device the registry does not know (a store
 /// inconsistency) shows as `error`, so one bad device cannot break a listing.
-fn user_view(state: &AppState, user: User) -> UserView {
+pub(crate) fn user_view(state: &AppState, user: User) -> UserView {
     let (state_name, jid, reason) = match state.devices.status(user.device) {
         Ok(status) => (
             status.state,
@@ -153,15 +153,6 @@ pub(crate) async fn create_tenant(
     Ok((StatusCode::CREATED, Json(TenantView::from(tenant))).into_response())
 }
 
-/// `GET /admin/tenants`.
-pub(crate) async fn list_tenants(
-    State(state): State<Arc<AppState>>,
-    _: AdminAuth,
-) -> Result<Json<Vec<TenantView>>, ApiError> {
-    let tenants = state.store.tenants()?;
-    Ok(Json(tenants.into_iter().map(TenantView::from).collect()))
-}
-
 /// `POST /admin/users`: creates the user's device slot, then the user.
 pub(crate) async fn create_user(
     State(state): State<Arc<AppState>>,
@@ -212,20 +203,6 @@ pub(crate) async fn create_user(
         token,
     };
     Ok((StatusCode::CREATED, Json(shown)).into_response())
-}
-
-/// `GET /admin/users`.
-pub(crate) async fn list_users(
-    State(state): State<Arc<AppState>>,
-    _: AdminAuth,
-) -> Result<Json<Vec<UserView>>, ApiError> {
-    let users = state.store.users()?;
-    Ok(Json(
-        users
-            .into_iter()
-            .map(|user| user_view(&state, user))
-            .collect(),
-    ))
 }
 
 /// `GET /admin/users/{id}`.

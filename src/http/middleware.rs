@@ -73,12 +73,15 @@ pub(crate) async fn observe(
     let took = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.observe_request(&route, method, status, took);
+    let latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            "request finished"
-        );
+        // Probes come every few seconds from orchestrators and scrapers: at INFO they would
+        // bury every other line.
+        if is_probe(&route) {
+            tracing::debug!(status, latency_us, "request finished");
+        } else {
+            tracing::info!(status, latency_us, "request finished");
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -86,10 +89,15 @@ pub(crate) async fn observe(
     response
 }
 
+/// Liveness, readiness and metrics scrapes.
+fn is_probe(route: &str) -> bool {
+    matches!(route, "/healthz" | "/readyz" | "/metrics")
+}
+
 /// Routes still served past `max_connections`: operators must be able to look and act on an
 /// overloaded gateway, and orchestrators to probe it.
 fn is_reserved(route: &str) -> bool {
-    route.starts_with("/admin") || matches!(route, "/healthz" | "/readyz" | "/metrics")
+    route.starts_with("/admin") || is_probe(route)
 }
 
 /// Turns requests away when the gateway is over its connection limit (except the admin API and

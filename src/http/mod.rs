@@ -19,12 +19,14 @@ pub mod error;
 mod events;
 mod groups;
 mod idempotency;
+mod listing;
 mod metrics;
 mod middleware;
 mod openapi;
 mod openapi_devices;
 mod openapi_schemas;
 mod ops;
+mod process_metrics;
 mod qr;
 mod server;
 pub mod validate;
@@ -153,6 +155,7 @@ impl AppState {
         config: GatewayConfig,
         admin_token: TokenHash,
     ) -> Arc<Self> {
+        process_metrics::mark_start();
         Arc::new(Self {
             devices,
             store,
@@ -217,11 +220,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route(
             "/admin/tenants",
-            post(admin::create_tenant).get(admin::list_tenants),
+            post(admin::create_tenant).get(listing::list_tenants),
         )
         .route(
             "/admin/users",
-            post(admin::create_user).get(admin::list_users),
+            post(admin::create_user).get(listing::list_users),
         )
         .route(
             "/admin/users/{id}",

@@ -39,6 +39,13 @@ pub(super) enum Param {
     Refresh,
     /// `?purge=true`.
     Purge,
+    /// `?tenant_id=`: only this tenant's users.
+    TenantId,
+    /// `?q=`: search.
+    Search,
+    /// `?limit=` and `?cursor=`: paging.
+    Limit,
+    Cursor,
 }
 
 pub(super) struct RouteDoc {
@@ -107,12 +114,14 @@ const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/admin/tenants",
         tag: "Admin",
-        summary: "List tenants.",
+        summary: "List tenants in id order, a page at a time: a page that is not the last \
+                  carries `X-Next-Cursor`, to pass back as `cursor`. Unknown query parameters \
+                  are refused.",
         auth: Auth::Admin,
         request: None,
-        params: &[],
+        params: &[Param::Search, Param::Limit, Param::Cursor],
         success: &[Success::Json(200, "Tenants", "TenantList")],
-        errors: &[E::Unauthorized, E::InternalError],
+        errors: &[E::ValidationError, E::Unauthorized, E::InternalError],
     },
     RouteDoc {
         method: "post",
@@ -136,12 +145,14 @@ const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/admin/users",
         tag: "Admin",
-        summary: "List users with their devices' states.",
+        summary: "List users with their devices' states, in id order, a page at a time: a page \
+                  that is not the last carries `X-Next-Cursor`, to pass back as `cursor`. \
+                  Unknown query parameters are refused.",
         auth: Auth::Admin,
         request: None,
-        params: &[],
+        params: &[Param::TenantId, Param::Search, Param::Limit, Param::Cursor],
         success: &[Success::Json(200, "Users", "UserList")],
-        errors: &[E::Unauthorized, E::InternalError],
+        errors: &[E::ValidationError, E::Unauthorized, E::InternalError],
     },
     RouteDoc {
         method: "get",
@@ -391,6 +402,25 @@ fn parameter(param: Param) -> Value {
             "description": "Log the device out and forget it (a user's first device is only \
                             logged out).",
             "schema": { "type": "boolean", "default": false }
+        }),
+        Param::TenantId => json!({
+            "name": "tenant_id", "in": "query", "required": false,
+            "description": "Only this tenant's users.", "schema": { "type": "string" }
+        }),
+        Param::Search => json!({
+            "name": "q", "in": "query", "required": false,
+            "description": "Only records whose id contains this text, or whose name does \
+                            (ignoring case).",
+            "schema": { "type": "string" }
+        }),
+        Param::Limit => json!({
+            "name": "limit", "in": "query", "required": false,
+            "description": "Records per page.",
+            "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }
+        }),
+        Param::Cursor => json!({
+            "name": "cursor", "in": "query", "required": false,
+            "description": "The previous page's `X-Next-Cursor`.", "schema": { "type": "string" }
         }),
         Param::QrFormat => json!({
             "name": "format", "in": "query", "required": false,

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use qrcode::render::{svg, unicode};
+use qrcode::render::svg;
 use serde::{Deserialize, Serialize};
 
 use super::admin::load_user;
@@ -109,15 +109,40 @@ pub(crate) fn svg(qr: &QrCode) -> Result<String, ApiError> {
         .build())
 }
 
-/// Text for a terminal: two modules per character, light on dark (what most terminals show),
-/// so `curl .../qr?format=txt` can be scanned straight from the screen.
+/// Modules of white space around the code: the QR standard's quiet zone, which scanners need.
+const QUIET_ZONE: usize = 4;
+/// Black text on a bright white background, whatever the terminal's own colours.
+const TEXT_COLOURS: &str = "\x1b[30;107m";
+const TEXT_RESET: &str = "\x1b[0m";
+
+/// Text for a terminal: two module rows per line in half blocks, dark modules drawn in black on
+/// an explicit white background with the quiet zone, so `curl .../qr?format=txt` scans from a
+/// light or a dark terminal alike.
 pub(crate) fn text(qr: &QrCode) -> Result<String, ApiError> {
-    let mut text = encode(qr)?
-        .render::<unicode::Dense1x2>()
-        .dark_color(unicode::Dense1x2::Light)
-        .light_color(unicode::Dense1x2::Dark)
-        .build();
-    text.push('\n');
+    let code = encode(qr)?;
+    let width = code.width();
+    let colours = code.to_colors();
+    let side = width + 2 * QUIET_ZONE;
+    let dark = |x: usize, y: usize| -> bool {
+        let (Some(x), Some(y)) = (x.checked_sub(QUIET_ZONE), y.checked_sub(QUIET_ZONE)) else {
+            return false;
+        };
+        x < width && y < width && colours.get(y * width + x) == Some(&qrcode::Color::Dark)
+    };
+    let mut text = String::new();
+    for y in (0..side).step_by(2) {
+        text.push_str(TEXT_COLOURS);
+        for x in 0..side {
+            text.push(match (dark(x, y), dark(x, y + 1)) {
+                (true, true) => '\u{2588}',
+                (true, false) => '\u{2580}',
+                (false, true) => '\u{2584}',
+                (false, false) => ' ',
+            });
+        }
+        text.push_str(TEXT_RESET);
+        text.push('\n');
+    }
     Ok(text)
 }
 
@@ -172,5 +197,43 @@ mod tests {
         let text = text(&sample()).unwrap();
         assert!(text.lines().count() > 10);
         assert!(text.contains('\u{2588}') || text.contains('\u{2580}'));
+    }
+
+    /// The text reads back as the same code with its quiet zone, every line in explicit colours.
+    #[test]
+    fn terminal_text_is_the_code_with_quiet_zone_and_colours() {
+        let code = encode(&sample()).unwrap();
+        let width = code.width();
+        let colours = code.to_colors();
+        let text = text(&sample()).unwrap();
+        let side = width + 2 * QUIET_ZONE;
+        let mut rows = vec![vec![false; side]; side + 1];
+        for (line_no, line) in text.lines().enumerate() {
+            let glyphs = line
+                .strip_prefix(TEXT_COLOURS)
+                .and_then(|l| l.strip_suffix(TEXT_RESET))
+                .expect("every line coloured");
+            assert_eq!(glyphs.chars().count(), side);
+            for (x, glyph) in glyphs.chars().enumerate() {
+                let (top, bottom) = match glyph {
+                    '\u{2588}' => (true, true),
+                    '\u{2580}' => (true, false),
+                    '\u{2584}' => (false, true),
+                    ' ' => (false, false),
+                    other => panic!("unexpected {other:?}"),
+                };
+                rows[2 * line_no][x] = top;
+                rows[2 * line_no + 1][x] = bottom;
+            }
+        }
+        for (y, row) in rows.iter().enumerate().take(side) {
+            for (x, dark) in row.iter().enumerate() {
+                let inside = (QUIET_ZONE..QUIET_ZONE + width).contains(&x)
+                    && (QUIET_ZONE..QUIET_ZONE + width).contains(&y);
+                let expected = inside
+                    && colours[(y - QUIET_ZONE) * width + (x - QUIET_ZONE)] == qrcode::Color::Dark;
+                assert_eq!(*dark, expected, "module {x},{y}");
+            }
+        }
     }
 }
