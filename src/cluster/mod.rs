@@ -5,13 +5,17 @@
 //! - [`lease`]: the node's lease as a state machine on virtual time: when to renew, the local
 //!   deadline that ends before the database's expiry, and when to self-fence.
 //! - [`rendezvous`]: weighted rendezvous hashing, which node a device belongs on.
+//! - [`claim`]: which orphaned devices this node claims now (the target first, the others
+//!   after a wait by rank).
 //!
 //! Sans-IO like `engine`: time and outcomes are inputs; no database, clock or socket here.
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod claim;
 pub mod lease;
 pub mod rendezvous;
 
+pub use claim::ClaimPlanner;
 pub use lease::{LeaseAction, LeaseKeeper, LeasePhase, LeaseTimings};
 pub use rendezvous::{Candidate, place, rank};

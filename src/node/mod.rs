@@ -3,7 +3,11 @@
 //!
 //! - [`lease`]: keeps this node's lease (join, renew, self-fence, reconcile) and publishes
 //!   whether the node may serve and which devices it owns.
+//! - [`claimer`]: claims orphaned devices by rendezvous rank, paced, and publishes the fences
+//!   this node holds.
 
+pub mod claimer;
 pub mod lease;
 
+pub use claimer::{ClaimerHandle, Owned, start_claimer};
 pub use lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
