@@ -33,6 +33,7 @@ use crate::ops::prekeys::{Count, Upload};
 use crate::ops::{Iq, IqSpec, stanzas};
 use crate::types::Jid;
 
+mod paircode;
 mod pairing;
 
 enum Phase {
@@ -79,6 +80,10 @@ pub struct Connection {
     next_ping: Option<Duration>,
     qr: Option<Qr>,
     pending_pair: Option<PendingPair>,
+    /// Pairing by code: the code asked for and its exchange.
+    code: Option<Box<paircode::CodePairing>>,
+    /// A code asked for before `pair-device` came.
+    code_wanted: Option<crate::types::UserJid>,
     pre_keys_requested: bool,
     /// The latest `now` any input carried.
     now: Duration,
@@ -120,6 +125,8 @@ impl Connection {
             next_ping: None,
             qr: None,
             pending_pair: None,
+            code: None,
+            code_wanted: None,
             pre_keys_requested: false,
             now,
             config,
@@ -162,6 +169,7 @@ impl Connection {
             self.setup_deadline,
             self.next_ping,
             self.qr.as_ref().map(|q| q.next_at),
+            self.code_deadline(),
             self.iq.next_deadline(),
         ]
         .into_iter()
@@ -218,9 +226,13 @@ impl Connection {
                 Waiter::Internal(Internal::Ping) => {
                     return self.close(now, CloseReason::KeepaliveTimeout);
                 }
+                Waiter::Internal(Internal::PairCodeHello) => {
+                    self.hello_answered(now, Err(IqError::Timeout(waited)));
+                }
                 Waiter::Internal(_) => {}
             }
         }
+        self.expire_code(now);
         if self.qr.as_ref().is_some_and(|q| q.next_at <= now) {
             self.show_next_qr(now);
             if self.is_closed() {
@@ -292,6 +304,7 @@ impl Connection {
         self.phase = Phase::Closed;
         self.qr = None;
         self.pending_pair = None;
+        self.code = None;
         for w in self.iq.drain() {
             if let Waiter::Caller(id) = w {
                 self.events.push_back(Event::IqDone {
@@ -387,6 +400,9 @@ impl Connection {
             "notification" => {
                 self.ack(now, &node);
                 self.handle_notification(&node);
+                if node.child("link_code_companion_reg").is_some() {
+                    self.handle_link_code(now, &node);
+                }
             }
             "receipt" | "message" | "call" => self.ack(now, &node),
             _ => {}
@@ -480,6 +496,12 @@ impl Connection {
             Waiter::Internal(Internal::PreKeyUpload) => {
                 if let Err(e) = r {
                     tracing::warn!(device = self.device.get(), error = ?e, "pre-keys refused");
+                }
+            }
+            Waiter::Internal(Internal::PairCodeHello) => self.hello_answered(now, r),
+            Waiter::Internal(Internal::PairCodeFinish) => {
+                if let Err(e) = r {
+                    tracing::warn!(device = self.device.get(), error = ?e, "companion_finish refused");
                 }
             }
             Waiter::Internal(Internal::Active | Internal::Logout) => {}

@@ -37,6 +37,7 @@ pub mod groups;
 mod keys;
 mod legacy;
 pub mod model;
+pub mod paircode;
 pub mod pairing;
 pub mod payload;
 mod persist;
