@@ -13,7 +13,9 @@
 //! persist.rs  the data directory: one sled record per account, device, phone, group
 //! records.rs  how each record is encoded, and the errors reading one can give
 //! legacy.rs   the whole-directory sandbox.json of earlier builds, read once to migrate
+//! codes.rs    pairing by code: a companion's hello, the typed code, the finish
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
+//! paircode.rs the phone's side of pairing by code: key derivation, bundle    (pure)
 //! groups.rs   w:g2 create validation and result                           (pure)
 //! payload.rs  ClientPayload: registration or login                          (pure)
 //! session.rs  IQs of a logged-in device
@@ -24,12 +26,13 @@
 //! ```
 //!
 //! The modules import each other in one direction only (no cycles; `tests/sim_layering.rs`
-//! checks it): this file on top, then server, conn, control, session, shared, error, legacy,
-//! persist, records, state, and last the pure modules (groups, pairing, payload, stanzas, keys,
-//! model).
+//! checks it): this file on top, then server, conn, control, codes, session, shared, error,
+//! legacy, persist, records, state, and last the pure modules (groups, pairing, paircode,
+//! payload, stanzas, keys, model).
 //!
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
+mod codes;
 mod conn;
 mod control;
 mod error;
@@ -213,6 +216,14 @@ impl SandboxHandle {
     /// then told to restart with `stream:error` 515), or with the check that failed.
     pub async fn scan(&self, qr: &str, phone: &str) -> Result<PairedDevice, Error> {
         Ok(self.shared.scan(qr, phone).await?)
+    }
+
+    /// The phone `phone` types the pairing code `code` (`ABCD-EFGH`) shown by a companion that
+    /// asked for a code for this number: returns once the companion's `pair-device-sign`
+    /// verified, or why not ([`PairingError::WrongCode`] leaves the code valid for another
+    /// try; [`PairingError::CodeExpired`]; [`PairingError::NoPairingCode`]).
+    pub async fn type_code(&self, phone: &str, code: &str) -> Result<PairedDevice, Error> {
+        Ok(self.shared.type_code(phone, code).await?)
     }
 
     /// Every device ever linked, removed ones included.

@@ -307,6 +307,8 @@ pub struct Timing {
     pub idle: Duration,
     /// How long `scan` waits for the companion's `pair-device-sign` (30 s).
     pub pair_reply: Duration,
+    /// How long a pairing code is accepted after the companion's hello (180 s, WhatsApp Web's).
+    pub pair_code: Duration,
 }
 
 impl Default for Timing {
@@ -318,6 +320,7 @@ impl Default for Timing {
             handshake: Duration::from_secs(20),
             idle: Duration::from_secs(120),
             pair_reply: Duration::from_secs(30),
+            pair_code: Duration::from_secs(180),
         }
     }
 }

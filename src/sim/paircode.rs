@@ -15,6 +15,8 @@ use rand::{CryptoRng, RngCore};
 use sha2::Sha256;
 use thiserror::Error;
 
+use super::stanzas;
+use crate::binary::Node;
 use crate::noise::{KeyPair, PublicKey, SecretKey};
 
 type Ctr = ctr::Ctr128BE<aes::Aes256>;
@@ -53,6 +55,132 @@ pub enum CodeError {
     /// A key agreement gave zeros (a low-order point).
     #[error("a weak key")]
     WeakKey,
+}
+
+/// A companion's `companion_hello`, checked for shape.
+#[derive(Debug)]
+pub struct CompanionHello {
+    /// The phone number the code is for (digits).
+    pub phone: String,
+    /// Its ephemeral key, wrapped with the code (80 bytes).
+    pub wrapped: Vec<u8>,
+    /// The Noise static key it claims: must be its connection's.
+    pub noise_key: PublicKey,
+}
+
+/// A companion's `companion_finish`.
+#[derive(Debug)]
+pub struct CompanionFinish {
+    /// The ref its hello got.
+    pub reference: String,
+    /// The key bundle (156 bytes).
+    pub bundle: Vec<u8>,
+    /// Its identity key.
+    pub identity: PublicKey,
+}
+
+/// The `link_code_companion_reg` child of an `md` IQ and its stage, if it has one.
+pub fn stage(iq: &Node) -> Option<(String, &Node)> {
+    let reg = iq.child("link_code_companion_reg")?;
+    Some((stanzas::attr(reg, "stage").unwrap_or_default(), reg))
+}
+
+fn bytes(reg: &Node, tag: &'static str) -> Result<Vec<u8>, &'static str> {
+    reg.child(tag)
+        .and_then(Node::content_bytes)
+        .map(|b| b.into_owned())
+        .ok_or(tag)
+}
+
+fn key(reg: &Node, tag: &'static str) -> Result<PublicKey, &'static str> {
+    let raw: [u8; 32] = bytes(reg, tag)?.try_into().map_err(|_| tag)?;
+    Ok(PublicKey::from_bytes(raw))
+}
+
+/// Reads a `companion_hello` strictly (facts sheet 7.2); the error names the part at fault.
+pub fn read_hello(reg: &Node) -> Result<CompanionHello, &'static str> {
+    let jid = reg
+        .attr("jid")
+        .and_then(|j| j.to_jid())
+        .ok_or("jid")?;
+    if jid.server != crate::binary::jid::SERVER_PN || jid.device.unwrap_or(0) != 0 {
+        return Err("jid");
+    }
+    let wrapped = bytes(reg, "link_code_pairing_wrapped_companion_ephemeral_pub")?;
+    if wrapped.len() != WRAPPED {
+        return Err("link_code_pairing_wrapped_companion_ephemeral_pub");
+    }
+    let platform = String::from_utf8(bytes(reg, "companion_platform_id")?)
+        .map_err(|_| "companion_platform_id")?;
+    let mut chars = platform.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_digit() || c.is_ascii_lowercase() => {}
+        _ => return Err("companion_platform_id"),
+    }
+    // `Browser (OS)`: the server refuses other shapes with 400.
+    let display = String::from_utf8(bytes(reg, "companion_platform_display")?)
+        .map_err(|_| "companion_platform_display")?;
+    let shaped = display
+        .strip_suffix(')')
+        .and_then(|d| d.split_once(" ("))
+        .is_some_and(|(browser, os)| !browser.trim().is_empty() && !os.trim().is_empty());
+    if !shaped {
+        return Err("companion_platform_display");
+    }
+    bytes(reg, "link_code_pairing_nonce")?;
+    Ok(CompanionHello {
+        phone: jid.user.to_string(),
+        wrapped,
+        noise_key: key(reg, "companion_server_auth_key_pub")?,
+    })
+}
+
+/// Reads a `companion_finish` (facts sheet 7.5).
+pub fn read_finish(reg: &Node) -> Result<CompanionFinish, &'static str> {
+    let reference = String::from_utf8(bytes(reg, "link_code_pairing_ref")?)
+        .map_err(|_| "link_code_pairing_ref")?;
+    Ok(CompanionFinish {
+        reference,
+        bundle: bytes(reg, "link_code_pairing_wrapped_key_bundle")?,
+        identity: key(reg, "companion_identity_public")?,
+    })
+}
+
+/// The answer to a hello: the ref the phone's hello and the finish will name.
+pub fn hello_result(id: &str, reference: &str) -> Node {
+    stanzas::iq_result(
+        id,
+        stanzas::server_jid(),
+        vec![Node::new("link_code_companion_reg").with_children(vec![
+            Node::new("link_code_pairing_ref").with_bytes(reference.as_bytes().to_vec()),
+        ])],
+    )
+}
+
+/// The notification carrying the phone's hello to the companion (facts sheet 7.3).
+pub fn primary_hello(id: &str, reference: &str, wrapped: Vec<u8>, account: &PublicKey) -> Node {
+    Node::new("notification")
+        .with_attr("from", stanzas::server_jid())
+        .with_attr("id", id)
+        .with_attr("type", "link_code_companion_reg")
+        .with_children(vec![
+            Node::new("link_code_companion_reg")
+                .with_attr("stage", "primary_hello")
+                .with_children(vec![
+                    Node::new("link_code_pairing_ref").with_bytes(reference.as_bytes().to_vec()),
+                    Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                        .with_bytes(wrapped),
+                    Node::new("primary_identity_pub").with_bytes(account.as_bytes().to_vec()),
+                ]),
+        ])
+}
+
+/// A fresh ref for a code: the shape of real ones.
+pub fn new_ref(rng: &mut impl RngCore) -> String {
+    let mut raw = [0u8; 16];
+    rng.fill_bytes(&mut raw);
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    format!("2@{hex}")
 }
 
 /// A code as typed on the phone: upper-cased, hyphen dropped.

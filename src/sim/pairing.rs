@@ -126,6 +126,22 @@ pub enum PairingError {
     /// The companion did not answer `pair-success` in time.
     #[error("the companion did not answer pair-success in time")]
     Timeout,
+    /// The typed text is not a pairing code.
+    #[error("not a pairing code: 8 characters of 1-9 and A-Z without I, O and U")]
+    BadCode,
+    /// No companion asked for a code for this phone number (or its connection closed).
+    #[error("no companion is waiting for a pairing code for {0}")]
+    NoPairingCode(String),
+    /// The companion's code is past its validity.
+    #[error("the pairing code has expired")]
+    CodeExpired,
+    /// The code typed is not the companion's (its key bundle did not open); it may be typed
+    /// again while valid.
+    #[error("wrong pairing code")]
+    WrongCode,
+    /// The companion's finish is not in the expected shape or names another companion.
+    #[error("the companion's finish is invalid: {0}")]
+    BadFinish(&'static str),
 }
 
 /// Parses a QR code: optional URL prefix, then `REF,NOISE,IDENTITY,ADV[,CLIENTTYPE]` with the
