@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use super::admin::load_user;
 use super::auth::AdminAuth;
 use super::{ApiError, AppState};
-use crate::client::api::{DeviceEvent, DeviceStatus, PairCodeInfo, QrCode, Reason};
+use crate::client::api::{DeviceEvent, DeviceId, DeviceStatus, PairCodeInfo, QrCode, Reason};
 
 /// The handler.
 pub(crate) async fn stream_events(
@@ -28,9 +28,17 @@ pub(crate) async fn stream_events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let user = load_user(&state, &id)?;
+    device_stream(&state, user.device)
+}
+
+/// The event stream of one device.
+pub(crate) fn device_stream(
+    state: &AppState,
+    device: DeviceId,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
     // Subscribe before reading the status, so nothing falls between the two.
-    let receiver = state.devices.subscribe(user.device)?;
-    let status = state.devices.status(user.device)?;
+    let receiver = state.devices.subscribe(device)?;
+    let status = state.devices.status(device)?;
     let stop = state.shutdown.subscribe();
     let stream = stream::iter(opening(&status).into_iter().map(Ok))
         .chain(stream::unfold((receiver, stop), next_event));

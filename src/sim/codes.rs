@@ -17,14 +17,17 @@ use crate::binary::Node;
 pub(crate) enum FinishOutcome {
     /// A wrong code (or no phone waiting): the companion may be sent another hello.
     Wait,
-    /// Send `pair-success`; check the answer against `pending`, register `draft`, answer
-    /// `reply`.
-    PairSuccess {
-        node: Node,
-        pending: PendingSign,
-        draft: Box<Device>,
-        reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
-    },
+    /// Send `pair-success`.
+    PairSuccess(Box<PairSuccess>),
+}
+
+/// A `pair-success` to send; the answer is checked against `pending`, `draft` registered and
+/// `reply` answered.
+pub(crate) struct PairSuccess {
+    pub node: Node,
+    pub pending: PendingSign,
+    pub draft: Box<Device>,
+    pub reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
 }
 
 impl Shared {
@@ -75,8 +78,11 @@ impl Shared {
             if Instant::now() >= pending.expires {
                 return Err(PairingError::CodeExpired);
             }
-            let (conn, reference, wrapped) =
-                (pending.conn, pending.reference.clone(), pending.wrapped.clone());
+            let (conn, reference, wrapped) = (
+                pending.conn,
+                pending.reference.clone(),
+                pending.wrapped.clone(),
+            );
             let tx: mpsc::Sender<Command> = st
                 .conns
                 .get(&conn)
@@ -169,12 +175,13 @@ impl Shared {
             adv_secret: adv,
             client_type: None,
         };
-        let (node, pending, draft) = self.offer(&mut st, &wait.phone, &qr, noise_key, &registration);
-        FinishOutcome::PairSuccess {
+        let (node, pending, draft) =
+            self.offer(&mut st, &wait.phone, &qr, noise_key, &registration);
+        FinishOutcome::PairSuccess(Box::new(PairSuccess {
             node,
             pending,
             draft: Box::new(draft),
             reply: wait.reply,
-        }
+        }))
     }
 }

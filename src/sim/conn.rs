@@ -452,30 +452,22 @@ impl Conn<'_> {
                 let finish = paircode::read_finish(reg);
                 let outcome = self.shared.code_finished(self.id, code_wait.take(), finish);
                 let ack = stanzas::iq_result(id, stanzas::server_jid(), Vec::new());
-                if let FinishOutcome::PairSuccess {
-                    node,
-                    pending: sign,
-                    draft,
-                    reply,
-                } = outcome
-                {
+                if let FinishOutcome::PairSuccess(success) = outcome {
+                    let success = *success;
                     *pending = Some(Box::new(Pending {
-                        sign,
-                        draft,
-                        reply,
+                        sign: success.pending,
+                        draft: success.draft,
+                        reply: success.reply,
                     }));
                     self.link.send(&ack).await?;
-                    self.link.send(&node).await?;
+                    self.link.send(&success.node).await?;
                 } else {
                     self.link.send(&ack).await?;
                 }
             }
             _ => {
-                let reply = stanzas::iq_error(
-                    id,
-                    stanzas::server_jid(),
-                    stanzas::IqError::NOT_IMPLEMENTED,
-                );
+                let reply =
+                    stanzas::iq_error(id, stanzas::server_jid(), stanzas::IqError::NOT_IMPLEMENTED);
                 self.link.send(&reply).await?;
             }
         }

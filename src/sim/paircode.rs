@@ -99,10 +99,7 @@ fn key(reg: &Node, tag: &'static str) -> Result<PublicKey, &'static str> {
 
 /// Reads a `companion_hello` strictly (facts sheet 7.2); the error names the part at fault.
 pub fn read_hello(reg: &Node) -> Result<CompanionHello, &'static str> {
-    let jid = reg
-        .attr("jid")
-        .and_then(|j| j.to_jid())
-        .ok_or("jid")?;
+    let jid = reg.attr("jid").and_then(|j| j.to_jid()).ok_or("jid")?;
     if jid.server != crate::binary::jid::SERVER_PN || jid.device.unwrap_or(0) != 0 {
         return Err("jid");
     }
