@@ -16,6 +16,7 @@
 //! codes.rs    pairing by code: a companion's hello, the typed code, the finish
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
 //! paircode.rs the phone's side of pairing by code: key derivation, bundle    (pure)
+//! pairing_error.rs  why a pairing failed                                  (pure)
 //! groups.rs   w:g2 create validation and result                           (pure)
 //! payload.rs  ClientPayload: registration or login                          (pure)
 //! session.rs  IQs of a logged-in device
@@ -42,6 +43,7 @@ mod legacy;
 pub mod model;
 pub mod paircode;
 pub mod pairing;
+mod pairing_error;
 pub mod payload;
 mod persist;
 mod records;
