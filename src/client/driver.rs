@@ -134,6 +134,8 @@ struct Pending {
     code_phone: Option<UserJid>,
     /// A code asked for before the pairing connection was open.
     code_wanted: bool,
+    /// The server's edge routing info, presented on the next connect.
+    routing_info: Option<Vec<u8>>,
 }
 
 impl Pending {
@@ -275,7 +277,7 @@ impl Driver {
                     connecting = None;
                     let now = base.elapsed();
                     match socket {
-                        Some(socket) => match self.start(now, &mut rng).await {
+                        Some(socket) => match self.start(now, &mut rng, p.routing_info.clone()).await {
                             Ok(mut conn) => {
                                 if let (true, Some(phone)) = (p.code_wanted, p.code_phone.clone()) {
                                     p.code_wanted = false;
@@ -382,7 +384,12 @@ impl Driver {
     }
 
     /// Loads the device and starts the engine's connection on the open socket.
-    async fn start(&mut self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
+    async fn start(
+        &mut self,
+        now: Duration,
+        rng: &mut StdRng,
+        routing: Option<Vec<u8>>,
+    ) -> Result<Connection, CloseReason> {
         let (store, id) = (self.store.clone(), self.id);
         let (record, unconfirmed) = blocking(move || {
             let record = store.load_device(id)?;
@@ -395,10 +402,12 @@ impl Driver {
         let mut seed = [0u8; 32];
         rng.fill(&mut seed);
         let engine = self.config.engine.clone();
-        Connection::new(record, engine, now, unix_now(), seed).map_err(|e| match e {
-            crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
-            crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
-        })
+        Connection::with_routing(record, engine, now, unix_now(), seed, routing).map_err(
+            |e| match e {
+                crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
+                crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
+            },
+        )
     }
 
     /// Handles the connection's events and sends its bytes. Returns the close reason once it
@@ -483,6 +492,7 @@ impl Driver {
                     self.lifecycle.logged_in();
                     self.shared.update(|s| s.last_seen = Some(unix_now()));
                 }
+                Event::RoutingInfo(info) => p.routing_info = Some(info),
                 Event::IqDone { id, result } => {
                     if let Some(tx) = p.waiting.remove(&id) {
                         let _ = tx.send(result.map_err(iq_error));

@@ -36,6 +36,9 @@ use crate::types::Jid;
 mod paircode;
 mod pairing;
 
+/// Longest edge routing info kept (real ones are a few dozen bytes).
+const MAX_ROUTING_INFO: usize = 1024;
+
 enum Phase {
     Handshake(Option<Box<Initiator>>),
     Open(Box<Open>),
@@ -100,13 +103,26 @@ impl Connection {
         unix_now: u64,
         seed: [u8; 32],
     ) -> Result<Self, Error> {
+        Self::with_routing(record, config, now, unix_now, seed, None)
+    }
+
+    /// As [`Connection::new`], presenting the edge routing info an earlier connection got
+    /// ([`Event::RoutingInfo`]) in the intro header (`ED 00 01`), as WhatsApp Web does.
+    pub fn with_routing(
+        record: store::DeviceRecord,
+        config: Arc<EngineConfig>,
+        now: Duration,
+        unix_now: u64,
+        seed: [u8; 32],
+        routing_info: Option<Vec<u8>>,
+    ) -> Result<Self, Error> {
         let mut rng = StdRng::from_seed(seed);
         let ephemeral = crate::noise::SecretKey::generate(&mut rng);
         let init = InitiatorConfig {
             static_keypair: keys::to_noise(&record.keys.noise),
             trusted_root: config.trusted_root,
             now: unix_now,
-            routing_info: None,
+            routing_info,
         };
         let (initiator, hello) = Initiator::new(init, ephemeral)?;
         let iq = IqTable::new(rng.r#gen());
@@ -405,6 +421,7 @@ impl Connection {
                 }
             }
             "receipt" | "message" | "call" => self.ack(now, &node),
+            "ib" => self.handle_ib(now, &node),
             _ => {}
         }
     }
@@ -462,6 +479,26 @@ impl Connection {
         if let (true, Some(count), true) = (is_encrypt, count, self.is_logged_in()) {
             if count < self.config.min_pre_keys && !self.iq.has_internal(Internal::PreKeyUpload) {
                 self.request_pre_keys(self.config.pre_key_batch.1);
+            }
+        }
+    }
+
+    /// `<ib>`: the edge routing info to present on the next connect (facts §5.6).
+    fn handle_ib(&mut self, _now: Duration, node: &Node) {
+        let routing = node
+            .child("edge_routing")
+            .and_then(|e| e.child("routing_info"))
+            .and_then(Node::content_bytes);
+        if let Some(info) = routing {
+            // The intro header gives it a 3-byte length; anything near that is not routing.
+            if !info.is_empty() && info.len() <= MAX_ROUTING_INFO {
+                self.events.push_back(Event::RoutingInfo(info.into_owned()));
+            } else {
+                tracing::warn!(
+                    device = self.device.get(),
+                    len = info.len(),
+                    "routing info ignored"
+                );
             }
         }
     }

@@ -53,6 +53,9 @@ pub enum Event {
         /// Our LID, from `success`.
         lid: Option<Jid>,
     },
+    /// The server's edge routing info: present it on the next connect
+    /// ([`Connection::with_routing`](super::Connection::with_routing)).
+    RoutingInfo(Vec<u8>),
     /// A caller's IQ ended.
     IqDone {
         /// Which.

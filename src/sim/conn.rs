@@ -140,6 +140,7 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
         .await
         .map_err(|_| ConnError::HandshakeTimeout)??;
     let (send, recv) = established.transport.split();
+    let presented = frames.routing_info().map(<[u8]>::to_vec);
     let mut link = Link {
         ws,
         frames,
@@ -179,6 +180,8 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
                         let _ = old.send(Command::Close(Some(node))).await;
                     }
                     link.send(&ok.success).await?;
+                    let routing = shared.edge_routing(&ok.jid, presented);
+                    link.send(&stanzas::edge_routing(&routing)).await?;
                     shared.emit(SimEvent::LoggedIn {
                         jid: ok.jid.clone(),
                     });

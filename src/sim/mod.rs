@@ -63,8 +63,8 @@ use tokio::task::JoinHandle;
 
 pub use error::Error;
 pub use model::{
-    AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
-    PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
+    AddRequest, AddRule, DeviceInfo, EdgeRouting, FailedParticipant, Fault, GroupRecord, Member,
+    PairedDevice, PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
 };
 pub use pairing::PairingError;
 pub use records::{Damage, PersistError, RecordKind};
@@ -226,6 +226,12 @@ impl SandboxHandle {
     /// try; [`PairingError::CodeExpired`]; [`PairingError::NoPairingCode`]).
     pub async fn type_code(&self, phone: &str, code: &str) -> Result<PairedDevice, Error> {
         Ok(self.shared.type_code(phone, code).await?)
+    }
+
+    /// The edge routing info given to the device `jid` and what its latest login presented;
+    /// `None` before its first login in this sandbox.
+    pub fn edge_routing(&self, jid: &str) -> Option<EdgeRouting> {
+        self.shared.edge_routing_of(jid)
     }
 
     /// Every device ever linked, removed ones included.

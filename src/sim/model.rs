@@ -7,6 +7,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The edge routing info the server gave a device, and what the device presented in the intro
+/// header of its latest login (`ED 00 01 …`; WhatsApp Web sends back what it was given).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeRouting {
+    /// Sent in `<ib><edge_routing>` after each login.
+    pub issued: Vec<u8>,
+    /// What the latest login presented, if anything.
+    pub presented: Option<Vec<u8>>,
+}
+
 /// A device linked to a simulated account, as `GET /control/devices` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {

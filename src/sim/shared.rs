@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use super::error::Error;
 use super::model::{
-    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StoreWrites,
-    StreamError, Timing,
+    AddRule, DeviceInfo, EdgeRouting, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent,
+    StoreWrites, StreamError, Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
@@ -183,6 +183,32 @@ impl Shared {
     }
 
     /// Forgets a connection that ended.
+    /// A login of `jid` presented `presented` in its intro header: records it and returns the
+    /// routing info to send it (the same for the device's whole life in this sandbox).
+    pub fn edge_routing(&self, jid: &str, presented: Option<Vec<u8>>) -> Vec<u8> {
+        let mut st = self.lock();
+        // Six bytes, the length of a real capture (facts sheet 1).
+        let fresh = (!st.edge.contains_key(jid)).then(|| {
+            let mut issued = vec![0u8; 6];
+            rand::RngCore::fill_bytes(&mut st.rng, &mut issued);
+            issued
+        });
+        let entry = st
+            .edge
+            .entry(jid.to_owned())
+            .or_insert_with(|| EdgeRouting {
+                issued: fresh.unwrap_or_default(),
+                presented: None,
+            });
+        entry.presented = presented;
+        entry.issued.clone()
+    }
+
+    /// The edge routing of a device, once it logged in.
+    pub fn edge_routing_of(&self, jid: &str) -> Option<EdgeRouting> {
+        self.lock().edge.get(jid).cloned()
+    }
+
     pub fn unregister(&self, id: ConnId) {
         let mut st = self.lock();
         let Some(conn) = st.conns.remove(&id) else {

@@ -15,7 +15,9 @@ use tokio::time::Instant;
 
 use super::groups::{Fate, INVITE_TTL_SECS, Requested};
 use super::keys::{self, hex};
-use super::model::{AddRequest, AddRule, DeviceInfo, GroupRecord, PairedDevice, PhoneBehaviour};
+use super::model::{
+    AddRequest, AddRule, DeviceInfo, EdgeRouting, GroupRecord, PairedDevice, PhoneBehaviour,
+};
 use super::paircode::PhoneHello;
 use super::pairing::{PairingError, PendingSign};
 use super::payload::Registration;
@@ -210,6 +212,8 @@ pub(crate) struct State {
     pub next_group: u64,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
+    /// Edge routing info per device JID (live only: a restart issues new ones).
+    pub edge: HashMap<String, EdgeRouting>,
     /// Pairing codes companions asked for, by phone number (the latest hello wins).
     pub codes: HashMap<String, LinkCode>,
     pub online: HashMap<String, ConnId>,
@@ -232,6 +236,7 @@ impl State {
             conns: HashMap::new(),
             refs: HashMap::new(),
             codes: HashMap::new(),
+            edge: HashMap::new(),
             online: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
