@@ -75,6 +75,13 @@ impl Devices for Instant0 {
     fn pair(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
+    fn pair_code(
+        &self,
+        _: DeviceId,
+        _: wuts::types::UserJid,
+    ) -> BoxFuture<'_, Result<wuts::client::api::PairCodeInfo, Error>> {
+        Box::pin(async { Err(Error::AlreadyPaired) })
+    }
     fn connect(&self, _: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async { Ok(()) })
     }
@@ -89,6 +96,8 @@ impl Devices for Instant0 {
             state: DeviceState::Connected,
             jid: None,
             qr: None,
+            pair_code: None,
+            last_seen: None,
             reason: None,
         })
     }

@@ -15,7 +15,7 @@ use crate::engine::CloseReason;
 use crate::engine::lifecycle::Refusal;
 use crate::ops::groups::{CreateGroup, GroupInfo};
 use crate::ops::{FieldError, ParseError};
-use crate::types::Jid;
+use crate::types::{Jid, UserJid};
 
 /// A boxed future, so [`Devices`] stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,6 +54,17 @@ pub struct QrCode {
     pub ttl: Duration,
 }
 
+/// A pairing code to type on the phone, and how long it is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairCodeInfo {
+    /// `ABCD-EFGH`.
+    pub code: String,
+    /// The phone number it is for (digits).
+    pub phone: String,
+    /// Unix seconds after which the phone's hello is no longer answered.
+    pub expires_at: u64,
+}
+
 /// A snapshot of one device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceStatus {
@@ -63,6 +74,11 @@ pub struct DeviceStatus {
     pub jid: Option<Jid>,
     /// The QR code currently shown, while pairing.
     pub qr: Option<QrCode>,
+    /// The pairing code currently valid, while pairing by code.
+    pub pair_code: Option<PairCodeInfo>,
+    /// When the device was last seen connected (logged in, or a stanza since), unix seconds;
+    /// since this process started.
+    pub last_seen: Option<u64>,
     /// Why the device is disconnected, logged out, in error, or back to unpaired.
     pub reason: Option<Reason>,
 }
@@ -72,6 +88,8 @@ pub struct DeviceStatus {
 pub enum DeviceEvent {
     /// A new QR code to show.
     Qr(QrCode),
+    /// A pairing code to type on the phone ("link with phone number instead").
+    PairCode(PairCodeInfo),
     /// No phone scanned any code in time; pairing stopped (start it again to retry).
     PairingTimedOut,
     /// A scan was refused (a check of `pair-success` failed); pairing stopped.
@@ -216,6 +234,11 @@ pub trait Devices: Send + Sync + 'static {
     /// connects and emits [`DeviceEvent::Qr`] events. [`Error::AlreadyPaired`] on a paired
     /// device, [`Error::Pairing`] while pairing.
     fn pair(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
+    /// Asks for a pairing code for `phone` (checked by `ops::paircode::phone`), starting
+    /// pairing if needed; returns the code once WhatsApp accepted it (also emitted as
+    /// [`DeviceEvent::PairCode`]). Asked again while pairing, it replaces the code.
+    fn pair_code(&self, id: DeviceId, phone: UserJid)
+    -> BoxFuture<'_, Result<PairCodeInfo, Error>>;
     /// Connects a paired device now (after it stopped: replaced, disconnected, in error).
     fn connect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
     /// Drops the connection and keeps the credentials; the device stays offline until

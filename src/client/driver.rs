@@ -19,14 +19,14 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use wuts_store::{DeviceId, Store};
 
-use super::api::{DeviceEvent, DeviceState, DeviceStatus, Error, QrCode, Reason};
+use super::api::{DeviceEvent, DeviceState, DeviceStatus, Error, PairCodeInfo, QrCode, Reason};
 use super::jobs;
 use super::transport::{self, Socket};
 use crate::binary::Node;
 use crate::engine::lifecycle::{self, Action, Lifecycle};
 use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqError, IqId, NextStep};
 use crate::ops::Iq;
-use crate::types::Jid;
+use crate::types::{Jid, UserJid};
 
 /// Where and how devices connect.
 #[derive(Clone, Debug)]
@@ -57,6 +57,7 @@ impl Default for ClientConfig {
 
 pub(super) enum Command {
     Lifecycle(lifecycle::Command, oneshot::Sender<Result<(), Error>>),
+    PairCode(UserJid, oneshot::Sender<Result<PairCodeInfo, Error>>),
     Iq(Iq, oneshot::Sender<Result<Node, Error>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -74,6 +75,8 @@ impl Shared {
                 state,
                 jid,
                 qr: None,
+                pair_code: None,
+                last_seen: None,
                 reason,
             }),
             events: broadcast::channel(64).0,
@@ -126,6 +129,21 @@ struct Pending {
     next_id: u64,
     logouts: Vec<oneshot::Sender<Result<(), Error>>>,
     logged_in_before: bool,
+    /// Callers waiting for a pairing code, and the phone it is for.
+    code_waiters: Vec<oneshot::Sender<Result<PairCodeInfo, Error>>>,
+    code_phone: Option<UserJid>,
+    /// A code asked for before the pairing connection was open.
+    code_wanted: bool,
+    /// The server's edge routing info, presented on the next connect.
+    routing_info: Option<Vec<u8>>,
+}
+
+impl Pending {
+    fn answer_code(&mut self, answer: impl Fn() -> Result<PairCodeInfo, Error>) {
+        for tx in self.code_waiters.drain(..) {
+            let _ = tx.send(answer());
+        }
+    }
 }
 
 fn unix_now() -> u64 {
@@ -240,6 +258,7 @@ impl Driver {
                         let _ = l.socket.close(None).await;
                     }
                     self.log_close(&reason);
+                    p.answer_code(|| Err(Error::NotConnected));
                     self.lifecycle.closed(base.elapsed(), reason, rng.r#gen());
                     continue;
                 }
@@ -258,21 +277,35 @@ impl Driver {
                     connecting = None;
                     let now = base.elapsed();
                     match socket {
-                        Some(socket) => match self.start(now, &mut rng).await {
-                            Ok(conn) => live = Some(Live { conn, socket }),
+                        Some(socket) => match self.start(now, &mut rng, p.routing_info.clone()).await {
+                            Ok(mut conn) => {
+                                if let (true, Some(phone)) = (p.code_wanted, p.code_phone.clone()) {
+                                    p.code_wanted = false;
+                                    conn.request_pair_code(now, phone);
+                                }
+                                live = Some(Live { conn, socket });
+                            }
                             Err(reason) => {
                                 self.log_close(&reason);
                                 self.lifecycle.closed(now, reason, rng.r#gen());
                             }
                         },
-                        None => self.lifecycle.closed(now, CloseReason::ConnectFailed, rng.r#gen()),
+                        None => {
+                            p.answer_code(|| Err(Error::NotConnected));
+                            self.lifecycle.closed(now, CloseReason::ConnectFailed, rng.r#gen());
+                        }
                     }
                 }
                 msg = next_message(&mut live) => {
                     let now = base.elapsed();
                     if let Some(l) = live.as_mut() {
                         match msg {
-                            Some(Ok(Message::Binary(b))) => l.conn.handle_bytes(now, &b),
+                            Some(Ok(Message::Binary(b))) => {
+                                l.conn.handle_bytes(now, &b);
+                                if l.conn.is_logged_in() {
+                                    self.shared.update(|s| s.last_seen = Some(unix_now()));
+                                }
+                            }
                             Some(Ok(Message::Close(_))) | None | Some(Err(())) => {
                                 l.conn.handle_eof(now);
                             }
@@ -293,6 +326,20 @@ impl Driver {
                                 p.logouts.push(reply);
                             } else {
                                 let _ = reply.send(r.map_err(Error::from));
+                            }
+                        }
+                        Some(Command::PairCode(phone, reply)) => {
+                            match self.lifecycle.command(now, lifecycle::Command::PairCode) {
+                                Err(r) => { let _ = reply.send(Err(r.into())); }
+                                Ok(()) => {
+                                    last = self.publish(last);
+                                    p.code_waiters.push(reply);
+                                    p.code_phone = Some(phone.clone());
+                                    match live.as_mut() {
+                                        Some(l) => l.conn.request_pair_code(now, phone),
+                                        None => p.code_wanted = true,
+                                    }
+                                }
                             }
                         }
                         Some(Command::Iq(iq, reply)) => match (self.lifecycle.iq_allowed(), live.as_mut()) {
@@ -337,7 +384,12 @@ impl Driver {
     }
 
     /// Loads the device and starts the engine's connection on the open socket.
-    async fn start(&mut self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
+    async fn start(
+        &mut self,
+        now: Duration,
+        rng: &mut StdRng,
+        routing: Option<Vec<u8>>,
+    ) -> Result<Connection, CloseReason> {
         let (store, id) = (self.store.clone(), self.id);
         let (record, unconfirmed) = blocking(move || {
             let record = store.load_device(id)?;
@@ -350,10 +402,12 @@ impl Driver {
         let mut seed = [0u8; 32];
         rng.fill(&mut seed);
         let engine = self.config.engine.clone();
-        Connection::new(record, engine, now, unix_now(), seed).map_err(|e| match e {
-            crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
-            crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
-        })
+        Connection::with_routing(record, engine, now, unix_now(), seed, routing).map_err(
+            |e| match e {
+                crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
+                crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
+            },
+        )
     }
 
     /// Handles the connection's events and sends its bytes. Returns the close reason once it
@@ -375,6 +429,25 @@ impl Driver {
                     self.shared.update(|s| s.qr = Some(qr.clone()));
                     self.shared.emit(DeviceEvent::Qr(qr));
                 }
+                Event::PairCode { code, expires_at } => {
+                    let phone = p
+                        .code_phone
+                        .as_ref()
+                        .map(|j| j.as_jid().user.to_string())
+                        .unwrap_or_default();
+                    let info = PairCodeInfo {
+                        code,
+                        phone,
+                        expires_at,
+                    };
+                    self.shared.update(|s| s.pair_code = Some(info.clone()));
+                    self.shared.emit(DeviceEvent::PairCode(info.clone()));
+                    p.answer_code(|| Ok(info.clone()));
+                }
+                Event::PairCodeFailed(e) => {
+                    tracing::warn!(device = self.id.get(), error = ?e, "pairing code refused");
+                    p.answer_code(|| Err(iq_error(e.clone())));
+                }
                 Event::SavePairing(identity) => {
                     let (store, id) = (self.store.clone(), self.id);
                     let result =
@@ -390,6 +463,7 @@ impl Driver {
                     self.shared.update(|s| {
                         s.jid = Some(jid.clone());
                         s.qr = None;
+                        s.pair_code = None;
                     });
                     self.shared.emit(DeviceEvent::Paired {
                         jid,
@@ -416,7 +490,9 @@ impl Driver {
                     }
                     p.logged_in_before = true;
                     self.lifecycle.logged_in();
+                    self.shared.update(|s| s.last_seen = Some(unix_now()));
                 }
+                Event::RoutingInfo(info) => p.routing_info = Some(info),
                 Event::IqDone { id, result } => {
                     if let Some(tx) = p.waiting.remove(&id) {
                         let _ = tx.send(result.map_err(iq_error));
@@ -450,6 +526,7 @@ impl Driver {
             s.reason = reason.clone();
             if state != DeviceState::Pairing {
                 s.qr = None;
+                s.pair_code = None;
             }
         });
         let now = self.shared.snapshot();

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use wuts_store::DeviceId;
 
-use super::api::{DeviceEvent, DeviceStatus, Error};
+use super::api::{DeviceEvent, DeviceStatus, Error, PairCodeInfo};
 use super::driver::{Command, Shared};
 use crate::binary::Node;
 use crate::engine::lifecycle;
 use crate::ops::groups::{CreateGroup, GroupInfo};
 use crate::ops::{Iq, IqSpec};
+use crate::types::UserJid;
 
 /// A handle to one device. Cloning is cheap; every clone talks to the same task.
 #[derive(Clone)]
@@ -55,6 +56,11 @@ impl Client {
     /// Starts pairing (QR codes follow as events).
     pub async fn pair(&self) -> Result<(), Error> {
         self.command(lifecycle::Command::Pair).await
+    }
+
+    /// Asks for a pairing code for `phone` (see [`Devices::pair_code`](super::api::Devices::pair_code)).
+    pub async fn pair_code(&self, phone: UserJid) -> Result<PairCodeInfo, Error> {
+        self.call(|tx| Command::PairCode(phone, tx)).await
     }
 
     /// Connects a paired device now.

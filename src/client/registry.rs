@@ -8,14 +8,16 @@ use rand::rngs::OsRng;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use wuts_store::{DeviceId, Store};
 
-use super::api::{BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Error, Reason};
+use super::api::{
+    BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Error, PairCodeInfo, Reason,
+};
 use super::driver::{ClientConfig, Driver, Shared};
 use super::handle::Client;
 use super::jobs;
 use crate::engine::lifecycle::{self, Lifecycle};
 use crate::engine::{CloseReason, keys};
 use crate::ops::groups::{CreateGroup, GroupInfo};
-use crate::types::Jid;
+use crate::types::{Jid, UserJid};
 
 /// How many devices may be connecting (websocket + handshake) at the same time.
 pub const DEFAULT_CONNECT_CONCURRENCY: usize = 64;
@@ -171,6 +173,14 @@ impl Devices for Registry {
 
     fn pair(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move { self.client(id)?.pair().await })
+    }
+
+    fn pair_code(
+        &self,
+        id: DeviceId,
+        phone: UserJid,
+    ) -> BoxFuture<'_, Result<PairCodeInfo, Error>> {
+        Box::pin(async move { self.client(id)?.pair_code(phone).await })
     }
 
     fn connect(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {

@@ -24,6 +24,8 @@ pub struct EngineConfig {
     pub keepalive_timeout: Duration,
     /// How long the first QR code is shown (60 s), and each later one (20 s).
     pub qr_ttl: (Duration, Duration),
+    /// How long a pairing code is valid once WhatsApp accepted it (WhatsApp Web: about 180 s).
+    pub pair_code_ttl: Duration,
     /// Below this many pre-keys on the server, upload more.
     pub min_pre_keys: u32,
     /// How many to upload when the server has none (WA Web: 812), and otherwise.
@@ -41,6 +43,7 @@ impl Default for EngineConfig {
             keepalive_interval: (Duration::from_secs(20), Duration::from_secs(30)),
             keepalive_timeout: Duration::from_secs(20),
             qr_ttl: (Duration::from_secs(60), Duration::from_secs(20)),
+            pair_code_ttl: Duration::from_secs(180),
             min_pre_keys: 5,
             pre_key_batch: (812, 50),
         }

@@ -33,7 +33,11 @@ use crate::ops::prekeys::{Count, Upload};
 use crate::ops::{Iq, IqSpec, stanzas};
 use crate::types::Jid;
 
+mod paircode;
 mod pairing;
+
+/// Longest edge routing info kept (real ones are a few dozen bytes).
+const MAX_ROUTING_INFO: usize = 1024;
 
 enum Phase {
     Handshake(Option<Box<Initiator>>),
@@ -79,6 +83,10 @@ pub struct Connection {
     next_ping: Option<Duration>,
     qr: Option<Qr>,
     pending_pair: Option<PendingPair>,
+    /// Pairing by code: the code asked for and its exchange.
+    code: Option<Box<paircode::CodePairing>>,
+    /// A code asked for before `pair-device` came.
+    code_wanted: Option<crate::types::UserJid>,
     pre_keys_requested: bool,
     /// The latest `now` any input carried.
     now: Duration,
@@ -95,13 +103,26 @@ impl Connection {
         unix_now: u64,
         seed: [u8; 32],
     ) -> Result<Self, Error> {
+        Self::with_routing(record, config, now, unix_now, seed, None)
+    }
+
+    /// As [`Connection::new`], presenting the edge routing info an earlier connection got
+    /// ([`Event::RoutingInfo`]) in the intro header (`ED 00 01`), as WhatsApp Web does.
+    pub fn with_routing(
+        record: store::DeviceRecord,
+        config: Arc<EngineConfig>,
+        now: Duration,
+        unix_now: u64,
+        seed: [u8; 32],
+        routing_info: Option<Vec<u8>>,
+    ) -> Result<Self, Error> {
         let mut rng = StdRng::from_seed(seed);
         let ephemeral = crate::noise::SecretKey::generate(&mut rng);
         let init = InitiatorConfig {
             static_keypair: keys::to_noise(&record.keys.noise),
             trusted_root: config.trusted_root,
             now: unix_now,
-            routing_info: None,
+            routing_info,
         };
         let (initiator, hello) = Initiator::new(init, ephemeral)?;
         let iq = IqTable::new(rng.r#gen());
@@ -120,6 +141,8 @@ impl Connection {
             next_ping: None,
             qr: None,
             pending_pair: None,
+            code: None,
+            code_wanted: None,
             pre_keys_requested: false,
             now,
             config,
@@ -162,6 +185,7 @@ impl Connection {
             self.setup_deadline,
             self.next_ping,
             self.qr.as_ref().map(|q| q.next_at),
+            self.code_deadline(),
             self.iq.next_deadline(),
         ]
         .into_iter()
@@ -218,9 +242,13 @@ impl Connection {
                 Waiter::Internal(Internal::Ping) => {
                     return self.close(now, CloseReason::KeepaliveTimeout);
                 }
+                Waiter::Internal(Internal::PairCodeHello) => {
+                    self.hello_answered(now, Err(IqError::Timeout(waited)));
+                }
                 Waiter::Internal(_) => {}
             }
         }
+        self.expire_code(now);
         if self.qr.as_ref().is_some_and(|q| q.next_at <= now) {
             self.show_next_qr(now);
             if self.is_closed() {
@@ -292,6 +320,7 @@ impl Connection {
         self.phase = Phase::Closed;
         self.qr = None;
         self.pending_pair = None;
+        self.code = None;
         for w in self.iq.drain() {
             if let Waiter::Caller(id) = w {
                 self.events.push_back(Event::IqDone {
@@ -387,8 +416,12 @@ impl Connection {
             "notification" => {
                 self.ack(now, &node);
                 self.handle_notification(&node);
+                if node.child("link_code_companion_reg").is_some() {
+                    self.handle_link_code(now, &node);
+                }
             }
             "receipt" | "message" | "call" => self.ack(now, &node),
+            "ib" => self.handle_ib(now, &node),
             _ => {}
         }
     }
@@ -450,6 +483,26 @@ impl Connection {
         }
     }
 
+    /// `<ib>`: the edge routing info to present on the next connect (facts §5.6).
+    fn handle_ib(&mut self, _now: Duration, node: &Node) {
+        let routing = node
+            .child("edge_routing")
+            .and_then(|e| e.child("routing_info"))
+            .and_then(Node::content_bytes);
+        if let Some(info) = routing {
+            // The intro header gives it a 3-byte length; anything near that is not routing.
+            if !info.is_empty() && info.len() <= MAX_ROUTING_INFO {
+                self.events.push_back(Event::RoutingInfo(info.into_owned()));
+            } else {
+                tracing::warn!(
+                    device = self.device.get(),
+                    len = info.len(),
+                    "routing info ignored"
+                );
+            }
+        }
+    }
+
     fn schedule_ping(&mut self, now: Duration) {
         let (lo, hi) = self.config.keepalive_interval;
         let span = hi.saturating_sub(lo).as_millis() as u64;
@@ -480,6 +533,12 @@ impl Connection {
             Waiter::Internal(Internal::PreKeyUpload) => {
                 if let Err(e) = r {
                     tracing::warn!(device = self.device.get(), error = ?e, "pre-keys refused");
+                }
+            }
+            Waiter::Internal(Internal::PairCodeHello) => self.hello_answered(now, r),
+            Waiter::Internal(Internal::PairCodeFinish) => {
+                if let Err(e) = r {
+                    tracing::warn!(device = self.device.get(), error = ?e, "companion_finish refused");
                 }
             }
             Waiter::Internal(Internal::Active | Internal::Logout) => {}

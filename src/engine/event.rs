@@ -22,6 +22,15 @@ pub enum Event {
         /// When it expires, unix seconds.
         expires_at: u64,
     },
+    /// WhatsApp accepted our `companion_hello`: show this code; the user types it on the phone.
+    PairCode {
+        /// `ABCD-EFGH`.
+        code: String,
+        /// When it stops being accepted, unix seconds.
+        expires_at: u64,
+    },
+    /// A pairing code could not be issued: WhatsApp refused or did not answer the hello.
+    PairCodeFailed(IqError),
     /// A verified pairing to persist durably; answer with
     /// [`Connection::pairing_saved`](super::Connection::pairing_saved). Nobody, the phone
     /// included, hears of it before.
@@ -44,6 +53,9 @@ pub enum Event {
         /// Our LID, from `success`.
         lid: Option<Jid>,
     },
+    /// The server's edge routing info: present it on the next connect
+    /// ([`Connection::with_routing`](super::Connection::with_routing)).
+    RoutingInfo(Vec<u8>),
     /// A caller's IQ ended.
     IqDone {
         /// Which.

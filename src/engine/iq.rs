@@ -28,6 +28,8 @@ pub(super) enum Internal {
     PreKeyCount,
     PreKeyUpload,
     Logout,
+    PairCodeHello,
+    PairCodeFinish,
 }
 
 /// How an IQ ended.

@@ -57,6 +57,9 @@ impl Phase {
 pub enum Command {
     /// Start pairing (QR codes follow).
     Pair,
+    /// Pair by phone-number code: start pairing as [`Command::Pair`] does, or, on a pairing
+    /// connection already open, let the driver ask that connection for a (new) code.
+    PairCode,
     /// Connect with the stored credentials now (after a stop, a disconnect, or during backoff).
     Connect,
     /// Drop the connection, keep the credentials; stay offline until `Connect`.
@@ -248,10 +251,20 @@ impl Lifecycle {
                     State::Live { .. } => Err(Refusal::Pairing),
                     State::LoggingOut | State::Wiping => Err(Refusal::Pairing),
                     State::Idle | State::Waiting { .. } => {
-                        self.want_pairing = true;
-                        self.faults = 0;
-                        self.backoff.reset();
-                        self.connect();
+                        self.start_pairing();
+                        Ok(())
+                    }
+                }
+            }
+            Command::PairCode => {
+                if self.paired {
+                    return Err(Refusal::AlreadyPaired);
+                }
+                match self.state {
+                    State::Live { .. } => Ok(()),
+                    State::LoggingOut | State::Wiping => Err(Refusal::Pairing),
+                    State::Idle | State::Waiting { .. } => {
+                        self.start_pairing();
                         Ok(())
                     }
                 }
@@ -305,6 +318,13 @@ impl Lifecycle {
                 Ok(())
             }
         }
+    }
+
+    fn start_pairing(&mut self) {
+        self.want_pairing = true;
+        self.faults = 0;
+        self.backoff.reset();
+        self.connect();
     }
 
     /// The driver has a fresh connection under way (after [`Action::Connect`]).

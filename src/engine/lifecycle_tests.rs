@@ -320,3 +320,30 @@ fn a_refused_first_login_after_pairing_is_an_interrupted_pairing() {
         [Action::Wipe(LogoutReason::LoginRefused(401))]
     );
 }
+
+#[test]
+fn a_pairing_code_starts_pairing_or_reuses_the_open_pairing_connection() {
+    let mut lc = Lifecycle::new(false, Settings::default());
+    assert_eq!(lc.command(S, Command::PairCode), Ok(()));
+    assert_eq!(lc.phase(), Phase::Pairing);
+    assert_eq!(drain(&mut lc), [Action::Connect]);
+    // Asked again (a refresh) while the pairing connection is open: no second connection.
+    assert_eq!(lc.command(S, Command::PairCode), Ok(()));
+    assert!(drain(&mut lc).is_empty());
+    // QR pairing started first, then a code asked for: the same connection serves both.
+    let mut qr = Lifecycle::new(false, Settings::default());
+    qr.command(S, Command::Pair).unwrap();
+    drain(&mut qr);
+    assert_eq!(qr.command(S, Command::PairCode), Ok(()));
+    assert!(drain(&mut qr).is_empty());
+    // Paired and logged in: refused.
+    assert_eq!(
+        connected().command(S, Command::PairCode),
+        Err(Refusal::AlreadyPaired)
+    );
+    // A code that timed out: pairing stops like a QR pairing, and can start again.
+    lc.closed(200 * S, CloseReason::PairingTimedOut, 0.5);
+    assert_eq!(lc.phase(), Phase::Unpaired);
+    assert_eq!(lc.command(201 * S, Command::PairCode), Ok(()));
+    assert_eq!(drain(&mut lc), [Action::Connect]);
+}

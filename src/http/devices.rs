@@ -80,8 +80,11 @@ pub(crate) async fn devices_of(
     state: &Arc<AppState>,
     user: &User,
 ) -> Result<Vec<GatewayDevice>, ApiError> {
-    let devices = state.store.gateway_devices(&user.id)?;
+    let mut devices = state.store.gateway_devices(&user.id)?;
     if !devices.is_empty() {
+        // Devices created within the same second as the user's first slot tie on their
+        // timestamps; the first slot stays first.
+        devices.sort_by_key(|d| d.device != user.device);
         return Ok(devices);
     }
     let default = GatewayDevice {
@@ -127,7 +130,7 @@ fn status_of(state: &AppState, device: &GatewayDevice) -> Result<DeviceStatus, A
 }
 
 /// A device in `GET /devices` and `POST /devices`.
-fn view(state: &AppState, device: &GatewayDevice) -> Result<Value, ApiError> {
+pub(crate) fn view(state: &AppState, device: &GatewayDevice) -> Result<Value, ApiError> {
     let status = status_of(state, device)?;
     let created = rfc3339(device.created_at);
     Ok(json!({
@@ -137,6 +140,7 @@ fn view(state: &AppState, device: &GatewayDevice) -> Result<Value, ApiError> {
         "whatsapp_jid": status.jid.as_ref().map(|j| j.to_non_device().to_string()),
         "connected": status.state == DeviceState::Connected,
         "status": status.state.as_str(),
+        "last_seen": status.last_seen.map(rfc3339),
         "created_at": created,
         "updated_at": created,
     }))
@@ -204,6 +208,7 @@ pub(crate) async fn mine(
                 "name": d.name,
                 "connected": status.state == DeviceState::Connected,
                 "status": status.state.as_str(),
+                "last_seen": status.last_seen.map(rfc3339),
                 "created_at": rfc3339(d.created_at),
             }))
         })
@@ -261,6 +266,7 @@ pub(crate) async fn status(
         "jid": account.as_ref().map(ToString::to_string),
         "phone_number": account.as_ref().map(|j| j.user.to_string()),
         "is_logged_in": status.state == DeviceState::Connected,
+        "last_seen": status.last_seen.map(rfc3339),
         "reason": status.reason.as_ref().map(|r| json!({"code": r.code, "message": r.message})),
     }})))
 }

@@ -1,8 +1,8 @@
 //! `GET /admin/users/{id}/events`: a device's events as server-sent events.
 //!
 //! The stream opens with a `state` event (the device's state and JID now) and, while pairing,
-//! the current `qr`; then, in the order the device emits them: `qr`, `pairing_timed_out`,
-//! `paired`, `connected`, `disconnected`, `logged_out`. A client too slow to keep up gets a
+//! the current `qr` and `pair_code`; then, in the order the device emits them: `qr`,
+//! `pair_code`, `pairing_timed_out`, `paired`, `connected`, `disconnected`, `logged_out`. A client too slow to keep up gets a
 //! `lagged` event saying how many it missed. Every `data` is a JSON object. The stream ends
 //! when the device is removed or the gateway stops.
 
@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use super::admin::load_user;
 use super::auth::AdminAuth;
 use super::{ApiError, AppState};
-use crate::client::api::{DeviceEvent, DeviceStatus, QrCode, Reason};
+use crate::client::api::{DeviceEvent, DeviceId, DeviceStatus, PairCodeInfo, QrCode, Reason};
 
 /// The handler.
 pub(crate) async fn stream_events(
@@ -28,9 +28,17 @@ pub(crate) async fn stream_events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let user = load_user(&state, &id)?;
+    device_stream(&state, user.device)
+}
+
+/// The event stream of one device.
+pub(crate) fn device_stream(
+    state: &AppState,
+    device: DeviceId,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
     // Subscribe before reading the status, so nothing falls between the two.
-    let receiver = state.devices.subscribe(user.device)?;
-    let status = state.devices.status(user.device)?;
+    let receiver = state.devices.subscribe(device)?;
+    let status = state.devices.status(device)?;
     let stop = state.shutdown.subscribe();
     let stream = stream::iter(opening(&status).into_iter().map(Ok))
         .chain(stream::unfold((receiver, stop), next_event));
@@ -50,6 +58,9 @@ fn opening(status: &DeviceStatus) -> Vec<Event> {
     )];
     if let Some(qr) = &status.qr {
         events.push(qr_event(qr));
+    }
+    if let Some(code) = &status.pair_code {
+        events.push(pair_code_event(code));
     }
     events
 }
@@ -84,10 +95,18 @@ fn qr_event(qr: &QrCode) -> Event {
     )
 }
 
+fn pair_code_event(code: &PairCodeInfo) -> Event {
+    event(
+        "pair_code",
+        json!({ "code": code.code, "phone": code.phone, "expires_at": code.expires_at }),
+    )
+}
+
 /// A device event as an SSE event.
 pub(crate) fn to_event(device_event: &DeviceEvent) -> Event {
     match device_event {
         DeviceEvent::Qr(qr) => qr_event(qr),
+        DeviceEvent::PairCode(code) => pair_code_event(code),
         DeviceEvent::PairingTimedOut => event("pairing_timed_out", json!({})),
         DeviceEvent::Paired {
             jid,

@@ -12,6 +12,7 @@
 //! through [`Devices`], storage only through [`GatewayStore`].
 
 mod admin;
+mod admin_devices;
 mod auth;
 mod body;
 mod devices;
@@ -24,8 +25,10 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod openapi_devices;
+mod openapi_paircode;
 mod openapi_schemas;
 mod ops;
+mod paircode;
 mod process_metrics;
 mod qr;
 mod server;
@@ -213,6 +216,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(devices::logout))
         .route("/qr", get(devices::qr_code))
         .route("/qr/status", get(devices::qr_status))
+        .route("/paircode", post(paircode::user_pair_code))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::restyle_errors,
@@ -232,6 +236,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/admin/users/{id}/token", post(admin::rotate_token))
         .route("/admin/users/{id}/pair", post(admin::pair))
+        .route(
+            "/admin/users/{id}/paircode",
+            post(paircode::admin_user_pair_code),
+        )
+        .route("/admin/users/{id}/devices", get(admin_devices::list))
+        .route("/admin/devices/{id}/pair", post(admin_devices::pair))
+        .route("/admin/devices/{id}/qr", get(admin_devices::show_qr))
+        .route(
+            "/admin/devices/{id}/paircode",
+            post(paircode::admin_device_pair_code),
+        )
+        .route(
+            "/admin/devices/{id}/events",
+            get(admin_devices::stream_events),
+        )
+        .route("/admin/devices/{id}/logout", post(admin_devices::logout))
         .route("/admin/users/{id}/connect", post(admin::connect))
         .route("/admin/users/{id}/disconnect", post(admin::disconnect))
         .route("/admin/users/{id}/logout", post(admin::logout))

@@ -285,9 +285,9 @@ const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/admin/users/{id}/events",
         tag: "Pairing",
-        summary: "Server-sent events: `state` first, then `qr`, `pairing_timed_out`, \
-                  `pairing_failed`, `paired`, `connected`, `disconnected`, `logged_out`, `error` \
-                  (and `lagged`), each with JSON data. Reasons are `{\"reason\": code, \
+        summary: "Server-sent events: `state` first, then `qr`, `pair_code` (`{code, phone, \
+                  expires_at}`), `pairing_timed_out`, `pairing_failed`, `paired`, `connected`, \
+                  `disconnected`, `logged_out`, `error` (and `lagged`), each with JSON data. Reasons are `{\"reason\": code, \
                   \"message\": sentence}` with a stable snake_case code (`device_removed`, \
                   `certificate_invalid`, `connection_lost`, ...).",
         auth: Auth::Admin,
@@ -528,7 +528,11 @@ fn operation(route: &RouteDoc) -> Value {
 /// The whole document.
 pub fn openapi_document() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES.iter().chain(super::openapi_devices::DEVICE_ROUTES) {
+    let routes = ROUTES
+        .iter()
+        .chain(super::openapi_devices::DEVICE_ROUTES)
+        .chain(super::openapi_paircode::PAIRCODE_ROUTES);
+    for route in routes {
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));

@@ -66,7 +66,9 @@ pub(super) const DEVICE_ROUTES: &[RouteDoc] = &[
         path: "/status",
         tag: "Devices",
         summary: "A device's connection: always 200 for a known device, `{success, \
-                  data{connected, status, device_id, jid, phone_number, is_logged_in, reason}}`.",
+                  data{connected, status, device_id, jid, phone_number, is_logged_in, last_seen, \
+                  reason}}`; `last_seen` is when the device was last seen connected since the \
+                  gateway started.",
         auth: Auth::User,
         request: None,
         params: &[Param::DeviceId],

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::admin::load_user;
 use super::auth::AdminAuth;
 use super::{ApiError, AppState, ErrorCode};
-use crate::client::api::{DeviceState, DeviceStatus, QrCode};
+use crate::client::api::{DeviceId, DeviceState, DeviceStatus, QrCode};
 
 /// Side of the PNG and SVG images, in pixels (a phone reads it from a screen at arm's length).
 const IMAGE_SIZE: u32 = 320;
@@ -46,12 +46,24 @@ pub(crate) async fn show_qr(
     Path(id): Path<String>,
     query: Result<Query<QrQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let user = load_user(&state, &id)?;
+    let pair = format!("/admin/users/{}/pair", user.id);
+    respond(&state, user.device, query, &pair)
+}
+
+/// The current QR code of `device` in the format asked for; `pair` is the route that starts
+/// pairing it, named when there is no code to show.
+pub(crate) fn respond(
+    state: &AppState,
+    device: DeviceId,
+    query: Result<Query<QrQuery>, QueryRejection>,
+    pair: &str,
+) -> Result<Response, ApiError> {
     let Query(query) =
         query.map_err(|rejection| ApiError::invalid("query", rejection.body_text()))?;
-    let user = load_user(&state, &id)?;
-    let status = state.devices.status(user.device)?;
+    let status = state.devices.status(device)?;
     let Some(qr) = status.qr else {
-        return Err(no_qr(&status, &user.id.to_string()));
+        return Err(no_qr(&status, pair));
     };
     let mut response = match query.format.as_deref().unwrap_or("json") {
         "json" => Json(QrView {
@@ -148,7 +160,7 @@ pub(crate) fn text(qr: &QrCode) -> Result<String, ApiError> {
 
 /// Why there is no QR code to show: still coming (404, retry), or the state says there will be
 /// none (409 with what to do).
-fn no_qr(status: &DeviceStatus, user: &str) -> ApiError {
+fn no_qr(status: &DeviceStatus, pair: &str) -> ApiError {
     let conflict = |code, message: String| ApiError::Conflict { code, message };
     match status.state {
         DeviceState::Pairing => {
@@ -167,7 +179,7 @@ fn no_qr(status: &DeviceStatus, user: &str) -> ApiError {
             conflict(
                 ErrorCode::DeviceNotPairing,
                 format!(
-                    "the device is {}{why}: start pairing with POST /admin/users/{user}/pair",
+                    "the device is {}{why}: start pairing with POST {pair}",
                     state.as_str()
                 ),
             )

@@ -15,14 +15,16 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
+use super::codes::FinishOutcome;
 use super::keys;
 use super::model::{PairedDevice, SimEvent, StreamError};
+use super::paircode;
 use super::pairing::{self, PairingError, PendingSign};
 use super::payload::{self, Hello, Registration};
 use super::session;
 use super::shared::{Shared, unix_now};
 use super::stanzas;
-use super::state::{Command, ConnId, Device, IqAction};
+use super::state::{CodeWait, Command, ConnId, Device, IqAction};
 use crate::binary::{self, Node};
 use crate::noise::{self, FrameDecoder, FrameError, RecvCipher, Responder, SecretKey, SendCipher};
 
@@ -138,6 +140,7 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
         .await
         .map_err(|_| ConnError::HandshakeTimeout)??;
     let (send, recv) = established.transport.split();
+    let presented = frames.routing_info().map(<[u8]>::to_vec);
     let mut link = Link {
         ws,
         frames,
@@ -157,10 +160,13 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
                 link,
                 rx,
                 tx,
+                id,
                 mode: Mode::Registering {
                     registration: reg,
                     started: Instant::now(),
                     pending: None,
+                    code_until: None,
+                    code_wait: None,
                 },
             };
             conn.run().await
@@ -174,6 +180,8 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
                         let _ = old.send(Command::Close(Some(node))).await;
                     }
                     link.send(&ok.success).await?;
+                    let routing = shared.edge_routing(&ok.jid, presented);
+                    link.send(&stanzas::edge_routing(&routing)).await?;
                     shared.emit(SimEvent::LoggedIn {
                         jid: ok.jid.clone(),
                     });
@@ -182,6 +190,7 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
                         link,
                         rx,
                         tx,
+                        id,
                         mode: Mode::LoggedIn { jid: ok.jid },
                     };
                     conn.run().await
@@ -198,6 +207,10 @@ enum Mode {
         /// When `pair-device` was sent: the refs' schedule runs from here.
         started: Instant,
         pending: Option<Box<Pending>>,
+        /// While a pairing code it asked for is valid, the connection stays open.
+        code_until: Option<Instant>,
+        /// The phone's hello sent for a typed code, waiting for the companion's finish.
+        code_wait: Option<Box<CodeWait>>,
     },
     LoggedIn {
         jid: String,
@@ -226,6 +239,7 @@ struct Conn<'a> {
     rx: mpsc::Receiver<Command>,
     /// Our own sender, for replies delivered late by the delay fault.
     tx: mpsc::Sender<Command>,
+    id: ConnId,
     mode: Mode,
 }
 
@@ -287,10 +301,12 @@ impl Conn<'_> {
             Mode::Registering {
                 started,
                 pending: None,
+                code_until,
                 ..
             } => {
                 let last = t.ref_expiry(t.ref_count.saturating_sub(1));
-                *started + last + t.next_ref
+                let refs = *started + last + t.next_ref;
+                code_until.map_or(refs, |c| refs.max(c))
             }
         }
     }
@@ -303,6 +319,15 @@ impl Conn<'_> {
             }
             Command::Close(last) => Ok(Flow::Close(last)),
             Command::Drop => Ok(Flow::Drop),
+            Command::CodeHello { node, wait } => {
+                let Mode::Registering { code_wait, .. } = &mut self.mode else {
+                    let _ = wait.reply.send(Err(PairingError::ConnectionClosed));
+                    return Ok(Flow::Continue);
+                };
+                *code_wait = Some(wait);
+                self.link.send(&node).await?;
+                Ok(Flow::Continue)
+            }
             Command::Pair {
                 node,
                 pending,
@@ -334,6 +359,10 @@ impl Conn<'_> {
         }
         let ty = stanzas::attr(&node, "type").unwrap_or_default();
         let id = stanzas::attr(&node, "id").unwrap_or_default();
+        let registering = matches!(self.mode, Mode::Registering { .. });
+        if registering && ty == "set" && paircode::stage(&node).is_some() {
+            return self.on_link_code(&node, &id).await;
+        }
         match &mut self.mode {
             Mode::Registering {
                 pending,
@@ -351,7 +380,6 @@ impl Conn<'_> {
                 }
                 let reply = match stanzas::attr(&node, "xmlns").as_deref() {
                     Some("w:p") => stanzas::pong(&id, unix_now()),
-                    // The phone-number (pairing code) flow is not simulated.
                     Some("md") => stanzas::iq_error(
                         &id,
                         stanzas::server_jid(),
@@ -388,6 +416,65 @@ impl Conn<'_> {
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// The companion's side of pairing by code: its hello registers a code; its finish is
+    /// acknowledged, then checked against the phone's hello (a wrong code leaves the
+    /// connection waiting for another try; a right one is answered with `pair-success`).
+    async fn on_link_code(&mut self, node: &Node, id: &str) -> Result<Flow, ConnError> {
+        let Some((stage, reg)) = paircode::stage(node) else {
+            return Ok(Flow::Continue);
+        };
+        let Mode::Registering {
+            pending,
+            code_until,
+            code_wait,
+            ..
+        } = &mut self.mode
+        else {
+            return Ok(Flow::Continue);
+        };
+        match stage.as_str() {
+            "companion_hello" => {
+                let registered = paircode::read_hello(reg)
+                    .and_then(|hello| self.shared.register_code(self.id, hello));
+                let reply = match registered {
+                    Ok((reference, until)) => {
+                        *code_until = Some(until);
+                        paircode::hello_result(id, &reference)
+                    }
+                    Err(part) => {
+                        tracing::info!(part, "companion_hello refused");
+                        let bad = stanzas::IqError::BAD_REQUEST;
+                        stanzas::iq_error(id, stanzas::server_jid(), bad)
+                    }
+                };
+                self.link.send(&reply).await?;
+            }
+            "companion_finish" => {
+                let finish = paircode::read_finish(reg);
+                let outcome = self.shared.code_finished(self.id, code_wait.take(), finish);
+                let ack = stanzas::iq_result(id, stanzas::server_jid(), Vec::new());
+                if let FinishOutcome::PairSuccess(success) = outcome {
+                    let success = *success;
+                    *pending = Some(Box::new(Pending {
+                        sign: success.pending,
+                        draft: success.draft,
+                        reply: success.reply,
+                    }));
+                    self.link.send(&ack).await?;
+                    self.link.send(&success.node).await?;
+                } else {
+                    self.link.send(&ack).await?;
+                }
+            }
+            _ => {
+                let reply =
+                    stanzas::iq_error(id, stanzas::server_jid(), stanzas::IqError::NOT_IMPLEMENTED);
+                self.link.send(&reply).await?;
+            }
+        }
+        Ok(Flow::Continue)
     }
 
     /// Checks the companion's answer to pair-success. Verified: the device is registered, the

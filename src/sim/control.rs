@@ -33,6 +33,7 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> R
     Router::new()
         .route("/info", get(info))
         .route("/scan", post(scan))
+        .route("/paircode", post(paircode))
         .route("/devices", get(devices))
         .route("/devices/{jid}", delete(remove_device))
         .route("/groups", get(groups))
@@ -62,6 +63,28 @@ async fn scan(
         Err(e) => return rejection(e),
     };
     match app.shared.scan(&req.qr, &req.phone).await {
+        Ok(paired) => Json(paired).into_response(),
+        Err(e) => error(&Error::Pairing(e)),
+    }
+}
+
+/// `POST /control/paircode` body: the code typed on the phone of `phone`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeRequest {
+    phone: String,
+    code: String,
+}
+
+async fn paircode(
+    State(app): State<ControlState>,
+    body: Result<Json<CodeRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    match app.shared.type_code(&req.phone, &req.code).await {
         Ok(paired) => Json(paired).into_response(),
         Err(e) => error(&Error::Pairing(e)),
     }
@@ -241,6 +264,10 @@ pub(crate) fn status(e: &Error) -> (StatusCode, &'static str) {
             P::Refused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused_by_companion"),
             P::ConnectionClosed => (StatusCode::CONFLICT, "connection_closed"),
             P::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            P::BadCode => (StatusCode::BAD_REQUEST, "bad_code"),
+            P::NoPairingCode(_) => (StatusCode::NOT_FOUND, "no_pairing_code"),
+            P::CodeExpired => (StatusCode::GONE, "code_expired"),
+            P::WrongCode => (StatusCode::UNPROCESSABLE_ENTITY, "wrong_code"),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "pairing_failed"),
         },
         Error::UnknownDevice(_) => (StatusCode::NOT_FOUND, "unknown_device"),

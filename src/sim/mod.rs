@@ -13,7 +13,10 @@
 //! persist.rs  the data directory: one sled record per account, device, phone, group
 //! records.rs  how each record is encoded, and the errors reading one can give
 //! legacy.rs   the whole-directory sandbox.json of earlier builds, read once to migrate
+//! codes.rs    pairing by code: a companion's hello, the typed code, the finish
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
+//! paircode.rs the phone's side of pairing by code: key derivation, bundle    (pure)
+//! pairing_error.rs  why a pairing failed                                  (pure)
 //! groups.rs   w:g2 create validation and result                           (pure)
 //! payload.rs  ClientPayload: registration or login                          (pure)
 //! session.rs  IQs of a logged-in device
@@ -24,12 +27,13 @@
 //! ```
 //!
 //! The modules import each other in one direction only (no cycles; `tests/sim_layering.rs`
-//! checks it): this file on top, then server, conn, control, session, shared, error, legacy,
-//! persist, records, state, and last the pure modules (groups, pairing, payload, stanzas, keys,
-//! model).
+//! checks it): this file on top, then server, conn, control, codes, session, shared, error,
+//! legacy, persist, records, state, and last the pure modules (groups, pairing, paircode,
+//! payload, stanzas, keys, model).
 //!
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
+mod codes;
 mod conn;
 mod control;
 mod error;
@@ -37,7 +41,9 @@ pub mod groups;
 mod keys;
 mod legacy;
 pub mod model;
+pub mod paircode;
 pub mod pairing;
+mod pairing_error;
 pub mod payload;
 mod persist;
 mod records;
@@ -57,8 +63,8 @@ use tokio::task::JoinHandle;
 
 pub use error::Error;
 pub use model::{
-    AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
-    PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
+    AddRequest, AddRule, DeviceInfo, EdgeRouting, FailedParticipant, Fault, GroupRecord, Member,
+    PairedDevice, PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
 };
 pub use pairing::PairingError;
 pub use records::{Damage, PersistError, RecordKind};
@@ -212,6 +218,20 @@ impl SandboxHandle {
     /// then told to restart with `stream:error` 515), or with the check that failed.
     pub async fn scan(&self, qr: &str, phone: &str) -> Result<PairedDevice, Error> {
         Ok(self.shared.scan(qr, phone).await?)
+    }
+
+    /// The phone `phone` types the pairing code `code` (`ABCD-EFGH`) shown by a companion that
+    /// asked for a code for this number: returns once the companion's `pair-device-sign`
+    /// verified, or why not ([`PairingError::WrongCode`] leaves the code valid for another
+    /// try; [`PairingError::CodeExpired`]; [`PairingError::NoPairingCode`]).
+    pub async fn type_code(&self, phone: &str, code: &str) -> Result<PairedDevice, Error> {
+        Ok(self.shared.type_code(phone, code).await?)
+    }
+
+    /// The edge routing info given to the device `jid` and what its latest login presented;
+    /// `None` before its first login in this sandbox.
+    pub fn edge_routing(&self, jid: &str) -> Option<EdgeRouting> {
+        self.shared.edge_routing_of(jid)
     }
 
     /// Every device ever linked, removed ones included.

@@ -7,6 +7,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The edge routing info the server gave a device, and what the device presented in the intro
+/// header of its latest login (`ED 00 01 …`; WhatsApp Web sends back what it was given).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeRouting {
+    /// Sent in `<ib><edge_routing>` after each login.
+    pub issued: Vec<u8>,
+    /// What the latest login presented, if anything.
+    pub presented: Option<Vec<u8>>,
+}
+
 /// A device linked to a simulated account, as `GET /control/devices` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
@@ -307,6 +317,8 @@ pub struct Timing {
     pub idle: Duration,
     /// How long `scan` waits for the companion's `pair-device-sign` (30 s).
     pub pair_reply: Duration,
+    /// How long a pairing code is accepted after the companion's hello (180 s, WhatsApp Web's).
+    pub pair_code: Duration,
 }
 
 impl Default for Timing {
@@ -318,6 +330,7 @@ impl Default for Timing {
             handshake: Duration::from_secs(20),
             idle: Duration::from_secs(120),
             pair_reply: Duration::from_secs(30),
+            pair_code: Duration::from_secs(180),
         }
     }
 }

@@ -14,8 +14,8 @@ use hmac::{Hmac, Mac};
 use prost::Message;
 use rand::{CryptoRng, RngCore};
 use sha2::Sha256;
-use thiserror::Error;
 
+pub use super::pairing_error::PairingError;
 use super::stanzas;
 use crate::binary::{Jid, Node};
 use crate::noise::xeddsa;
@@ -61,71 +61,6 @@ impl fmt::Debug for Qr {
             .field("client_type", &self.client_type)
             .finish()
     }
-}
-
-/// Why a pairing failed. The phone shows "couldn't link device" for all of them.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PairingError {
-    /// The QR text is not a companion QR code (the reason is named).
-    #[error("QR code is malformed: {0}")]
-    BadQr(&'static str),
-    /// The phone number is not a valid international number (digits only, 7 to 15, no
-    /// leading zero).
-    #[error("not a valid phone number: {0:?}")]
-    BadPhone(String),
-    /// The phone's number is configured as not on WhatsApp, so it cannot scan.
-    #[error("phone {0} is not on WhatsApp")]
-    PhoneNotOnWhatsApp(String),
-    /// No connection is waiting with this ref (never issued, already used, or closed).
-    #[error("no pairing is waiting for this QR code's ref")]
-    UnknownRef,
-    /// The ref's display window has passed (60 s for the first, 20 s for the others).
-    #[error("the QR code's ref has expired")]
-    RefExpired,
-    /// The QR's noise key is not the static key of the connection that received the ref.
-    #[error("the QR code's noise key is not the key of the connection that showed it")]
-    NoiseKeyMismatch,
-    /// The QR's identity key is not the identity key registered on that connection.
-    #[error("the QR code's identity key is not the one the companion registered")]
-    IdentityKeyMismatch,
-    /// The companion answered `pair-success` with an error IQ.
-    #[error("the companion refused pair-success: {code} {text}")]
-    Refused {
-        /// The error code it sent (401 `hmac-mismatch`, 401 `signature-mismatch`, ...).
-        code: u16,
-        /// The error text it sent.
-        text: String,
-    },
-    /// The `pair-device-sign` reply is not in the expected shape (the part is named).
-    #[error("pair-device-sign is malformed: {0}")]
-    Malformed(&'static str),
-    /// The `key-index` attribute is missing or not the one the phone issued.
-    #[error("pair-device-sign key-index is {got:?}, expected {expected}")]
-    KeyIndex {
-        /// The key index in the signed details.
-        expected: u32,
-        /// The attribute as received.
-        got: Option<String>,
-    },
-    /// The signed details differ from those the phone sent.
-    #[error("pair-device-sign changed the signed device identity details")]
-    DetailsChanged,
-    /// The account signature differs from the phone's.
-    #[error("pair-device-sign changed the account signature")]
-    AccountSignatureChanged,
-    /// An account signature key is present and is not the account's.
-    #[error("pair-device-sign carries a foreign account signature key")]
-    AccountKeyChanged,
-    /// The device signature does not verify under the companion's identity key.
-    #[error("the companion's device signature does not verify")]
-    DeviceSignature,
-    /// The companion's connection closed before it answered.
-    #[error("the companion's connection closed before pairing finished")]
-    ConnectionClosed,
-    /// The companion did not answer `pair-success` in time.
-    #[error("the companion did not answer pair-success in time")]
-    Timeout,
 }
 
 /// Parses a QR code: optional URL prefix, then `REF,NOISE,IDENTITY,ADV[,CLIENTTYPE]` with the

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use super::error::Error;
 use super::model::{
-    AddRule, DeviceInfo, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent, StoreWrites,
-    StreamError, Timing,
+    AddRule, DeviceInfo, EdgeRouting, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent,
+    StoreWrites, StreamError, Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
@@ -183,11 +183,38 @@ impl Shared {
     }
 
     /// Forgets a connection that ended.
+    /// A login of `jid` presented `presented` in its intro header: records it and returns the
+    /// routing info to send it (the same for the device's whole life in this sandbox).
+    pub fn edge_routing(&self, jid: &str, presented: Option<Vec<u8>>) -> Vec<u8> {
+        let mut st = self.lock();
+        // Six bytes, the length of a real capture (facts sheet 1).
+        let fresh = (!st.edge.contains_key(jid)).then(|| {
+            let mut issued = vec![0u8; 6];
+            rand::RngCore::fill_bytes(&mut st.rng, &mut issued);
+            issued
+        });
+        let entry = st
+            .edge
+            .entry(jid.to_owned())
+            .or_insert_with(|| EdgeRouting {
+                issued: fresh.unwrap_or_default(),
+                presented: None,
+            });
+        entry.presented = presented;
+        entry.issued.clone()
+    }
+
+    /// The edge routing of a device, once it logged in.
+    pub fn edge_routing_of(&self, jid: &str) -> Option<EdgeRouting> {
+        self.lock().edge.get(jid).cloned()
+    }
+
     pub fn unregister(&self, id: ConnId) {
         let mut st = self.lock();
         let Some(conn) = st.conns.remove(&id) else {
             return;
         };
+        st.codes.retain(|_, c| c.conn != id);
         let jid = match conn.phase {
             Phase::Registering { refs, .. } => {
                 for (r, _) in refs {
@@ -245,42 +272,7 @@ impl Shared {
             for r in &spent {
                 st.refs.remove(r);
             }
-            let behaviour = st.behaviour(phone);
-            let account = st.account(phone);
-            let (device, key_index) = (account.next_device, account.next_key_index);
-            account.next_device = account.next_device.saturating_add(1);
-            account.next_key_index = account.next_key_index.saturating_add(1);
-            let account = account.clone();
-            let iq_id = st.next_iq_id();
-            let now = unix_now();
-            let offer = Offer {
-                account: &account.identity,
-                qr: &qr,
-                raw_id: account.raw_id,
-                key_index,
-                timestamp: now,
-                device: Jid::with_device(phone, SERVER_PN, device),
-                lid: Jid::with_device(account.lid.as_str(), SERVER_LID, device),
-                platform: &behaviour.platform,
-                business_name: behaviour.business_name.as_deref(),
-            };
-            let (node, pending) = pairing::pair_success(&offer, &iq_id, &mut st.rng);
-            // The account's device numbering moved on.
-            self.persist(|s| s.put_account(phone, &account));
-            let draft = Device {
-                phone: phone.to_owned(),
-                device,
-                lid: account.lid.clone(),
-                noise_key,
-                identity_key: registration.identity,
-                registration_id: registration.registration_id,
-                key_index,
-                os: registration.os.clone(),
-                paired_at: now,
-                removed: false,
-                prekeys: 0,
-                signed_identity: Vec::new(),
-            };
+            let (node, pending, draft) = self.offer(&mut st, phone, &qr, noise_key, &registration);
             let (reply, rx) = oneshot::channel();
             let command = Command::Pair {
                 node,
@@ -298,6 +290,56 @@ impl Shared {
             Ok(Err(_)) => Err(PairingError::ConnectionClosed),
             Ok(Ok(result)) => result,
         }
+    }
+
+    /// The phone's `pair-success` for a companion it verified (by QR or by code): the
+    /// account's next device number and key index, the node, what checks the answer, and the
+    /// device to register once it verified.
+    pub fn offer(
+        &self,
+        st: &mut State,
+        phone: &str,
+        qr: &pairing::Qr,
+        noise_key: PublicKey,
+        registration: &Registration,
+    ) -> (Node, pairing::PendingSign, Device) {
+        let behaviour = st.behaviour(phone);
+        let account = st.account(phone);
+        let (device, key_index) = (account.next_device, account.next_key_index);
+        account.next_device = account.next_device.saturating_add(1);
+        account.next_key_index = account.next_key_index.saturating_add(1);
+        let account = account.clone();
+        let iq_id = st.next_iq_id();
+        let now = unix_now();
+        let offer = Offer {
+            account: &account.identity,
+            qr,
+            raw_id: account.raw_id,
+            key_index,
+            timestamp: now,
+            device: Jid::with_device(phone, SERVER_PN, device),
+            lid: Jid::with_device(account.lid.as_str(), SERVER_LID, device),
+            platform: &behaviour.platform,
+            business_name: behaviour.business_name.as_deref(),
+        };
+        let (node, pending) = pairing::pair_success(&offer, &iq_id, &mut st.rng);
+        // The account's device numbering moved on.
+        self.persist(|s| s.put_account(phone, &account));
+        let draft = Device {
+            phone: phone.to_owned(),
+            device,
+            lid: account.lid.clone(),
+            noise_key,
+            identity_key: registration.identity,
+            registration_id: registration.registration_id,
+            key_index,
+            os: registration.os.clone(),
+            paired_at: now,
+            removed: false,
+            prekeys: 0,
+            signed_identity: Vec::new(),
+        };
+        (node, pending, draft)
     }
 
     /// Registers a device whose `pair-device-sign` verified.

@@ -107,6 +107,14 @@ pub fn success(now: u64, lid: Jid, creation: u64, companion_enc_static: &str) ->
         .with_attr("companion_enc_static", companion_enc_static)
 }
 
+/// The edge routing info a client presents on its next connect (facts sheet 5.6).
+pub fn edge_routing(info: &[u8]) -> Node {
+    Node::new("ib")
+        .with_children(vec![Node::new("edge_routing").with_children(vec![
+            Node::new("routing_info").with_bytes(info.to_vec()),
+        ])])
+}
+
 /// Login refused (facts sheet 5.3): 401 logged out, 400 generic, 405 outdated, 409 bad user
 /// agent, ...
 pub fn failure(reason: u16) -> Node {

@@ -15,7 +15,10 @@ use tokio::time::Instant;
 
 use super::groups::{Fate, INVITE_TTL_SECS, Requested};
 use super::keys::{self, hex};
-use super::model::{AddRequest, AddRule, DeviceInfo, GroupRecord, PairedDevice, PhoneBehaviour};
+use super::model::{
+    AddRequest, AddRule, DeviceInfo, EdgeRouting, GroupRecord, PairedDevice, PhoneBehaviour,
+};
+use super::paircode::PhoneHello;
 use super::pairing::{PairingError, PendingSign};
 use super::payload::Registration;
 use crate::binary::jid::{SERVER_LID, SERVER_PN};
@@ -81,6 +84,9 @@ pub(crate) enum Command {
     Close(Option<Node>),
     /// Close abruptly: no stanza, no close frame.
     Drop,
+    /// Send the phone's `primary_hello` for a typed code; the companion's finish is checked
+    /// against `wait`.
+    CodeHello { node: Node, wait: Box<CodeWait> },
     /// Send `pair-success` and check the companion's answer against `pending`.
     Pair {
         node: Node,
@@ -88,6 +94,34 @@ pub(crate) enum Command {
         draft: Box<Device>,
         reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
     },
+}
+
+/// A pairing code a companion asked for (its `companion_hello`), by phone number.
+#[derive(Debug)]
+pub(crate) struct LinkCode {
+    pub conn: ConnId,
+    pub reference: String,
+    /// The companion's ephemeral key, wrapped with the code.
+    pub wrapped: Vec<u8>,
+    pub expires: Instant,
+}
+
+/// What the phone keeps between its `primary_hello` and the companion's finish.
+pub(crate) struct CodeWait {
+    pub phone: String,
+    pub reference: String,
+    pub hello: PhoneHello,
+    pub account: KeyPair,
+    pub reply: oneshot::Sender<Result<PairedDevice, PairingError>>,
+}
+
+impl std::fmt::Debug for CodeWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeWait")
+            .field("phone", &self.phone)
+            .field("reference", &self.reference)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A connection the sandbox is serving.
@@ -178,6 +212,10 @@ pub(crate) struct State {
     pub next_group: u64,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
+    /// Edge routing info per device JID (live only: a restart issues new ones).
+    pub edge: HashMap<String, EdgeRouting>,
+    /// Pairing codes companions asked for, by phone number (the latest hello wins).
+    pub codes: HashMap<String, LinkCode>,
     pub online: HashMap<String, ConnId>,
     pub faults: Faults,
     next_iq: u64,
@@ -197,6 +235,8 @@ impl State {
             next_group: 0,
             conns: HashMap::new(),
             refs: HashMap::new(),
+            codes: HashMap::new(),
+            edge: HashMap::new(),
             online: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,

@@ -159,14 +159,13 @@ impl<D: ?Sized> Gateway<D> {
 
     /// Opens the user's event stream.
     pub async fn events(&self, user: &User) -> Events {
-        let response = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/admin/users/{}/events", user.id),
-            )
-            .send()
+        self.events_at(&format!("/admin/users/{}/events", user.id))
             .await
-            .unwrap();
+    }
+
+    /// Opens an event stream (`/admin/users/{id}/events`, `/admin/devices/{id}/events`).
+    pub async fn events_at(&self, path: &str) -> Events {
+        let response = self.admin(reqwest::Method::GET, path).send().await.unwrap();
         assert_eq!(response.status(), 200);
         Events {
             stream: Box::pin(response.bytes_stream()),

@@ -17,10 +17,11 @@ use tokio::sync::broadcast;
 use wuts::binary::Jid;
 use wuts::client::api::{
     BoxFuture, DeviceEvent, DeviceId, DeviceState, DeviceStats, DeviceStatus, Devices, Error,
-    QrCode, Reason,
+    PairCodeInfo, QrCode, Reason,
 };
 use wuts::http::GatewayConfig;
 use wuts::ops::groups::{CreateGroup, GroupInfo, GroupParticipant, ParticipantOutcome};
+use wuts::types::UserJid;
 use wuts_store::gateway::{GatewayStore, MemGatewayStore};
 
 /// One call the gateway made.
@@ -232,6 +233,8 @@ impl Devices for FakeDevices {
                             state: DeviceState::Unpaired,
                             jid: None,
                             qr: None,
+                            pair_code: None,
+                            last_seen: None,
                             reason: None,
                         },
                         events: broadcast::channel(64).0,
@@ -257,6 +260,30 @@ impl Devices for FakeDevices {
                 d.status.qr = Some(sample_qr(0));
                 let _ = d.events.send(DeviceEvent::Qr(sample_qr(0)));
                 Ok(())
+            })
+        })
+    }
+
+    fn pair_code(
+        &self,
+        id: DeviceId,
+        phone: UserJid,
+    ) -> BoxFuture<'_, Result<PairCodeInfo, Error>> {
+        Box::pin(async move {
+            self.with(|s| {
+                let d = s.devices.get_mut(&id).ok_or(Error::UnknownDevice(id))?;
+                if d.status.jid.is_some() {
+                    return Err(Error::AlreadyPaired);
+                }
+                d.status.state = DeviceState::Pairing;
+                let info = PairCodeInfo {
+                    code: "ABCD-EFGH".to_owned(),
+                    phone: phone.as_jid().user.to_string(),
+                    expires_at: 1_700_000_180,
+                };
+                d.status.pair_code = Some(info.clone());
+                let _ = d.events.send(DeviceEvent::PairCode(info.clone()));
+                Ok(info)
             })
         })
     }
@@ -352,6 +379,8 @@ impl Devices for FakeDevices {
                     state: DeviceState::LoggedOut,
                     jid: None,
                     qr: None,
+                    pair_code: None,
+                    last_seen: None,
                     reason: Some(logout_reason()),
                 };
                 let _ = d.events.send(DeviceEvent::LoggedOut {

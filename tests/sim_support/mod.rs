@@ -455,7 +455,8 @@ pub async fn pair(sb: &SandboxHandle, phone: &str) -> (Companion, PairedDevice) 
     (c, paired.unwrap())
 }
 
-/// Logs a paired companion in and reads `<success>`.
+/// Logs a paired companion in and reads `<success>` (and, after a success, the edge routing
+/// info the server sends next).
 pub async fn login(sb: &SandboxHandle, c: &Companion, jid: &str) -> (RawClient, Node) {
     login_at(&sb.ws_url(), sb.root_public_key(), c, jid).await
 }
@@ -466,6 +467,15 @@ pub async fn login_at(url: &str, root: PublicKey, c: &Companion, jid: &str) -> (
         .await
         .unwrap();
     let success = client.recv().await;
+    if success.tag == "success" {
+        let ib = client.recv().await;
+        assert!(
+            ib.child("edge_routing")
+                .and_then(|e| e.child("routing_info"))
+                .is_some(),
+            "{ib}"
+        );
+    }
     (client, success)
 }
 

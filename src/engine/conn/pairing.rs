@@ -62,12 +62,22 @@ impl Connection {
             next_at: now,
         });
         self.show_next_qr(now);
+        self.after_pair_device(now);
     }
 
     pub(super) fn show_next_qr(&mut self, now: Duration) {
         let Some(qr) = self.qr.as_mut() else { return };
         let Some(reference) = qr.refs.pop_front() else {
-            return self.close(now, CloseReason::PairingTimedOut);
+            // A valid pairing code keeps the connection open until it expires.
+            match self.code_holds_until(now) {
+                Some(until) => {
+                    if let Some(qr) = self.qr.as_mut() {
+                        qr.next_at = until;
+                    }
+                    return;
+                }
+                None => return self.close(now, CloseReason::PairingTimedOut),
+            }
         };
         let ttl = if qr.first {
             self.config.qr_ttl.0
@@ -93,7 +103,17 @@ impl Connection {
             .attr("id")
             .map(|v| v.as_str().into_owned())
             .unwrap_or_default();
-        match pair::handle_pair_success(node, &self.keys, &z) {
+        // Paired by code, the HMAC key is the secret the code exchange derived.
+        let by_code = self.code.take().and_then(|c| c.adv_secret);
+        let keys = match by_code {
+            Some(secret) => {
+                let mut keys = self.keys.clone();
+                keys.adv_secret = store::AdvSecret::from_bytes(*secret);
+                std::borrow::Cow::Owned(keys)
+            }
+            None => std::borrow::Cow::Borrowed(&self.keys),
+        };
+        match pair::handle_pair_success(node, &keys, &z) {
             Ok(paired) => {
                 // Saved and flushed by the driver before anyone hears of it, the phone included.
                 self.events

@@ -1,0 +1,36 @@
+//! What a real account's connection also does, against the sandbox that models it, through the
+//! real gateway: the edge routing info the server sends is presented on the next connect.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod gateway_e2e_support;
+
+use gateway_e2e_support::{Options, sandbox, start};
+use wuts::sim::Fault;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_routing_info_is_presented_on_the_next_connect() {
+    let sim = sandbox(71).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("Loja").await;
+    let ana = gw.user_in(&tenant, "Ana").await;
+    let jid = gw.pair(&sim, &ana, "5511999990701").await;
+    // The first login (after the 515) had no routing info yet; the server gave it one.
+    let first = sim.edge_routing(&jid).expect("logged in");
+    assert_eq!(first.presented, None);
+    assert_eq!(first.issued.len(), 6);
+
+    let mut events = gw.events(&ana).await;
+    assert_eq!(events.next().await.1["state"], "connected");
+    sim.inject(Fault::Drop {
+        device: jid.clone(),
+    })
+    .await
+    .unwrap();
+    events.wait_for("disconnected").await;
+    events.wait_for("connected").await;
+    let again = sim.edge_routing(&jid).unwrap();
+    assert_eq!(again.presented.as_deref(), Some(first.issued.as_slice()));
+    gw.stop().await;
+}
