@@ -186,6 +186,11 @@ async fn serve(mut config: ServeConfig) -> Result<(), ServeError> {
         sandbox: sandbox.as_ref().map(|s| s.info.clone()),
         limits: config.limits.clone(),
         idempotency_keys_per_user: config.idempotency_keys_per_user,
+        webhooks: http::WebhookSettings {
+            allow_private: config.webhook_allow_private,
+            retry_base: config.webhook_retry_base,
+            ..http::WebhookSettings::default()
+        },
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);

@@ -66,6 +66,14 @@ pub struct ServeArgs {
     /// answer 429 [default: 10000].
     #[arg(long, value_name = "N")]
     idempotency_keys_per_user: Option<String>,
+    /// Allow webhook URLs on private, loopback and link-local addresses (checked again on the
+    /// resolved address of every delivery) [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    webhook_allow_private: Option<bool>,
+    /// Delay before a failed webhook delivery's first retry, in milliseconds; each further
+    /// retry doubles it, with jitter [default: 5000].
+    #[arg(long, value_name = "MS")]
+    webhook_retry_base_ms: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -85,6 +93,8 @@ struct FileConfig {
     max_connections: Option<usize>,
     store_cache_mb: Option<u64>,
     idempotency_keys_per_user: Option<usize>,
+    webhook_allow_private: Option<bool>,
+    webhook_retry_base_ms: Option<u64>,
 }
 
 /// How logs are written.
@@ -128,6 +138,10 @@ pub struct ServeConfig {
     pub store_cache_bytes: u64,
     /// Idempotency records a user may hold at once.
     pub idempotency_keys_per_user: usize,
+    /// Webhook targets on private addresses are allowed.
+    pub webhook_allow_private: bool,
+    /// The first webhook retry's delay.
+    pub webhook_retry_base: Duration,
 }
 
 /// Why the gateway could not start.
@@ -296,7 +310,25 @@ impl ServeConfig {
             file.idempotency_keys_per_user,
         )?
         .unwrap_or(10_000);
+        let private_env = env("WUTS_WEBHOOK_ALLOW_PRIVATE")
+            .map(|v| parse_bool("WUTS_WEBHOOK_ALLOW_PRIVATE", &v))
+            .transpose()?;
+        let webhook_allow_private = pick(
+            args.webhook_allow_private,
+            private_env,
+            file.webhook_allow_private,
+        )
+        .unwrap_or(false);
+        let webhook_retry_base = number(
+            "webhook_retry_base_ms",
+            args.webhook_retry_base_ms
+                .or_else(|| env("WUTS_WEBHOOK_RETRY_BASE_MS")),
+            file.webhook_retry_base_ms,
+        )?
+        .map_or(Duration::from_secs(5), Duration::from_millis);
         Ok(Self {
+            webhook_allow_private,
+            webhook_retry_base,
             limits,
             store_cache_bytes: store_cache_mb.saturating_mul(1024 * 1024),
             idempotency_keys_per_user,

@@ -55,9 +55,10 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .filter_map(|user| state.devices.status(user.device).ok())
         .map(|status| status.state)
         .collect();
-    let text = state
+    let mut text = state
         .metrics
         .render(&states, state.devices.stats().reconnects);
+    state.events.render_metrics(&mut text);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
