@@ -16,7 +16,9 @@ use webhook_receiver::{Receiver, WAIT, free_port, verify_standard};
 
 const ADMIN: &str = "kill-test-admin-token";
 
-/// `wuts serve` on a data directory; returns the child and its base URL.
+/// `wuts serve` on a data directory; returns the child and its base URL (the caller kills and
+/// waits for it; a child that exits early has ended already).
+#[allow(clippy::zombie_processes)]
 fn serve(data: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wuts"))
         .args([
