@@ -318,6 +318,9 @@ impl GatewayStore for Logged {
         self.log.lock().unwrap().push("flush");
         self.inner.flush_gateway()
     }
+    fn outbox(&self) -> &dyn wuts_store::gateway::outbox::EventStore {
+        self.inner.outbox()
+    }
 }
 
 #[tokio::test]

@@ -247,6 +247,11 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
         idempotency_keys_per_user: config.idempotency_keys_per_user,
         // A retry waits a little longer than the first attempt can take.
         idempotency_wait: config.wa_request_timeout + Duration::from_secs(5),
+        webhooks: http::WebhookSettings {
+            allow_private: config.webhook_allow_private,
+            retry_base: config.webhook_retry_base,
+            ..http::WebhookSettings::default()
+        },
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);

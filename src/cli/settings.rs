@@ -84,6 +84,20 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// Allow webhook URLs on private, loopback and link-local addresses (checked again on the
+    /// resolved address of every delivery) [default: false].
+    #[arg(
+        long,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        env = "WUTS_WEBHOOK_ALLOW_PRIVATE"
+    )]
+    webhook_allow_private: Option<bool>,
+    /// Delay before a failed webhook delivery's first retry, in milliseconds; each further
+    /// retry doubles it, with jitter [default: 5000].
+    #[arg(long, value_name = "MS", env = "WUTS_WEBHOOK_RETRY_BASE_MS")]
+    webhook_retry_base_ms: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -104,6 +118,8 @@ struct FileConfig {
     store_cache_mb: Option<u64>,
     idempotency_keys_per_user: Option<usize>,
     wa_request_timeout: Option<u64>,
+    webhook_allow_private: Option<bool>,
+    webhook_retry_base_ms: Option<u64>,
 }
 
 /// How logs are written.
@@ -149,6 +165,10 @@ pub struct ServeConfig {
     pub idempotency_keys_per_user: usize,
     /// How long a request to WhatsApp waits for its reply.
     pub wa_request_timeout: Duration,
+    /// Webhook targets on private addresses are allowed.
+    pub webhook_allow_private: bool,
+    /// The first webhook retry's delay.
+    pub webhook_retry_base: Duration,
 }
 
 /// Why the gateway could not start.
@@ -329,8 +349,26 @@ impl ServeConfig {
                 "wa_request_timeout must be at least 1 second".to_owned(),
             ));
         }
+        let private_env = env("WUTS_WEBHOOK_ALLOW_PRIVATE")
+            .map(|v| parse_bool("WUTS_WEBHOOK_ALLOW_PRIVATE", &v))
+            .transpose()?;
+        let webhook_allow_private = pick(
+            args.webhook_allow_private,
+            private_env,
+            file.webhook_allow_private,
+        )
+        .unwrap_or(false);
+        let webhook_retry_base = number(
+            "webhook_retry_base_ms",
+            args.webhook_retry_base_ms
+                .or_else(|| env("WUTS_WEBHOOK_RETRY_BASE_MS")),
+            file.webhook_retry_base_ms,
+        )?
+        .map_or(Duration::from_secs(5), Duration::from_millis);
         Ok(Self {
             wa_request_timeout,
+            webhook_allow_private,
+            webhook_retry_base,
             limits,
             store_cache_bytes: store_cache_mb.saturating_mul(1024 * 1024),
             idempotency_keys_per_user,

@@ -261,6 +261,11 @@ pub trait Devices: Send + Sync + 'static {
     fn remove(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
     /// Closes every device's connection cleanly and flushes the store.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+    /// Hands every device's events to `sink` from now on (the event pipeline). The default
+    /// drops it, for registries that emit nothing.
+    fn set_event_sink(&self, sink: std::sync::Arc<dyn crate::events::EventSink>) {
+        let _ = sink;
+    }
     /// Counters for `/metrics`. The default reports zeros, for registries that keep none.
     fn stats(&self) -> DeviceStats {
         DeviceStats::default()

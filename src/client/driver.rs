@@ -66,6 +66,8 @@ pub(super) enum Command {
 pub(super) struct Shared {
     pub(super) status: Mutex<DeviceStatus>,
     pub(super) events: broadcast::Sender<DeviceEvent>,
+    /// The event pipeline (webhooks, outbox), once the gateway has set one.
+    pub(super) sink: Option<(DeviceId, crate::events::SinkSlot)>,
 }
 
 impl Shared {
@@ -80,6 +82,7 @@ impl Shared {
                 reason,
             }),
             events: broadcast::channel(64).0,
+            sink: None,
         }
     }
 
@@ -98,6 +101,13 @@ impl Shared {
     }
 
     fn emit(&self, ev: DeviceEvent) {
+        if let Some(sink) = self
+            .sink
+            .as_ref()
+            .and_then(|(id, slot)| Some((id, slot.get()?)))
+        {
+            sink.1.device_event(*sink.0, &ev);
+        }
         let _ = self.events.send(ev);
     }
 }

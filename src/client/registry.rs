@@ -34,6 +34,7 @@ struct Inner {
     clients: Mutex<HashMap<DeviceId, Client>>,
     connect_slots: Arc<Semaphore>,
     reconnects: Arc<AtomicU64>,
+    sink: crate::events::SinkSlot,
 }
 
 impl Registry {
@@ -46,6 +47,7 @@ impl Registry {
                 clients: Mutex::new(HashMap::new()),
                 connect_slots: Arc::new(Semaphore::new(DEFAULT_CONNECT_CONCURRENCY)),
                 reconnects: Arc::new(AtomicU64::new(0)),
+                sink: crate::events::SinkSlot::default(),
             }),
         }
     }
@@ -92,7 +94,9 @@ impl Registry {
 
     fn spawn(&self, id: DeviceId, jid: Option<Jid>, lifecycle: Lifecycle) -> Client {
         let reason = lifecycle.reason().map(Reason::of);
-        let shared = Arc::new(Shared::new(lifecycle.phase(), jid, reason));
+        let mut shared = Shared::new(lifecycle.phase(), jid, reason);
+        shared.sink = Some((id, self.inner.sink.clone()));
+        let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel(32);
         let client = Client {
             id,
@@ -217,6 +221,10 @@ impl Devices for Registry {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown_all())
+    }
+
+    fn set_event_sink(&self, sink: Arc<dyn crate::events::EventSink>) {
+        self.inner.sink.set(sink);
     }
 
     fn stats(&self) -> DeviceStats {

@@ -2,16 +2,21 @@
 //!
 //! The stream opens with a `state` event (the device's state and JID now) and, while pairing,
 //! the current `qr` and `pair_code`; then, in the order the device emits them: `qr`,
-//! `pair_code`, `pairing_timed_out`, `paired`, `connected`, `disconnected`, `logged_out`. A client too slow to keep up gets a
-//! `lagged` event saying how many it missed. Every `data` is a JSON object. The stream ends
+//! `pair_code`, `pairing_timed_out`, `paired`, `connected`, `disconnected`, `logged_out`. A
+//! client too slow to keep up gets a `lagged` event saying how many it missed. Every `data` is a JSON object. The stream ends
 //! when the device is removed or the gateway stops.
+//!
+//! With `?format=envelope` (or a `Last-Event-ID` header) it is instead the user's outbox
+//! stream, the same as `GET /events` serves the user (`stream.rs`): every event with its `id:`,
+//! resumable.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
@@ -26,8 +31,14 @@ pub(crate) async fn stream_events(
     State(state): State<Arc<AppState>>,
     _: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    Query(q): Query<super::stream::FormatQuery>,
+    headers: HeaderMap,
+) -> Result<super::stream::EventStream, ApiError> {
     let user = load_user(&state, &id)?;
+    if q.format.as_deref() == Some("envelope") || headers.contains_key("last-event-id") {
+        let after = super::stream::resume_point(&headers, q.last_event_id)?;
+        return Ok(super::stream::outbox_sse(&state, user.id, after));
+    }
     device_stream(&state, user.device)
 }
 
@@ -35,13 +46,14 @@ pub(crate) async fn stream_events(
 pub(crate) fn device_stream(
     state: &AppState,
     device: DeviceId,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
+) -> Result<super::stream::EventStream, ApiError> {
     // Subscribe before reading the status, so nothing falls between the two.
     let receiver = state.devices.subscribe(device)?;
     let status = state.devices.status(device)?;
     let stop = state.shutdown.subscribe();
     let stream = stream::iter(opening(&status).into_iter().map(Ok))
-        .chain(stream::unfold((receiver, stop), next_event));
+        .chain(stream::unfold((receiver, stop), next_event))
+        .boxed();
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

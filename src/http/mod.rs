@@ -25,6 +25,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod openapi_devices;
+mod openapi_events;
 mod openapi_paircode;
 mod openapi_schemas;
 mod ops;
@@ -32,7 +33,9 @@ mod paircode;
 mod process_metrics;
 mod qr;
 mod server;
+mod stream;
 pub mod validate;
+mod webhooks;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -55,6 +58,9 @@ use self::metrics::Metrics;
 pub use self::openapi::openapi_document;
 pub use self::server::ServerLimits;
 use crate::client::api::Devices;
+use crate::events::EventHub;
+pub use crate::events::deliver_settings::WebhookSettings;
+use crate::events::ticket::Tickets;
 
 /// How `POST /groups` shapes its responses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -114,6 +120,8 @@ pub struct GatewayConfig {
     pub idempotency_keys_per_user: usize,
     /// How often expired idempotency records are purged.
     pub idempotency_sweep_every: Duration,
+    /// Webhook delivery: retries, and whether private targets are allowed.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for GatewayConfig {
@@ -127,6 +135,7 @@ impl Default for GatewayConfig {
             limits: ServerLimits::default(),
             idempotency_keys_per_user: 10_000,
             idempotency_sweep_every: Duration::from_secs(10 * 60),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -148,6 +157,9 @@ pub struct AppState {
     /// Set when the shutdown deadline passes: in-flight requests answer 503 at once.
     hard_stop: watch::Sender<bool>,
     connections: server::Connections,
+    /// The event pipeline: outbox, webhook deliveries, live streams.
+    pub events: EventHub,
+    tickets: Tickets,
 }
 
 impl AppState {
@@ -159,9 +171,12 @@ impl AppState {
         admin_token: TokenHash,
     ) -> Arc<Self> {
         process_metrics::mark_start();
+        let events = EventHub::new(store.clone(), devices.clone(), config.webhooks.clone());
         Arc::new(Self {
             devices,
             store,
+            events,
+            tickets: Tickets::new(rand::random()),
             config,
             admin_token,
             metrics: Metrics::default(),
@@ -217,6 +232,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/qr", get(devices::qr_code))
         .route("/qr/status", get(devices::qr_status))
         .route("/paircode", post(paircode::user_pair_code))
+        .route("/webhook", post(webhooks::configure).get(webhooks::show))
+        .route("/user/webhook", post(webhooks::configure_user))
+        .route("/webhook/events", get(webhooks::event_names))
+        .route("/webhook/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhook/deliveries/{id}/redeliver",
+            post(webhooks::redeliver),
+        )
+        .route("/events", get(stream::stream_user))
+        .route("/events/ticket", post(stream::issue_ticket))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::restyle_errors,
@@ -257,6 +282,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/users/{id}/logout", post(admin::logout))
         .route("/admin/users/{id}/qr", get(qr::show_qr))
         .route("/admin/users/{id}/events", get(events::stream_events))
+        .route(
+            "/admin/users/{id}/webhook",
+            post(webhooks::admin_configure).get(webhooks::admin_show),
+        )
+        .route(
+            "/admin/users/{id}/user-webhook",
+            post(webhooks::admin_configure_user),
+        )
+        .route(
+            "/admin/users/{id}/webhook/deliveries",
+            get(webhooks::admin_deliveries),
+        )
+        .route(
+            "/admin/users/{id}/webhook/deliveries/{delivery}/redeliver",
+            post(webhooks::admin_redeliver),
+        )
         .route("/admin/sandbox", get(admin::sandbox));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
@@ -295,6 +336,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(idempotency::sweep_forever(state.clone()));
+    state.events.start();
     let result = server::run(listener, state.clone(), router(state.clone()), shutdown).await;
     sweeper.abort();
     // An aborted task is dropped later unless awaited; it holds the state (and the store).
@@ -307,6 +349,8 @@ pub async fn serve(
     {
         tracing::warn!("devices did not all close within the shutdown deadline");
     }
+    // After the devices: their last events (disconnected) are written before the flush.
+    state.events.stop().await;
     if let Err(error) = state.store.flush_gateway() {
         tracing::error!(%error, "final store flush failed");
     }

@@ -59,6 +59,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .metrics
         .render(&states, state.devices.stats().reconnects);
     super::process_metrics::render(&mut text);
+    state.events.render_metrics(&mut text);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

@@ -42,6 +42,8 @@ pub enum RecordKind {
     StoredResponse,
     /// One of a user's devices, as the gateway names it.
     GatewayDevice,
+    /// A user's event sequence counter.
+    EventCounter,
 }
 
 impl fmt::Display for RecordKind {
@@ -60,6 +62,7 @@ impl fmt::Display for RecordKind {
             Self::AdminToken => "admin token",
             Self::StoredResponse => "stored response",
             Self::GatewayDevice => "gateway device",
+            Self::EventCounter => "event sequence counter",
         })
     }
 }

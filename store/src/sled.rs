@@ -67,6 +67,8 @@ pub struct SledStore {
     meta: Tree,
     /// The gateway's trees (`sled/gateway.rs`).
     gateway: gateway::Trees,
+    /// The event outbox's trees (`sled/outbox.rs`).
+    events: outbox::Trees,
     /// Holds the directory lock; declared last so it is released after sled is closed.
     _lock: File,
 }
@@ -154,6 +156,7 @@ impl SledStore {
             pre_keys: tree("pre-keys")?,
             meta: tree("meta")?,
             gateway: gateway::Trees::open(&db)?,
+            events: outbox::Trees::open(&db)?,
             db,
             dir,
             _lock: lock,
@@ -453,6 +456,7 @@ impl Flush for SledStore {
 }
 
 mod gateway;
+mod outbox;
 mod pool;
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,8 @@ pub struct FakeDevices {
     group_started: tokio::sync::Notify,
     /// While `false`, `create_group` calls wait (a gate, so tests never sleep to overlap).
     groups_open: tokio::sync::watch::Sender<bool>,
+    /// The gateway's event pipeline, as a registry would hold it.
+    sink: Mutex<Option<Arc<dyn wuts::events::EventSink>>>,
 }
 
 impl Default for FakeDevices {
@@ -69,6 +71,7 @@ impl Default for FakeDevices {
             state: Mutex::default(),
             group_started: tokio::sync::Notify::new(),
             groups_open: tokio::sync::watch::channel(true).0,
+            sink: Mutex::new(None),
         }
     }
 }
@@ -116,8 +119,21 @@ impl FakeDevices {
         self.set_state(device, DeviceState::Connected);
     }
 
-    /// Sends an event to the device's subscribers.
+    /// The event pipeline the gateway handed over (for group events).
+    pub fn sink(&self) -> Arc<dyn wuts::events::EventSink> {
+        self.sink
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the gateway set a sink")
+    }
+
+    /// Sends an event to the device's subscribers and the event pipeline, as a device task does.
     pub fn emit(&self, device: DeviceId, event: DeviceEvent) {
+        let sink = self.sink.lock().unwrap().clone();
+        if let Some(sink) = sink {
+            sink.device_event(device, &event);
+        }
         self.with(|s| {
             let d = s.devices.get_mut(&device).expect("device exists");
             let _ = d.events.send(event);
@@ -295,6 +311,10 @@ impl Devices for FakeDevices {
                 .map(|d| d.status.clone())
                 .ok_or(Error::UnknownDevice(id))
         })
+    }
+
+    fn set_event_sink(&self, sink: Arc<dyn wuts::events::EventSink>) {
+        *self.sink.lock().unwrap() = Some(sink);
     }
 
     fn subscribe(&self, id: DeviceId) -> Result<broadcast::Receiver<DeviceEvent>, Error> {

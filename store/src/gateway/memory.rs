@@ -14,6 +14,7 @@ use crate::error::Error;
 #[derive(Debug, Default)]
 pub struct MemGatewayStore {
     state: Mutex<State>,
+    outbox: super::outbox::MemEventStore,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +125,8 @@ impl GatewayStore for MemGatewayStore {
         state.tokens.remove(&user.token_hash);
         state.responses.retain(|(owner, _), _| owner != id);
         state.devices.retain(|d| &d.user != id);
+        drop(state);
+        self.outbox.remove_user(id);
         Ok(Some(user))
     }
 
@@ -220,5 +223,9 @@ impl GatewayStore for MemGatewayStore {
 
     fn flush_gateway(&self) -> Result<(), Error> {
         Ok(())
+    }
+
+    fn outbox(&self) -> &dyn super::outbox::EventStore {
+        &self.outbox
     }
 }

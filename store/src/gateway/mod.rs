@@ -13,6 +13,7 @@
 //! pending record before the request goes to WhatsApp, the response before it is sent).
 
 mod memory;
+pub mod outbox;
 pub(crate) mod record;
 
 use std::fmt;
@@ -290,6 +291,9 @@ pub trait GatewayStore: Send + Sync {
 
     /// Makes every earlier write durable.
     fn flush_gateway(&self) -> Result<(), Error>;
+
+    /// The event outbox, delivery records and webhook configurations ([`outbox`]).
+    fn outbox(&self) -> &dyn outbox::EventStore;
 }
 
 #[cfg(test)]

@@ -52,6 +52,13 @@ impl Trees {
     }
 }
 
+impl Trees {
+    /// The users tree, for writes elsewhere that must check the user exists.
+    pub(super) fn users_tree(&self) -> &Tree {
+        &self.users
+    }
+}
+
 fn corrupt(record: RecordKind) -> impl Fn(RecordError) -> Error {
     move |source| Error::CorruptStore { record, source }
 }
@@ -244,6 +251,7 @@ impl GatewayStore for SledStore {
             .devices
             .apply_batch(batch)
             .map_err(backend("remove user devices"))?;
+        super::outbox::remove_user(&self.events, id)?;
         self.flush_for("remove user")?;
         Ok(removed)
     }
@@ -372,5 +380,9 @@ impl GatewayStore for SledStore {
 
     fn flush_gateway(&self) -> Result<(), Error> {
         self.flush_for("flush")
+    }
+
+    fn outbox(&self) -> &dyn crate::gateway::outbox::EventStore {
+        self
     }
 }
