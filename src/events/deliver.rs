@@ -283,7 +283,9 @@ pub(super) fn resume(inner: Arc<Inner>) {
 }
 
 /// Stops every lane (their owed work stays in the outbox).
-pub(super) fn stop(inner: &Arc<Inner>) {
+/// Stops every lane and waits until each has dropped what it holds (the store among it), so
+/// the data directory can be reopened at once.
+pub(super) async fn stop(inner: &Arc<Inner>) {
     inner.lanes.started.store(false, Ordering::SeqCst);
     let handles = std::mem::take(
         &mut *inner
@@ -292,7 +294,7 @@ pub(super) fn stop(inner: &Arc<Inner>) {
             .lock()
             .unwrap_or_else(PoisonError::into_inner),
     );
-    for handle in handles {
+    for handle in &handles {
         handle.abort();
     }
     inner
@@ -301,6 +303,9 @@ pub(super) fn stop(inner: &Arc<Inner>) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
+    for handle in handles {
+        let _ = handle.await;
+    }
 }
 
 /// Wakes (or starts) the lane of `(user, lane)`.

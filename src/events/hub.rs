@@ -153,10 +153,14 @@ impl EventHub {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for task in tasks {
+        for task in &tasks {
             task.abort();
         }
-        deliver::stop(&self.inner);
+        // An aborted task is dropped only when awaited; until then it holds the store.
+        for task in tasks {
+            let _ = task.await;
+        }
+        deliver::stop(&self.inner).await;
     }
 
     /// Starts the outbox writer and the delivery lanes (every delivery still owed from before a
