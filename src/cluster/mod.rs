@@ -5,6 +5,7 @@
 //! - [`lease`]: the node's lease as a state machine on virtual time: when to renew, the local
 //!   deadline that ends before the database's expiry, and when to self-fence.
 //! - [`rendezvous`]: weighted rendezvous hashing, which node a device belongs on.
+//! - [`forward`]: signing and checking requests forwarded to a device's owner.
 //! - [`claim`]: which orphaned devices this node claims now (the target first, the others
 //!   after a wait by rank).
 //!
@@ -13,6 +14,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod claim;
+pub mod forward;
 pub mod lease;
 pub mod rendezvous;
 

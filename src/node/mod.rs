@@ -3,10 +3,12 @@
 //!
 //! - [`lease`]: keeps this node's lease (join, renew, self-fence, reconcile) and publishes
 //!   whether the node may serve and which devices it owns.
+//! - [`forward`]: passes a call to the owning node and checks forwarded calls on arrival.
 //! - [`claimer`]: claims orphaned devices by rendezvous rank, paced, and publishes the fences
 //!   this node holds.
 
 pub mod claimer;
+pub mod forward;
 pub mod lease;
 
 pub use claimer::{ClaimerHandle, Owned, start_claimer};
