@@ -258,7 +258,7 @@ async fn unknown_routes_and_methods_get_the_envelope() {
     );
     let (status, body) = status_json(
         gw.http
-            .get(format!("{}/groups", gw.url))
+            .put(format!("{}/groups", gw.url))
             .send()
             .await
             .unwrap(),

@@ -417,6 +417,11 @@ impl Driver {
                     p.logged_in_before = true;
                     self.lifecycle.logged_in();
                 }
+                Event::Group(events) => {
+                    for event in events {
+                        self.shared.emit(DeviceEvent::Group(Box::new(event)));
+                    }
+                }
                 Event::IqDone { id, result } => {
                     if let Some(tx) = p.waiting.remove(&id) {
                         let _ = tx.send(result.map_err(iq_error));

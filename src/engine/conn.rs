@@ -30,7 +30,7 @@ use crate::ops::companion::RemoveCompanion;
 use crate::ops::keepalive::{self, Ping};
 use crate::ops::passive::SetPassive;
 use crate::ops::prekeys::{Count, Upload};
-use crate::ops::{Iq, IqSpec, stanzas};
+use crate::ops::{Iq, IqSpec, groups, stanzas};
 use crate::types::Jid;
 
 mod pairing;
@@ -438,6 +438,14 @@ impl Connection {
     /// The server asks for pre-keys with `<notification type="encrypt"><count value=N/>` when
     /// its stock runs low (whatsmeow `handleEncryptNotification`).
     fn handle_notification(&mut self, node: &Node) {
+        if groups::notify::is_group_notification(node) {
+            match groups::parse_notification(node) {
+                Ok(events) if !events.is_empty() => self.events.push_back(Event::Group(events)),
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, "unreadable group notification"),
+            }
+            return;
+        }
         let is_encrypt = node.attr("type").is_some_and(|t| t.as_str() == "encrypt");
         let count = node
             .child("count")

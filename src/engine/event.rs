@@ -44,6 +44,8 @@ pub enum Event {
         /// Our LID, from `success`.
         lid: Option<Jid>,
     },
+    /// A group changed (a `w:gp2` notification, acknowledged already): one event per change.
+    Group(Vec<crate::ops::groups::GroupEvent>),
     /// A caller's IQ ended.
     IqDone {
         /// Which.

@@ -2,7 +2,8 @@
 //!
 //! The stream opens with a `state` event (the device's state and JID now) and, while pairing,
 //! the current `qr`; then, in the order the device emits them: `qr`, `pairing_timed_out`,
-//! `paired`, `connected`, `disconnected`, `logged_out`. A client too slow to keep up gets a
+//! `paired`, `connected`, `disconnected`, `logged_out`, and `group` (a change to a group the
+//! account is in: `ops::groups::GroupEvent` as JSON). A client too slow to keep up gets a
 //! `lagged` event saying how many it missed. Every `data` is a JSON object. The stream ends
 //! when the device is removed or the gateway stops.
 
@@ -102,6 +103,10 @@ pub(crate) fn to_event(device_event: &DeviceEvent) -> Event {
         DeviceEvent::Disconnected { reason } => event("disconnected", reason_json(reason)),
         DeviceEvent::LoggedOut { reason } => event("logged_out", reason_json(reason)),
         DeviceEvent::Error { reason } => event("error", reason_json(reason)),
+        DeviceEvent::Group(change) => event(
+            "group",
+            serde_json::to_value(change.as_ref()).unwrap_or_else(|_| json!({})),
+        ),
     }
 }
 

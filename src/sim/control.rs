@@ -36,6 +36,7 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> R
         .route("/devices", get(devices))
         .route("/devices/{jid}", delete(remove_device))
         .route("/groups", get(groups))
+        .route("/notifications", get(notifications))
         .route("/phones/{phone}", put(set_phone).get(get_phone))
         .route("/faults", post(inject))
         .with_state(state)
@@ -80,6 +81,28 @@ async fn remove_device(State(app): State<ControlState>, Path(jid): Path<String>)
 
 async fn groups(State(app): State<ControlState>) -> Response {
     Json(app.shared.groups()).into_response()
+}
+
+/// `GET /control/notifications?jid=DEVICE`: the notifications sent to that device, oldest
+/// first (the last 256).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsQuery {
+    jid: String,
+}
+
+async fn notifications(
+    State(app): State<ControlState>,
+    query: Result<
+        axum::extract::Query<NotificationsQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    let Ok(axum::extract::Query(q)) = query else {
+        let body = json!({ "error": "bad_query", "message": "give the device as ?jid=" });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    Json(app.shared.notifications(&q.jid)).into_response()
 }
 
 async fn set_phone(

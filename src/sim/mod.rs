@@ -14,7 +14,8 @@
 //! records.rs  how each record is encoded, and the errors reading one can give
 //! legacy.rs   the whole-directory sandbox.json of earlier builds, read once to migrate
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
-//! groups.rs   w:g2 create validation and result                           (pure)
+//! group_ops.rs  group requests after create on the live state; notifications out
+//! groups/     w:g2 create, administration rules, w:gp2 notifications      (pure)
 //! payload.rs  ClientPayload: registration or login                          (pure)
 //! session.rs  IQs of a logged-in device
 //! stanzas.rs  the stanzas the server sends
@@ -33,6 +34,7 @@
 mod conn;
 mod control;
 mod error;
+mod group_ops;
 pub mod groups;
 mod keys;
 mod legacy;
@@ -57,8 +59,8 @@ use tokio::task::JoinHandle;
 
 pub use error::Error;
 pub use model::{
-    AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, Member, PairedDevice,
-    PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
+    AddRequest, AddRule, DeviceInfo, FailedParticipant, Fault, GroupRecord, JoinRequest, Member,
+    PairedDevice, PhoneBehaviour, SentStanza, SimEvent, StoreWrites, StreamError, Timing,
 };
 pub use pairing::PairingError;
 pub use records::{Damage, PersistError, RecordKind};
