@@ -696,3 +696,102 @@ async fn status_style_answers_in_its_envelope() {
     assert_eq!(body["error_code"], "NOT_GROUP_ADMIN");
     w.gw.stop().await;
 }
+
+/// POSTs JSON to the sandbox's control API.
+async fn control(sim: &SandboxHandle, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", sim.control_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    status_json(response).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_members_act_through_the_control_api() {
+    let w = world(24, ResponseStyle::Wuts).await;
+    let jid = team(&w).await;
+    let carla = "5511777770000";
+    let mut ana_events = w.gw.events(&w.ana).await;
+    let mut bruno_events = w.gw.events(&w.bruno).await;
+
+    // Carla is only a member: she may not switch the announcement mode.
+    let (status, body) = control(
+        &w.sim,
+        "/group-action",
+        json!({"group": jid, "actor_phone": carla, "action": "announce", "value": true}),
+    )
+    .await;
+    assert_eq!((status, &body["code"]), (403, &json!(401)), "{body}");
+
+    // Promoted, she renames the group; both devices hear it, with her as the actor.
+    let (status, body) = call(
+        &w.gw,
+        &w.ana,
+        reqwest::Method::POST,
+        &format!("/groups/{jid}/participants"),
+        Some(json!({"participants": [carla], "action": "promote"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = control(
+        &w.sim,
+        "/group-action",
+        json!({"group": jid, "actor_phone": carla, "action": "subject", "value": "Carla's"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for events in [&mut ana_events, &mut bruno_events] {
+        let renamed = group_event(events, "subject").await;
+        assert_eq!(renamed["subject"], "Carla's");
+        assert_eq!(renamed["actor"], pn(carla).as_str());
+    }
+    // And removes Bruno, who hears it too.
+    let (status, body) = control(
+        &w.sim,
+        "/group-action",
+        json!({"group": jid, "actor_phone": carla, "action": "remove", "participants": [BRUNO]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let removed = group_event(&mut bruno_events, "remove").await;
+    assert_eq!(removed["participants"], json!([pn(BRUNO)]));
+
+    // A join request in a join-approval group reaches the admins.
+    let (status, body) = call(
+        &w.gw,
+        &w.ana,
+        reqwest::Method::PATCH,
+        &format!("/groups/{jid}"),
+        Some(json!({"join_approval": true})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = control(
+        &w.sim,
+        "/join-request",
+        json!({"group": jid, "phone": "5511333330000"}),
+    )
+    .await;
+    assert_eq!((status, &body["pending"]), (200, &json!(true)), "{body}");
+    let request = group_event(&mut ana_events, "join_request").await;
+    assert_eq!(request["participants"], json!([pn("5511333330000")]));
+    let (status, _) = control(
+        &w.sim,
+        "/join-request",
+        json!({"group": "120363999999999999@g.us", "phone": "5511333330000"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = control(
+        &w.sim,
+        "/group-action",
+        json!({"group": jid, "actor_phone": carla, "action": "dance"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    w.gw.stop().await;
+}

@@ -25,6 +25,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod openapi_devices;
+mod openapi_groups;
 mod openapi_schemas;
 mod ops;
 mod qr;

@@ -229,3 +229,148 @@ fn join_by_link(
     commit(shared, st, i, g, actor, applied, now);
     Ok(reply)
 }
+
+/// What the control API asks a simulated member to do (`POST /control/group-action`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Action {
+    /// The group, `…@g.us`.
+    pub group: String,
+    /// The member who acts (digits).
+    pub actor_phone: String,
+    /// `add`, `remove`, `promote`, `demote`, `subject`, `description`, `announce`, `locked`,
+    /// `join_approval`, `member_add_mode`, `ephemeral`, `invite_reset`, `leave`.
+    pub action: String,
+    /// Phone numbers or JIDs, for the participant actions.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// The new value: text for subject, description and member_add_mode (`admin_add` /
+    /// `all_member_add`), true/false for the switches, seconds for ephemeral.
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+}
+
+/// Builds the IQ the member's phone would send for `action`, or says what is wrong with it.
+pub(crate) fn action_iq(a: &Action) -> Result<Node, String> {
+    let group: Jid = a
+        .group
+        .parse()
+        .ok()
+        .filter(|j: &Jid| j.server == SERVER_GROUP && !j.user.is_empty())
+        .ok_or("group must be a group JID (…@g.us)")?;
+    let on = || {
+        a.value
+            .as_ref()
+            .and_then(serde_json::Value::as_bool)
+            .ok_or("value must be true or false")
+    };
+    let text = || {
+        a.value
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or("value must be a string")
+    };
+    let people = || -> Result<Vec<Node>, String> {
+        if a.participants.is_empty() {
+            return Err("participants is required".to_owned());
+        }
+        a.participants
+            .iter()
+            .map(|p| {
+                let jid = if p.contains('@') {
+                    p.parse().ok()
+                } else {
+                    Some(Jid::new(p.trim_start_matches('+'), SERVER_PN))
+                };
+                jid.map(|j: Jid| Node::new("participant").with_attr("jid", j))
+                    .ok_or_else(|| format!("{p} is not a phone number or JID"))
+            })
+            .collect()
+    };
+    let (to, child) = match a.action.as_str() {
+        "add" | "remove" | "promote" | "demote" => {
+            (group, Node::new(a.action.as_str()).with_children(people()?))
+        }
+        "subject" => (group, Node::new("subject").with_bytes(text()?.into_bytes())),
+        "description" => {
+            let body = text()?;
+            (
+                group,
+                Node::new("description")
+                    .with_attr("id", "C0FFEE00")
+                    .with_children(vec![Node::new("body").with_bytes(body.into_bytes())]),
+            )
+        }
+        "announce" => (
+            group,
+            Node::new(if on()? {
+                "announcement"
+            } else {
+                "not_announcement"
+            }),
+        ),
+        "locked" => (group, Node::new(if on()? { "locked" } else { "unlocked" })),
+        "join_approval" => (
+            group,
+            Node::new("membership_approval_mode").with_children(vec![
+                Node::new("group_join").with_attr("state", if on()? { "on" } else { "off" }),
+            ]),
+        ),
+        "member_add_mode" => (
+            group,
+            Node::new("member_add_mode").with_bytes(text()?.into_bytes()),
+        ),
+        "ephemeral" => {
+            let secs = a
+                .value
+                .as_ref()
+                .and_then(serde_json::Value::as_u64)
+                .ok_or("value must be seconds")?;
+            (
+                group,
+                if secs == 0 {
+                    Node::new("not_ephemeral")
+                } else {
+                    Node::new("ephemeral").with_attr("expiration", secs.to_string())
+                },
+            )
+        }
+        "invite_reset" => (group, Node::new("invite")),
+        "leave" => (
+            stanzas::group_server_jid(),
+            Node::new("leave").with_children(vec![Node::new("group").with_attr("id", group)]),
+        ),
+        other => return Err(format!("unknown action {other:?}")),
+    };
+    let kind = "set";
+    Ok(Node::new("iq")
+        .with_attr("id", "control")
+        .with_attr("xmlns", "w:g2")
+        .with_attr("type", kind)
+        .with_attr("to", to)
+        .with_children(vec![child]))
+}
+
+/// The member `phone` asks to join `group` (`POST /control/join-request`), as if by its
+/// link: a join-approval group files the request (admins are notified), another adds them.
+pub(crate) fn join_request(
+    shared: &Shared,
+    group: &str,
+    phone: &str,
+    now: u64,
+) -> Result<bool, IqError> {
+    let mut st = shared.lock();
+    let pn = Jid::new(phone, SERVER_PN).to_string();
+    let lid = st
+        .accounts
+        .get(phone)
+        .map(|a| Jid::new(a.lid.as_str(), SERVER_LID).to_string())
+        .unwrap_or_default();
+    let actor = Actor { pn: &pn, lid: &lid };
+    let i = find(&st, group)?;
+    let mut g = st.groups[i].clone();
+    let (applied, pending) = admin::join_by_link(&mut g, &actor, now);
+    commit(shared, &mut st, i, g, &actor, applied, now);
+    Ok(pending)
+}
