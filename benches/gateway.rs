@@ -58,6 +58,9 @@ fn group(request: &CreateGroup) -> GroupInfo {
         owner: Some(owner),
         created_at: 1_781_517_600,
         description: None,
+        description_id: None,
+        ephemeral: 0,
+        member_add_mode: None,
         announcement: request.announcement,
         locked: request.locked,
         join_approval: request.join_approval,
@@ -104,6 +107,16 @@ impl Devices for Instant0 {
     fn subscribe(&self, _: DeviceId) -> Result<broadcast::Receiver<DeviceEvent>, Error> {
         Ok(broadcast::channel(1).1)
     }
+    /// Group administration is proven against the sandbox (`gateway_group_admin.rs`);
+    /// this fake never reaches WhatsApp.
+    fn group(
+        &self,
+        _: DeviceId,
+        _: wuts::ops::groups::GroupCall,
+    ) -> BoxFuture<'_, Result<wuts::ops::groups::GroupAnswer, Error>> {
+        Box::pin(async { Err(Error::NotConnected) })
+    }
+
     fn create_group(
         &self,
         _: DeviceId,

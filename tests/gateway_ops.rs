@@ -109,6 +109,7 @@ async fn metrics_count_requests_devices_and_iq_latency() {
 /// A sample path for a documented template.
 fn concrete(path: &str) -> String {
     path.replace("{id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{jid}", "120363000000000001@g.us")
 }
 
 #[tokio::test]
@@ -155,7 +156,7 @@ async fn openapi_documents_every_route_and_error() {
             }
         }
     }
-    assert_eq!(operations, 51);
+    assert_eq!(operations, 61);
     let text = doc.to_string();
     for code in ErrorCode::ALL {
         assert!(
@@ -258,7 +259,7 @@ async fn unknown_routes_and_methods_get_the_envelope() {
     );
     let (status, body) = status_json(
         gw.http
-            .get(format!("{}/groups", gw.url))
+            .put(format!("{}/groups", gw.url))
             .send()
             .await
             .unwrap(),

@@ -13,7 +13,7 @@ pub use wuts_store::DeviceId;
 
 use crate::engine::CloseReason;
 use crate::engine::lifecycle::Refusal;
-use crate::ops::groups::{CreateGroup, GroupInfo};
+use crate::ops::groups::{CreateGroup, GroupAnswer, GroupCall, GroupEvent, GroupInfo};
 use crate::ops::{FieldError, ParseError};
 use crate::types::{Jid, UserJid};
 
@@ -124,6 +124,8 @@ pub enum DeviceEvent {
         /// Why.
         reason: Reason,
     },
+    /// A group the account is in changed (WhatsApp's `w:gp2` notification, acknowledged).
+    Group(Box<GroupEvent>),
 }
 
 /// Process-wide counters of the registry, for `/metrics`.
@@ -257,6 +259,9 @@ pub trait Devices: Send + Sync + 'static {
         id: DeviceId,
         req: CreateGroup,
     ) -> BoxFuture<'_, Result<GroupInfo, Error>>;
+    /// Runs one group request after create (metadata, participants, settings, invite link,
+    /// leave, join) from the device's account. Checked first: nothing invalid is sent.
+    fn group(&self, id: DeviceId, call: GroupCall) -> BoxFuture<'_, Result<GroupAnswer, Error>>;
     /// Logs the device out, wipes its keys and forgets it.
     fn remove(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>>;
     /// Closes every device's connection cleanly and flushes the store.

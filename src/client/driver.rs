@@ -503,6 +503,17 @@ impl Driver {
                     self.shared.update(|s| s.last_seen = Some(unix_now()));
                 }
                 Event::RoutingInfo(info) => p.routing_info = Some(info),
+                Event::Group { events, ack } => {
+                    let durable = self.record_groups(&events).await;
+                    for event in events {
+                        self.shared.emit(DeviceEvent::Group(Box::new(event)));
+                    }
+                    match ack {
+                        Some(ack) if durable => l.conn.acknowledge(base.elapsed(), &ack),
+                        // Unacknowledged, WhatsApp delivers it again (on the next connection).
+                        _ => {}
+                    }
+                }
                 Event::IqDone { id, result } => {
                     if let Some(tx) = p.waiting.remove(&id) {
                         let _ = tx.send(result.map_err(iq_error));
@@ -562,6 +573,29 @@ impl Driver {
     }
 
     /// New keys and no pairing, durably.
+    /// Writes a notification's group events to the outbox; `true` once they are durable (or
+    /// when no pipeline is attached: nothing would keep them then).
+    async fn record_groups(&self, events: &[crate::ops::groups::GroupEvent]) -> bool {
+        let Some((device, sink)) = self
+            .shared
+            .sink
+            .as_ref()
+            .and_then(|(id, slot)| Some((*id, slot.get()?)))
+        else {
+            return true;
+        };
+        for event in events
+            .iter()
+            .flat_map(crate::events::group::from_notification)
+        {
+            if let Err(error) = sink.group_event(device, event).await {
+                tracing::warn!(device = self.id.get(), %error, "group event not recorded: not acknowledged");
+                return false;
+            }
+        }
+        true
+    }
+
     async fn wipe(&self) -> Result<(), wuts_store::Error> {
         let (store, id) = (self.store.clone(), self.id);
         blocking(move || jobs::reset(store.as_ref(), id)).await

@@ -9,7 +9,7 @@ use super::api::{DeviceEvent, DeviceStatus, Error, PairCodeInfo};
 use super::driver::{Command, Shared};
 use crate::binary::Node;
 use crate::engine::lifecycle;
-use crate::ops::groups::{CreateGroup, GroupInfo};
+use crate::ops::groups::{CreateGroup, GroupAnswer, GroupCall, GroupInfo};
 use crate::ops::{Iq, IqSpec};
 use crate::types::UserJid;
 
@@ -95,6 +95,13 @@ impl Client {
     pub async fn create_group(&self, req: CreateGroup) -> Result<GroupInfo, Error> {
         let req = req.normalize().map_err(Error::Invalid)?;
         self.run(&req.spec(rand::random())).await
+    }
+
+    /// Runs one group request after create. Normalised and checked first: nothing invalid
+    /// reaches WhatsApp.
+    pub async fn group(&self, call: GroupCall) -> Result<GroupAnswer, Error> {
+        let call = call.normalize().map_err(Error::Invalid)?;
+        self.run(&call.spec(rand::random())).await
     }
 
     /// Closes the connection cleanly and stops the task. Returns once the task has ended and

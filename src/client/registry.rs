@@ -16,7 +16,7 @@ use super::handle::Client;
 use super::jobs;
 use crate::engine::lifecycle::{self, Lifecycle};
 use crate::engine::{CloseReason, keys};
-use crate::ops::groups::{CreateGroup, GroupInfo};
+use crate::ops::groups::{CreateGroup, GroupAnswer, GroupCall, GroupInfo};
 use crate::types::{Jid, UserJid};
 
 /// How many devices may be connecting (websocket + handshake) at the same time.
@@ -213,6 +213,10 @@ impl Devices for Registry {
         req: CreateGroup,
     ) -> BoxFuture<'_, Result<GroupInfo, Error>> {
         Box::pin(async move { self.client(id)?.create_group(req).await })
+    }
+
+    fn group(&self, id: DeviceId, call: GroupCall) -> BoxFuture<'_, Result<GroupAnswer, Error>> {
+        Box::pin(async move { self.client(id)?.group(call).await })
     }
 
     fn remove(&self, id: DeviceId) -> BoxFuture<'_, Result<(), Error>> {

@@ -56,6 +56,16 @@ pub enum Event {
     /// The server's edge routing info: present it on the next connect
     /// ([`Connection::with_routing`](super::Connection::with_routing)).
     RoutingInfo(Vec<u8>),
+    /// A group changed (a `w:gp2` notification): one event per change. The notification is
+    /// not acknowledged yet: the driver records the events durably first, then sends `ack`
+    /// through [`Connection::acknowledge`](super::Connection::acknowledge), so a crash in
+    /// between makes WhatsApp deliver it again instead of losing it.
+    Group {
+        /// What changed.
+        events: Vec<crate::ops::groups::GroupEvent>,
+        /// The acknowledgement to send once they are safe.
+        ack: Option<Node>,
+    },
     /// A caller's IQ ended.
     IqDone {
         /// Which.

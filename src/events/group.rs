@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use super::model::EventName;
+use crate::ops::groups::{GroupEvent as Notified, GroupEventKind as Kind};
 
 /// Something that happened to a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -127,4 +128,86 @@ pub struct CommunityLink {
     pub group_jid: String,
     /// Who did it.
     pub actor: Option<String>,
+}
+
+/// What operators are told of one change a `w:gp2` notification carried (nothing for a change
+/// the parser did not know). A join request names one requester, so it becomes one event each.
+pub fn from_notification(n: &Notified) -> Vec<GroupEvent> {
+    let group_jid = n.group.clone();
+    let actor = n.actor.clone();
+    let info = |f: &dyn Fn(&mut GroupInfoChange)| {
+        let mut change = GroupInfoChange {
+            group_jid: group_jid.clone(),
+            actor: actor.clone(),
+            ..GroupInfoChange::default()
+        };
+        f(&mut change);
+        vec![GroupEvent::Info(change)]
+    };
+    let participants = |action: &str| {
+        vec![GroupEvent::Participants(ParticipantsChange {
+            group_jid: group_jid.clone(),
+            action: action.to_owned(),
+            participants: n.participants.clone(),
+            actor: actor.clone(),
+            reason: n.reason.clone(),
+        })]
+    };
+    let requests = |action: &str| {
+        n.participants
+            .iter()
+            .map(|requester| {
+                GroupEvent::JoinRequest(JoinRequestChange {
+                    group_jid: group_jid.clone(),
+                    action: action.to_owned(),
+                    requester: requester.clone(),
+                    actor: actor.clone(),
+                })
+            })
+            .collect()
+    };
+    let link = |linked: bool| {
+        let Some(group) = n.linked_group.clone() else {
+            return Vec::new();
+        };
+        let link = CommunityLink {
+            community_jid: group_jid.clone(),
+            group_jid: group,
+            actor: actor.clone(),
+        };
+        vec![if linked {
+            GroupEvent::CommunityLinked(link)
+        } else {
+            GroupEvent::CommunityUnlinked(link)
+        }]
+    };
+    match n.kind {
+        Kind::Create => vec![GroupEvent::Joined(GroupJoined {
+            group_jid: group_jid.clone(),
+            subject: n.subject.clone(),
+            actor: actor.clone(),
+            reason: "created".to_owned(),
+        })],
+        Kind::Add if n.reason.as_deref() == Some("invite") => participants("join"),
+        Kind::Add => participants("add"),
+        Kind::Remove => participants("remove"),
+        Kind::Leave => participants("leave"),
+        Kind::Promote => participants("promote"),
+        Kind::Demote => participants("demote"),
+        Kind::Subject => info(&|c| c.subject = n.subject.clone()),
+        Kind::Description => {
+            info(&|c| c.description = Some(n.description.clone().unwrap_or_default()))
+        }
+        Kind::Announce => info(&|c| c.announcement = n.enabled),
+        Kind::Locked => info(&|c| c.locked = n.enabled),
+        Kind::JoinApproval => info(&|c| c.join_approval = n.enabled),
+        Kind::MemberAddMode => info(&|c| c.member_add_mode = n.member_add_mode.clone()),
+        Kind::Ephemeral => info(&|c| c.ephemeral = n.ephemeral_seconds),
+        Kind::Invite => info(&|c| c.invite_reset = Some(true)),
+        Kind::JoinRequest => requests("created"),
+        Kind::JoinRequestRevoked => requests("revoked"),
+        Kind::Link => link(true),
+        Kind::Unlink => link(false),
+        Kind::Other => Vec::new(),
+    }
 }

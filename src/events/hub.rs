@@ -326,6 +326,9 @@ impl EventHub {
                 }
                 out
             }
+            // Group events come in through `group_event`, durably, before their notification
+            // is acknowledged (the driver calls it); not a second time here.
+            DeviceEvent::Group(_) => Vec::new(),
         }
     }
 }

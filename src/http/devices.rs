@@ -48,7 +48,7 @@ fn query(q: Result<Query<DeviceQuery>, QueryRejection>) -> Result<DeviceQuery, A
 /// The device the request names (or the caller's only one) and the query's flags: what every
 /// single-device route starts from.
 pub(crate) struct Target {
-    device: GatewayDevice,
+    pub(crate) device: GatewayDevice,
     query: DeviceQuery,
 }
 

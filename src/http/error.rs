@@ -82,11 +82,21 @@ pub enum ErrorCode {
     ShuttingDown,
     /// 504: WhatsApp did not answer in time.
     Timeout,
+    /// 404: WhatsApp knows no such group (its 404 `item-not-found`).
+    GroupNotFound,
+    /// 403: only a group admin may do this (WhatsApp's 401 `not-authorized`).
+    NotGroupAdmin,
+    /// 403: the account is not a participant of the group (WhatsApp's 403 `forbidden`).
+    NotAParticipant,
+    /// 404: no group has this invite code (WhatsApp's 406 `not-acceptable`).
+    InviteInvalid,
+    /// 410: the invite was revoked (the link was reset) or has expired (WhatsApp's 410 `gone`).
+    InviteRevoked,
 }
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::DeviceIdRequired,
@@ -109,6 +119,11 @@ impl ErrorCode {
         ErrorCode::ServerBusy,
         ErrorCode::ShuttingDown,
         ErrorCode::Timeout,
+        ErrorCode::GroupNotFound,
+        ErrorCode::NotGroupAdmin,
+        ErrorCode::NotAParticipant,
+        ErrorCode::InviteInvalid,
+        ErrorCode::InviteRevoked,
     ];
 
     /// The code as clients see it.
@@ -136,6 +151,11 @@ impl ErrorCode {
             ErrorCode::ServerBusy => "SERVER_BUSY",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::GroupNotFound => "GROUP_NOT_FOUND",
+            ErrorCode::NotGroupAdmin => "NOT_GROUP_ADMIN",
+            ErrorCode::NotAParticipant => "NOT_A_PARTICIPANT",
+            ErrorCode::InviteInvalid => "INVITE_INVALID",
+            ErrorCode::InviteRevoked => "INVITE_REVOKED",
         }
     }
 
@@ -164,6 +184,9 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::GroupNotFound | ErrorCode::InviteInvalid => StatusCode::NOT_FOUND,
+            ErrorCode::NotGroupAdmin | ErrorCode::NotAParticipant => StatusCode::FORBIDDEN,
+            ErrorCode::InviteRevoked => StatusCode::GONE,
         }
     }
 }
@@ -243,6 +266,21 @@ pub enum ApiError {
         /// WhatsApp's text, or our description.
         text: String,
     },
+    /// WhatsApp refused a group request for a reason with its own code (unknown group, not
+    /// an admin, not a participant, invalid or revoked invite).
+    #[error("{message}")]
+    Group {
+        /// `GROUP_NOT_FOUND`, `NOT_GROUP_ADMIN`, ...
+        code: ErrorCode,
+        /// What it means for the caller.
+        message: String,
+        /// WhatsApp's code.
+        whatsapp_code: u16,
+        /// WhatsApp's text.
+        whatsapp_text: String,
+        /// Fields added to the error body (what a partly applied update did).
+        extra: Option<Box<Value>>,
+    },
     /// WhatsApp did not answer in time.
     #[error("WhatsApp did not answer in time")]
     Timeout,
@@ -291,6 +329,7 @@ impl ApiError {
             ApiError::DeviceOffline => ErrorCode::DeviceOffline,
             ApiError::WhatsApp { .. } => ErrorCode::WhatsappError,
             ApiError::Timeout => ErrorCode::Timeout,
+            ApiError::Group { code, .. } => *code,
             ApiError::ServerBusy => ErrorCode::ServerBusy,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::Internal(_) => ErrorCode::InternalError,
@@ -309,6 +348,11 @@ impl ApiError {
     pub(crate) fn report(&self) -> ErrorReport {
         let (whatsapp_code, whatsapp_text) = match self {
             ApiError::WhatsApp { code, text } => (*code, Some(text.clone())),
+            ApiError::Group {
+                whatsapp_code,
+                whatsapp_text,
+                ..
+            } => (Some(*whatsapp_code), Some(whatsapp_text.clone())),
             _ => (None, None),
         };
         ErrorReport {
@@ -320,6 +364,10 @@ impl ApiError {
             },
             whatsapp_code,
             whatsapp_text,
+            extra: match self {
+                ApiError::Group { extra, .. } => extra.as_deref().cloned(),
+                _ => None,
+            },
         }
     }
 }
@@ -379,6 +427,8 @@ pub(crate) struct ErrorReport {
     pub(crate) details: Vec<Violation>,
     pub(crate) whatsapp_code: Option<u16>,
     pub(crate) whatsapp_text: Option<String>,
+    /// Route-specific fields merged into the body (a partly applied group update).
+    pub(crate) extra: Option<Value>,
 }
 
 impl ErrorReport {
@@ -432,6 +482,11 @@ impl ErrorReport {
         if let Some(text) = &self.whatsapp_text {
             map.insert("whatsapp_text".to_owned(), json!(text));
         }
+        if let Some(Value::Object(extra)) = &self.extra {
+            for (k, v) in extra {
+                map.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
     }
 }
 
@@ -481,83 +536,5 @@ impl IntoResponse for ApiError {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::client::api::DeviceId;
-
-    #[test]
-    fn client_errors_map_to_the_documented_codes() {
-        let cases = [
-            (ClientError::NotPaired, "DEVICE_NOT_PAIRED", 409),
-            (ClientError::NotConnected, "DEVICE_OFFLINE", 503),
-            (ClientError::Closed, "DEVICE_OFFLINE", 503),
-            (ClientError::Timeout(Duration::from_secs(1)), "TIMEOUT", 504),
-            (
-                ClientError::Rejected {
-                    code: 406,
-                    text: "not-acceptable".into(),
-                },
-                "WHATSAPP_ERROR",
-                502,
-            ),
-            (
-                ClientError::Malformed(crate::ops::ParseError::Missing("group")),
-                "WHATSAPP_ERROR",
-                502,
-            ),
-            (
-                ClientError::Invalid(vec![crate::ops::FieldError::new(
-                    "name",
-                    crate::ops::Problem::Empty,
-                )]),
-                "VALIDATION_ERROR",
-                400,
-            ),
-            (ClientError::AlreadyPaired, "DEVICE_ALREADY_PAIRED", 409),
-            (ClientError::Pairing, "DEVICE_PAIRING", 409),
-            (
-                ClientError::UnknownDevice(DeviceId::new(1)),
-                "NOT_FOUND",
-                404,
-            ),
-        ];
-        for (error, code, status) in cases {
-            let api = ApiError::from(error);
-            assert_eq!(api.code().as_str(), code);
-            assert_eq!(api.code().status().as_u16(), status);
-        }
-    }
-
-    #[test]
-    fn internal_errors_hide_their_detail() {
-        let body = ApiError::Internal("disk on fire".into())
-            .report()
-            .wuts_style();
-        assert_eq!(body["error"], "internal error");
-        assert_eq!(body["error_code"], "INTERNAL_ERROR");
-        assert!(!body.to_string().contains("disk"));
-    }
-
-    #[test]
-    fn status_style_lists_violations_in_its_error_text() {
-        let error = ApiError::Validation(vec![
-            Violation::new("name", "is required"),
-            Violation::new("participants[0]", "is not a phone number"),
-        ]);
-        let body = error.report().status_style();
-        assert_eq!(body["status"], false);
-        assert_eq!(body["code"], 400);
-        assert_eq!(body["message"], "Bad request");
-        assert_eq!(
-            body["error"],
-            "name: is required; participants[0]: is not a phone number"
-        );
-    }
-
-    #[test]
-    fn rfc3339_has_whole_seconds_and_z() {
-        assert_eq!(rfc3339(1_781_517_600), "2026-06-15T10:00:00Z");
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

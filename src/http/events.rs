@@ -2,8 +2,10 @@
 //!
 //! The stream opens with a `state` event (the device's state and JID now) and, while pairing,
 //! the current `qr` and `pair_code`; then, in the order the device emits them: `qr`,
-//! `pair_code`, `pairing_timed_out`, `paired`, `connected`, `disconnected`, `logged_out`. A
-//! client too slow to keep up gets a `lagged` event saying how many it missed. Every `data` is a JSON object. The stream ends
+//! `pair_code`, `pairing_timed_out`, `paired`, `connected`, `disconnected`, `logged_out`, and
+//! `group` (a change to a group the account is in: `ops::groups::GroupEvent` as JSON). A client
+//! too slow to keep up gets a `lagged` event saying how many it missed. Every `data` is a JSON
+//! object. The stream ends
 //! when the device is removed or the gateway stops.
 //!
 //! With `?format=envelope` (or a `Last-Event-ID` header) it is instead the user's outbox
@@ -133,6 +135,10 @@ pub(crate) fn to_event(device_event: &DeviceEvent) -> Event {
         DeviceEvent::Disconnected { reason } => event("disconnected", reason_json(reason)),
         DeviceEvent::LoggedOut { reason } => event("logged_out", reason_json(reason)),
         DeviceEvent::Error { reason } => event("error", reason_json(reason)),
+        DeviceEvent::Group(change) => event(
+            "group",
+            serde_json::to_value(change.as_ref()).unwrap_or_else(|_| json!({})),
+        ),
     }
 }
 

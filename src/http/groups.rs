@@ -108,7 +108,7 @@ pub(crate) async fn create_group(
     Ok(json_response(status, body))
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub(super) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     response
         .headers_mut()
@@ -117,7 +117,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// The stored response of an earlier request with the same key.
-fn replay(status: u16, body: Vec<u8>) -> Response {
+pub(super) fn replay(status: u16, body: Vec<u8>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut response = json_response(status, body);
     response.headers_mut().insert(
@@ -235,7 +235,7 @@ fn not_added(info: &GroupInfo, requested: &[Jid]) -> Vec<NotAdded> {
 }
 
 /// What WhatsApp's per-participant codes mean (protocol sheet §6.6).
-fn reason(code: u16) -> &'static str {
+pub(super) fn reason(code: u16) -> &'static str {
     match code {
         403 => "privacy settings forbid a direct add; send the invite instead",
         404 => "not on WhatsApp",
@@ -248,7 +248,7 @@ fn reason(code: u16) -> &'static str {
 }
 
 /// The participant's phone-number JID: itself when it is one, else what WhatsApp mapped it to.
-fn phone_number(p: &GroupParticipant) -> Option<String> {
+pub(super) fn phone_number(p: &GroupParticipant) -> Option<String> {
     if p.jid.server == SERVER_PN {
         Some(p.jid.to_string())
     } else {

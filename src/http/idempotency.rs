@@ -1,4 +1,5 @@
-//! `Idempotency-Key` for `POST /groups`: a retry with the same key and the same request gets
+//! `Idempotency-Key` for `POST /groups` and every other mutating group route ([`run_keyed`]):
+//! a retry with the same key and the same request gets
 //! the first response back and creates nothing; the same key with another request is refused
 //! (422, as in the IETF `Idempotency-Key` draft).
 //!
@@ -139,6 +140,85 @@ pub(crate) fn request_hash(device: DeviceId, request: &CreateGroup) -> [u8; 32] 
         request.parent.as_ref().map(ToString::to_string),
     ]);
     Sha256::digest(canonical.to_string().as_bytes()).into()
+}
+
+/// A digest of any other keyed request: the route, the device and the normalised request
+/// (its canonical JSON), so the same key on another route or group is a different request.
+pub(crate) fn hash_of(device: DeviceId, route: &str, canonical: &serde_json::Value) -> [u8; 32] {
+    let text = serde_json::json!([device.get(), route, canonical]).to_string();
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Why a keyed request's work failed, and whether WhatsApp may have acted on it (then the
+/// key stays pending and retries answer `OUTCOME_UNKNOWN`).
+pub(crate) struct Failure {
+    pub(crate) error: ApiError,
+    pub(crate) unknown: bool,
+}
+
+impl Failure {
+    /// A client error, classified as `POST /groups` does: a stopped device task may have sent
+    /// it, so it counts as unknown like a timeout.
+    pub(crate) fn of(
+        error: crate::client::api::Error,
+        map: impl FnOnce(crate::client::api::Error) -> ApiError,
+    ) -> Self {
+        let unknown = error.outcome_unknown() || matches!(error, crate::client::api::Error::Closed);
+        Failure {
+            error: map(error),
+            unknown,
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure {
+            error,
+            unknown: false,
+        }
+    }
+}
+
+/// Runs `work` under the request's `Idempotency-Key`, if it sent one: a replay answers the
+/// stored response, an unknown earlier outcome is refused, and a new response is stored
+/// before it is answered. Without a key, `work` just runs.
+pub(crate) async fn run_keyed(
+    state: &Arc<AppState>,
+    user: &UserId,
+    key: Option<IdempotencyKey>,
+    hash: [u8; 32],
+    work: impl std::future::Future<Output = Result<(axum::http::StatusCode, Vec<u8>), Failure>>,
+) -> Result<axum::response::Response, ApiError> {
+    use super::groups::{json_response, replay};
+    let Some(key) = key else {
+        return work
+            .await
+            .map(|(status, body)| json_response(status, body))
+            .map_err(|f| f.error);
+    };
+    let _guard = state
+        .in_flight
+        .acquire_within(user, &key, state.config.idempotency_wait)
+        .await?;
+    match lookup(state, user, &key, &hash)? {
+        Lookup::Replay(status, body) => return Ok(replay(status, body)),
+        Lookup::Unknown => return Err(ApiError::OutcomeUnknown),
+        Lookup::Run => begin(state, user, &key, hash, true).await?,
+        Lookup::Rerun => begin(state, user, &key, hash, false).await?,
+    }
+    match work.await {
+        Ok((status, body)) => {
+            complete(state, user, &key, hash, status.as_u16(), &body).await;
+            Ok(json_response(status, body))
+        }
+        Err(Failure { error, unknown }) => {
+            if !unknown {
+                abandon(state, user, &key);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// What to do with a keyed request.

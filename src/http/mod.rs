@@ -18,6 +18,8 @@ mod body;
 mod devices;
 pub mod error;
 mod events;
+mod group_admin;
+mod group_bodies;
 mod groups;
 mod idempotency;
 mod listing;
@@ -26,6 +28,7 @@ mod middleware;
 mod openapi;
 mod openapi_devices;
 mod openapi_events;
+mod openapi_groups;
 mod openapi_paircode;
 mod openapi_schemas;
 mod ops;
@@ -45,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -221,9 +224,25 @@ impl AppState {
 /// documented route answers.
 pub fn router(state: Arc<AppState>) -> Router {
     let groups = Router::new()
-        .route("/groups", post(groups::create_group))
+        .route("/groups", post(groups::create_group).get(group_admin::list))
+        .route("/groups/join", post(group_admin::join))
+        .route(
+            "/groups/{jid}",
+            get(group_admin::show).patch(group_admin::update),
+        )
+        .route(
+            "/groups/{jid}/participants",
+            post(group_admin::add_participants).delete(group_admin::remove_participants),
+        )
+        .route("/groups/{jid}/invite", get(group_admin::invite_link))
+        .route(
+            "/groups/{jid}/invite/reset",
+            post(group_admin::reset_invite),
+        )
+        .route("/groups/{jid}/ephemeral", put(group_admin::ephemeral))
+        .route("/groups/{jid}/leave", delete(group_admin::leave))
         .route("/devices", post(devices::create).get(devices::list))
-        .route("/devices/{id}", axum::routing::delete(devices::remove))
+        .route("/devices/{id}", delete(devices::remove))
         .route("/user/devices", get(devices::mine))
         .route("/status", get(devices::status))
         .route("/connect", post(devices::connect))

@@ -431,7 +431,7 @@ fn parameter(param: Param) -> Value {
 
 /// The error responses of a route, one per status, each listing its codes.
 fn error_responses(route: &RouteDoc, responses: &mut Map<String, Value>) {
-    let envelope = if route.path == "/groups" {
+    let envelope = if route.path.starts_with("/groups") {
         json!({ "oneOf": [schema_ref("ErrorEnvelope"), schema_ref("StatusErrorEnvelope")] })
     } else {
         schema_ref("ErrorEnvelope")
@@ -484,6 +484,13 @@ fn operation(route: &RouteDoc) -> Value {
     error_responses(route, &mut responses);
 
     let mut parameters: Vec<Value> = Vec::new();
+    if route.path.contains("{jid}") {
+        parameters.push(json!({
+            "name": "jid", "in": "path", "required": true,
+            "description": "The group's JID (`120363…@g.us`), checked before anything is sent.",
+            "schema": { "type": "string" }
+        }));
+    }
     if route.path.contains("{id}") {
         let description = if route.path.starts_with("/webhook/deliveries") {
             "The event's id or sequence number."
@@ -543,7 +550,8 @@ pub fn openapi_document() -> Value {
         .iter()
         .chain(super::openapi_devices::DEVICE_ROUTES)
         .chain(super::openapi_paircode::PAIRCODE_ROUTES)
-        .chain(super::openapi_events::EVENT_ROUTES);
+        .chain(super::openapi_events::EVENT_ROUTES)
+        .chain(super::openapi_groups::GROUP_ROUTES);
     for route in routes {
         let entry = paths
             .entry(route.path.to_owned())

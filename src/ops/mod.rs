@@ -174,6 +174,14 @@ pub enum Problem {
     /// Not the kind of address expected.
     #[error("{0}")]
     Jid(#[from] JidProblem),
+    /// Not one of the values WhatsApp accepts.
+    #[error("must be one of: {}", .0.join(", "))]
+    NotOneOf(Vec<String>),
+    /// Not an invite link or code.
+    #[error(
+        "must be an invite link (https://chat.whatsapp.com/CODE) or its code: letters, digits, - and _"
+    )]
+    BadInviteCode,
     /// A community cannot be created inside another community.
     #[error("a community cannot be created inside another community")]
     CommunityInCommunity,

@@ -15,9 +15,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::Error;
+use super::group_ops;
 use super::model::{Fault, PhoneBehaviour, StreamError};
 use super::pairing::PairingError;
 use super::shared::Shared;
+use super::shared::unix_now;
 
 /// What the control handlers need; its own type (not the listener's) so that `server` nests
 /// this router without the two modules importing each other.
@@ -37,6 +39,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> R
         .route("/devices", get(devices))
         .route("/devices/{jid}", delete(remove_device))
         .route("/groups", get(groups))
+        .route("/notifications", get(notifications))
+        .route("/group-action", post(group_action))
+        .route("/join-request", post(join_request))
         .route("/phones/{phone}", put(set_phone).get(get_phone))
         .route("/faults", post(inject))
         .with_state(state)
@@ -103,6 +108,98 @@ async fn remove_device(State(app): State<ControlState>, Path(jid): Path<String>)
 
 async fn groups(State(app): State<ControlState>) -> Response {
     Json(app.shared.groups()).into_response()
+}
+
+/// `GET /control/notifications?jid=DEVICE`: the notifications sent to that device, oldest
+/// first (the last 256).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsQuery {
+    jid: String,
+}
+
+async fn notifications(
+    State(app): State<ControlState>,
+    query: Result<
+        axum::extract::Query<NotificationsQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    let Ok(axum::extract::Query(q)) = query else {
+        let body = json!({ "error": "bad_query", "message": "give the device as ?jid=" });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    Json(app.shared.notifications(&q.jid)).into_response()
+}
+
+/// `POST /control/group-action`: a simulated member acts on a group, under the same rules and
+/// with the same notifications as a device. 200 `{"reply": "<iq …>"}`, or WhatsApp's refusal
+/// as `{"error": "refused", "code", "text"}` with the matching status.
+async fn group_action(
+    State(app): State<ControlState>,
+    body: Result<Json<group_ops::Action>, JsonRejection>,
+) -> Response {
+    let Json(action) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    let iq = match group_ops::action_iq(&action) {
+        Ok(iq) => iq,
+        Err(message) => {
+            let body = json!({ "error": "bad_action", "message": message });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    let phone = action.actor_phone.trim_start_matches('+');
+    match group_ops::run(&app.shared, phone, &iq, unix_now()) {
+        Some((_, Ok(children))) => {
+            let reply: Vec<String> = children.iter().map(ToString::to_string).collect();
+            Json(json!({ "reply": reply })).into_response()
+        }
+        Some((_, Err(e))) => refused(e),
+        None => {
+            let body = json!({ "error": "bad_action", "message": "not a group request" });
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+    }
+}
+
+/// `POST /control/join-request` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinRequestBody {
+    group: String,
+    phone: String,
+}
+
+/// `POST /control/join-request`: `phone` asks to join `group` as if by its link:
+/// `{"pending": true}` in a join-approval group (admins are notified), else added.
+async fn join_request(
+    State(app): State<ControlState>,
+    body: Result<Json<JoinRequestBody>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    let phone = req.phone.trim_start_matches('+');
+    match group_ops::join_request(&app.shared, &req.group, phone, unix_now()) {
+        Ok(pending) => Json(json!({ "pending": pending })).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+/// WhatsApp's refusal of a control action: its code as the status where one fits.
+fn refused(e: super::stanzas::IqError) -> Response {
+    let status = match e.code {
+        400 => StatusCode::BAD_REQUEST,
+        401 | 403 => StatusCode::FORBIDDEN,
+        404 => StatusCode::NOT_FOUND,
+        410 => StatusCode::GONE,
+        _ => StatusCode::CONFLICT,
+    };
+    let body = json!({ "error": "refused", "code": e.code, "text": e.text });
+    (status, Json(body)).into_response()
 }
 
 async fn set_phone(

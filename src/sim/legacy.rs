@@ -124,6 +124,7 @@ pub(crate) fn load(path: &Path) -> Result<Option<Loaded>, PersistError> {
         accounts,
         devices,
         phones: snap.phones.into_iter().collect(),
+        group_seqs: (0..next_group).collect(),
         groups: snap.groups,
         next_group,
     }))

@@ -17,7 +17,8 @@
 //! pairing.rs  the phone: QR parsing, pair-success, pair-device-sign checks   (pure)
 //! paircode.rs the phone's side of pairing by code: key derivation, bundle    (pure)
 //! pairing_error.rs  why a pairing failed                                  (pure)
-//! groups.rs   w:g2 create validation and result                           (pure)
+//! group_ops.rs  group requests after create on the live state; notifications out
+//! groups/     w:g2 create, administration rules, w:gp2 notifications      (pure)
 //! payload.rs  ClientPayload: registration or login                          (pure)
 //! session.rs  IQs of a logged-in device
 //! stanzas.rs  the stanzas the server sends
@@ -37,6 +38,7 @@ mod codes;
 mod conn;
 mod control;
 mod error;
+mod group_ops;
 pub mod groups;
 mod keys;
 mod legacy;
@@ -63,8 +65,9 @@ use tokio::task::JoinHandle;
 
 pub use error::Error;
 pub use model::{
-    AddRequest, AddRule, DeviceInfo, EdgeRouting, FailedParticipant, Fault, GroupRecord, Member,
-    PairedDevice, PhoneBehaviour, SimEvent, StoreWrites, StreamError, Timing,
+    AddRequest, AddRule, DeviceInfo, EdgeRouting, FailedParticipant, Fault, GroupRecord,
+    JoinRequest, Member, PairedDevice, PhoneBehaviour, SentStanza, SimEvent, StoreWrites,
+    StreamError, Timing,
 };
 pub use pairing::PairingError;
 pub use records::{Damage, PersistError, RecordKind};

@@ -133,6 +133,48 @@ pub struct GroupRecord {
     pub participants: Vec<Member>,
     /// Requested participants that were not added, and why.
     pub failed: Vec<FailedParticipant>,
+    /// The description's id (a change must name it as `prev`).
+    #[serde(default)]
+    pub description_id: Option<String>,
+    /// The current invite-link code, once someone asked for it.
+    #[serde(default)]
+    pub invite_code: Option<String>,
+    /// Codes revoked by a reset: joining with one is 410 `gone`.
+    #[serde(default)]
+    pub revoked_codes: Vec<String>,
+    /// Pending join requests (join-approval groups), oldest first.
+    #[serde(default)]
+    pub requests: Vec<JoinRequest>,
+    /// Groups linked to this community.
+    #[serde(default)]
+    pub linked_groups: Vec<String>,
+}
+
+/// A stanza the sandbox sent a device on its own initiative (a notification), as
+/// `GET /control/notifications` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentStanza {
+    /// Unix seconds.
+    pub at: u64,
+    /// The element (`notification`).
+    pub tag: String,
+    /// Its `type` (`w:gp2`).
+    pub kind: Option<String>,
+    /// Its `from` (the group).
+    pub from: Option<String>,
+    /// The whole stanza in its text form.
+    pub stanza: String,
+}
+
+/// Someone who asked to join a join-approval group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The account JID (`phone@s.whatsapp.net`).
+    pub jid: String,
+    /// Unix seconds.
+    pub requested_at: u64,
+    /// How: `invite_link` or `non_admin_add`.
+    pub method: String,
 }
 
 /// A member of a created group.

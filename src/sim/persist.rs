@@ -265,6 +265,7 @@ impl Store {
             // Sequence numbers may have gaps (a crash can lose a group before a kept one):
             // the next goes after the last, never over it.
             next_group: groups.last().map_or(0, |(seq, _)| seq.saturating_add(1)),
+            group_seqs: groups.iter().map(|(seq, _)| *seq).collect(),
             groups: groups.into_iter().map(|(_, g)| g).collect(),
         }))
     }
@@ -328,6 +329,12 @@ pub(crate) fn restore(state: &mut State, loaded: Loaded) {
     }
     state.phones.extend(loaded.phones);
     state.group_jids = loaded.groups.iter().map(|g| g.jid.clone()).collect();
+    state.group_seqs = loaded
+        .groups
+        .iter()
+        .zip(loaded.group_seqs)
+        .map(|(g, seq)| (g.jid.clone(), seq))
+        .collect();
     state.groups = loaded.groups;
     state.next_group = loaded.next_group;
 }
@@ -376,6 +383,11 @@ mod tests {
                 role: "superadmin".into(),
             }],
             failed: Vec::new(),
+            description_id: None,
+            invite_code: None,
+            revoked_codes: Vec::new(),
+            requests: Vec::new(),
+            linked_groups: Vec::new(),
         }
     }
 

@@ -141,6 +141,8 @@ pub(crate) struct Loaded {
     pub phones: Vec<(String, PhoneBehaviour)>,
     /// Groups in creation order.
     pub groups: Vec<GroupRecord>,
+    /// The sequence number each of `groups` is filed under (a change rewrites that record).
+    pub group_seqs: Vec<u64>,
     /// The sequence number the next group is filed under.
     pub next_group: u64,
 }

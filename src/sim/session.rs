@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use super::group_ops;
 use super::groups::{self, Creation};
 use super::model::SimEvent;
 use super::payload::be;
@@ -59,6 +60,8 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
         ("md", "set") if iq.child("remove-companion-device").is_some() => {
             vec![reply(logout(shared, jid, iq))]
         }
+        ("w:g2", _) => group_ops::handle_iq(shared, jid, iq, now)
+            .unwrap_or_else(|| vec![reply(Err(IqError::NOT_IMPLEMENTED))]),
         _ => vec![reply(Err(IqError::NOT_IMPLEMENTED))],
     }
 }
@@ -181,9 +184,10 @@ fn create_group(
     st.groups.push(record.clone());
     let seq = st.next_group;
     st.next_group += 1;
-    drop(st);
-    // A group record never changes, so it needs no lock to stay in order: `seq` does that.
+    st.group_seqs.insert(record.jid.clone(), seq);
+    // Under the lock: a change right after creation must reach the store after it.
     shared.persist(|s| s.put_group(seq, &record));
+    drop(st);
     shared.emit(SimEvent::GroupCreated {
         jid: record.jid.clone(),
     });

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use super::error::Error;
 use super::model::{
-    AddRule, DeviceInfo, EdgeRouting, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SimEvent,
-    StoreWrites, StreamError, Timing,
+    AddRule, DeviceInfo, EdgeRouting, Fault, GroupRecord, PairedDevice, PhoneBehaviour, SentStanza,
+    SimEvent, StoreWrites, StreamError, Timing,
 };
 use super::pairing::{self, Offer, PairingError};
 use super::payload::Registration;
@@ -368,6 +368,15 @@ impl Shared {
 
     pub fn groups(&self) -> Vec<GroupRecord> {
         self.lock().groups.clone()
+    }
+
+    /// The notifications sent to device `jid`, oldest first.
+    pub fn notifications(&self, jid: &str) -> Vec<SentStanza> {
+        self.lock()
+            .sent
+            .get(jid)
+            .map(|log| log.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn set_phone_behaviour(&self, phone: &str, b: PhoneBehaviour) -> Result<(), Error> {

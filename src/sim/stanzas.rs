@@ -38,6 +38,10 @@ impl IqError {
     pub const ITEM_NOT_FOUND: IqError = IqError::new(404, "item-not-found");
     /// 406: a value is out of bounds (subject too long, too many participants).
     pub const NOT_ACCEPTABLE: IqError = IqError::new(406, "not-acceptable");
+    /// 409: the state changed under the request (a description's `prev` is stale).
+    pub const CONFLICT: IqError = IqError::new(409, "conflict");
+    /// 410: gone (a revoked or expired invite).
+    pub const GONE: IqError = IqError::new(410, "gone");
     /// 501: the sandbox does not implement this request.
     pub const NOT_IMPLEMENTED: IqError = IqError::new(501, "feature-not-implemented");
 

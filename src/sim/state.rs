@@ -17,6 +17,7 @@ use super::groups::{Fate, INVITE_TTL_SECS, Requested};
 use super::keys::{self, hex};
 use super::model::{
     AddRequest, AddRule, DeviceInfo, EdgeRouting, GroupRecord, PairedDevice, PhoneBehaviour,
+    SentStanza,
 };
 use super::paircode::PhoneHello;
 use super::pairing::{PairingError, PendingSign};
@@ -27,6 +28,9 @@ use crate::noise::{KeyPair, PublicKey};
 
 /// Identifies one websocket connection for its whole life.
 pub(crate) type ConnId = u64;
+
+/// How many sent notifications are kept per device for `GET /control/notifications`.
+pub const NOTIFICATION_LOG: usize = 256;
 
 /// A simulated WhatsApp account: the phone (device 0) and its numbering of linked devices.
 #[derive(Clone, Debug)]
@@ -210,6 +214,11 @@ pub(crate) struct State {
     /// The sequence number the next group is stored under (`persist`): one more than the last
     /// one stored, which is not always `groups.len()` (a crash may lose a group before it).
     pub next_group: u64,
+    /// The sequence number each group is stored under, so a change rewrites its record.
+    pub group_seqs: HashMap<String, u64>,
+    /// The last stanzas sent to each device outside IQ replies (notifications), newest last,
+    /// at most [`NOTIFICATION_LOG`] each: what `GET /control/notifications` shows.
+    pub sent: HashMap<String, std::collections::VecDeque<SentStanza>>,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
     /// Edge routing info per device JID (live only: a restart issues new ones).
@@ -233,6 +242,8 @@ impl State {
             groups: Vec::new(),
             group_jids: HashSet::new(),
             next_group: 0,
+            group_seqs: HashMap::new(),
+            sent: HashMap::new(),
             conns: HashMap::new(),
             refs: HashMap::new(),
             codes: HashMap::new(),
@@ -357,6 +368,38 @@ impl State {
                 add_request: None,
             },
         }
+    }
+
+    /// A fresh invite-link code (22 URL-safe characters, as real ones).
+    pub fn new_invite_code(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        invite_code(&bytes)
+    }
+
+    /// Records a notification sent to `device`, dropping the oldest past the cap.
+    pub fn log_sent(&mut self, device: &str, at: u64, stanza: &Node) {
+        let log = self.sent.entry(device.to_owned()).or_default();
+        if log.len() >= NOTIFICATION_LOG {
+            log.pop_front();
+        }
+        log.push_back(SentStanza {
+            at,
+            tag: stanza.tag.to_string(),
+            kind: stanza.attr("type").map(|t| t.as_str().into_owned()),
+            from: stanza.attr("from").map(|t| t.as_str().into_owned()),
+            stanza: stanza.to_string(),
+        });
+    }
+
+    /// The account JIDs (`phone@s.whatsapp.net`) whose devices are online, each with the
+    /// device JIDs and their connections' senders.
+    pub fn online_devices_of(&self, phone: &str) -> Vec<(String, mpsc::Sender<Command>)> {
+        self.online
+            .iter()
+            .filter(|(jid, _)| self.devices.get(*jid).is_some_and(|d| d.phone == phone))
+            .filter_map(|(jid, conn)| self.conns.get(conn).map(|c| (jid.clone(), c.tx.clone())))
+            .collect()
     }
 
     /// The control API's view of one device.

@@ -225,6 +225,9 @@ fn default_group(device: DeviceId, request: &CreateGroup, state: &State) -> Grou
         owner: Some(owner),
         created_at: GROUP_CREATED_AT,
         description: request.description.clone(),
+        description_id: None,
+        ephemeral: 0,
+        member_add_mode: None,
         announcement: request.announcement,
         locked: request.locked,
         join_approval: request.join_approval,
@@ -324,6 +327,16 @@ impl Devices for FakeDevices {
                 .map(|d| d.events.subscribe())
                 .ok_or(Error::UnknownDevice(id))
         })
+    }
+
+    /// Group administration is proven against the sandbox (`gateway_group_admin.rs`);
+    /// this fake never reaches WhatsApp.
+    fn group(
+        &self,
+        _: DeviceId,
+        _: wuts::ops::groups::GroupCall,
+    ) -> BoxFuture<'_, Result<wuts::ops::groups::GroupAnswer, Error>> {
+        Box::pin(async { Err(Error::NotConnected) })
     }
 
     fn create_group(

@@ -15,8 +15,8 @@
 use crate::binary::jid::{SERVER_GROUP, SERVER_LID, SERVER_PN};
 use crate::binary::{Content, Jid, Node};
 
-use super::model::{AddRequest, FailedParticipant, GroupRecord, Member};
-use super::stanzas::{self, IqError};
+use super::super::model::{AddRequest, FailedParticipant, GroupRecord, Member};
+use super::super::stanzas::{self, IqError};
 
 // The server's own limits, kept apart from the client's (`ops`): were one side wrong, sharing
 // the constant would make it look right on both. WhatsApp's values: a subject of at most 100
@@ -262,8 +262,10 @@ pub fn create(
             }),
         }
     }
+    let jid = Jid::new(c.id, SERVER_GROUP).to_string();
     Ok(GroupRecord {
-        jid: Jid::new(c.id, SERVER_GROUP).to_string(),
+        description_id: req.description.as_ref().map(|_| description_id(&jid)),
+        jid,
         subject: req.subject.clone(),
         creator: c.creator.to_string(),
         created_by: c.device.to_string(),
@@ -278,6 +280,10 @@ pub fn create(
         linked_parent: req.linked_parent.as_ref().map(Jid::to_string),
         participants,
         failed,
+        invite_code: None,
+        revoked_codes: Vec::new(),
+        requests: Vec::new(),
+        linked_groups: Vec::new(),
     })
 }
 
@@ -285,6 +291,17 @@ pub fn create(
 /// attributes, the creator as superadmin, every other requested participant (failed ones with
 /// `error` and `add_request`), then the setting children.
 pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
+    stanzas::iq_result(
+        iq_id,
+        stanzas::group_server_jid(),
+        vec![group_node(g, true)],
+    )
+}
+
+/// A group's `<group>` element: attributes, participants with their roles (and, right after
+/// create, the requested participants that failed), then the setting children. Metadata
+/// queries and the participating list answer with the same element.
+pub fn group_node(g: &GroupRecord, with_failed: bool) -> Node {
     let jid = |s: &str| s.parse::<Jid>().unwrap_or_else(|_| Jid::new(s, SERVER_PN));
     let id = g.jid.strip_suffix("@g.us").unwrap_or(&g.jid);
     let mut children: Vec<Node> = g
@@ -298,7 +315,7 @@ pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
             }
         })
         .collect();
-    for f in &g.failed {
+    for f in g.failed.iter().filter(|_| with_failed) {
         let p = Node::new("participant")
             .with_attr("jid", jid(&f.jid))
             .with_attr("error", f.code.to_string());
@@ -314,7 +331,12 @@ pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
     if let Some(text) = &g.description {
         children.push(
             Node::new("description")
-                .with_attr("id", description_id(g))
+                .with_attr(
+                    "id",
+                    g.description_id
+                        .clone()
+                        .unwrap_or_else(|| description_id(&g.jid)),
+                )
                 .with_attr("participant", jid(&g.creator))
                 .with_attr("t", g.creation.to_string())
                 .with_children(vec![Node::new("body").with_bytes(text.as_bytes().to_vec())]),
@@ -326,7 +348,10 @@ pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
     if g.locked {
         children.push(Node::new("locked"));
     }
-    children.push(Node::new("ephemeral").with_attr("expiration", g.ephemeral.to_string()));
+    // Only a running timer is listed (clients read the element's presence as "on").
+    if g.ephemeral > 0 {
+        children.push(Node::new("ephemeral").with_attr("expiration", g.ephemeral.to_string()));
+    }
     if g.join_approval {
         children.push(
             Node::new("membership_approval_mode")
@@ -348,7 +373,7 @@ pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
         children.push(Node::new("linked_parent").with_attr("jid", jid(parent)));
     }
     let creator = jid(&g.creator);
-    let group = Node::new("group")
+    Node::new("group")
         .with_attr("id", id)
         .with_attr("creator", creator.clone())
         .with_attr("creation", g.creation.to_string())
@@ -356,8 +381,8 @@ pub fn result(iq_id: &str, g: &GroupRecord) -> Node {
         .with_attr("s_t", g.creation.to_string())
         .with_attr("s_o", creator)
         .with_attr("addressing_mode", "pn")
-        .with_children(children);
-    stanzas::iq_result(iq_id, stanzas::group_server_jid(), vec![group])
+        .with_attr("size", g.participants.len().to_string())
+        .with_children(children)
 }
 
 fn bytes_child(tag: &str, value: &str) -> Node {
@@ -369,8 +394,8 @@ fn bytes_child(tag: &str, value: &str) -> Node {
 }
 
 /// A stable 8-hex-digit description id derived from the group (WA Web uses random ones).
-fn description_id(g: &GroupRecord) -> String {
-    let h = g.jid.bytes().fold(0x811c_9dc5_u32, |h, b| {
+fn description_id(jid: &str) -> String {
+    let h = jid.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     format!("{h:08X}")
