@@ -14,6 +14,7 @@
 mod admin;
 mod auth;
 mod body;
+mod console;
 mod devices;
 pub mod error;
 mod events;
@@ -145,6 +146,8 @@ pub struct AppState {
     /// Set when the shutdown deadline passes: in-flight requests answer 503 at once.
     hard_stop: watch::Sender<bool>,
     connections: server::Connections,
+    /// The console's signed-in browsers.
+    sessions: console::session::Sessions,
 }
 
 impl AppState {
@@ -168,6 +171,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             hard_stop: watch::channel(false).0,
             connections: server::Connections::default(),
+            sessions: console::session::Sessions::default(),
         })
     }
 
@@ -248,6 +252,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(groups)
         .merge(admin)
         .merge(ops)
+        .merge(console::routes())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
@@ -263,6 +268,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             middleware::observe,
         ))
+        .layer(axum::middleware::from_fn(console::security_headers))
         .with_state(state)
 }
 
