@@ -156,3 +156,80 @@ async fn console_pairs_a_device_creates_a_group_and_signs_out() {
     browser.close().await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_list_every_route_and_try_it_works_against_the_sandbox() {
+    let browser = match Browser::launch().await {
+        Ok(browser) => browser,
+        Err(Skip(why)) => return console_support::skipped(&why),
+    };
+    let sim = sandbox(32).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let c = &browser.client;
+    let doc: Value = gw
+        .http
+        .get(format!("{}/openapi.json", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+
+    c.goto(&format!("{}/docs", gw.url)).await.unwrap();
+    browser.visible(".opblock").await;
+    // Swagger UI has drawn: the server-rendered summary steps aside.
+    browser
+        .until("return document.getElementById('summary').hidden;")
+        .await;
+    let blocks = c.find_all(Locator::Css(".opblock")).await.unwrap().len();
+    assert_eq!(blocks, operations, "every route is listed");
+    browser.shot("10-docs").await;
+
+    // The admin token goes in "Authorize"; then try GET /admin/sandbox.
+    browser.click(".auth-wrapper .authorize").await;
+    browser
+        .fill(".modal-ux .auth-container input", ADMIN_TOKEN)
+        .await;
+    browser
+        .click(".modal-ux .auth-container .auth-btn-wrapper .authorize")
+        .await;
+    browser.click(".modal-ux .btn-done").await;
+    browser
+        .click("#operations-Admin-get_admin_sandbox .opblock-summary-control")
+        .await;
+    browser
+        .click("#operations-Admin-get_admin_sandbox .execute")
+        .await;
+    browser
+        .text_contains(
+            "#operations-Admin-get_admin_sandbox .live-responses-table tbody .response-col_status",
+            "200",
+        )
+        .await;
+    browser
+        .text_contains(
+            "#operations-Admin-get_admin_sandbox .live-responses-table tbody .response-col_description",
+            "control_url",
+        )
+        .await;
+    browser.shot("11-docs-try-it").await;
+
+    // Markdown in descriptions is rendered (`code` becomes <code>).
+    let code_spans = c
+        .find_all(Locator::Css(".info .renderedMarkdown code"))
+        .await
+        .unwrap()
+        .len();
+    assert!(code_spans > 0, "Markdown rendered");
+
+    browser.close().await;
+    gw.stop().await;
+}

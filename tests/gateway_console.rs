@@ -205,3 +205,61 @@ async fn a_user_session_sees_only_its_user_and_ends_when_the_token_rotates() {
     assert_eq!(status, 401, "rotating the token ends the session");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn docs_show_every_route_without_scripts_under_the_same_policy() {
+    let gw = start_default().await;
+    let doc: Value = gw
+        .http
+        .get(format!("{}/openapi.json", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = gw
+        .http
+        .get(format!("{}/docs", gw.url))
+        .send()
+        .await
+        .unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let row = format!(
+                "<td class=\"m\">{}</td><td><code>{path}</code></td>",
+                method.to_uppercase()
+            );
+            assert!(html.contains(&row), "{method} {path} in the page as served");
+        }
+    }
+    for asset in [
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/docs/assets/init.js",
+        "/docs/assets/LICENSE",
+    ] {
+        let response = gw
+            .http
+            .get(format!("{}{asset}", gw.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            html.contains(asset) || asset.ends_with("LICENSE"),
+            "{asset} linked"
+        );
+    }
+    gw.stop().await;
+}

@@ -16,6 +16,7 @@ mod auth;
 mod body;
 mod console;
 mod devices;
+mod docs;
 pub mod error;
 mod events;
 mod groups;
@@ -247,7 +248,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
-        .route("/docs", get(ops::docs));
+        .merge(docs::routes());
     Router::new()
         .merge(groups)
         .merge(admin)

@@ -373,6 +373,14 @@ const ROUTES: &[RouteDoc] = &[
     },
 ];
 
+/// A route's first sentence, for the one-line `summary` (the whole text is the `description`).
+/// Plain text (no Markdown backticks: summaries are not rendered).
+fn first_sentence(text: &str) -> String {
+    text.find(". ")
+        .map_or(text, |end| &text[..=end])
+        .replace('`', "")
+}
+
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -494,7 +502,9 @@ fn operation(route: &RouteDoc) -> Value {
 
     let mut op = json!({
         "tags": [route.tag],
-        "summary": route.summary,
+        "summary": first_sentence(route.summary),
+        // The whole text as CommonMark (renderers show `code` and lists).
+        "description": route.summary,
         "operationId": format!("{}{}", route.method, route.path.replace(['/', '{', '}', '.'], "_")),
         "parameters": parameters,
         "responses": responses,

@@ -123,6 +123,17 @@ impl Browser {
         panic!("{css} never became visible");
     }
 
+    /// Waits until `script` returns true.
+    pub async fn until(&self, script: &str) {
+        for _ in 0..600 {
+            if self.client.execute(script, vec![]).await.ok() == Some(Value::Bool(true)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never true: {script}");
+    }
+
     /// Waits until the text of `css` contains `text`.
     pub async fn text_contains(&self, css: &str, text: &str) {
         let mut seen = String::new();

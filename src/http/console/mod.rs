@@ -70,7 +70,7 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 /// Adds the security headers to console and docs responses.
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let applies = path == "/" || path.starts_with("/console");
+    let applies = path == "/" || path.starts_with("/console") || path.starts_with("/docs");
     let mut response = next.run(request).await;
     if applies {
         let headers = response.headers_mut();
