@@ -4,3 +4,6 @@ pub mod serve;
 pub mod settings;
 pub mod sim;
 pub mod stanza;
+
+#[cfg(test)]
+mod deploy_tests;
