@@ -13,6 +13,7 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod body;
 mod console;
 mod devices;
@@ -242,7 +243,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/users/{id}/logout", post(admin::logout))
         .route("/admin/users/{id}/qr", get(qr::show_qr))
         .route("/admin/users/{id}/events", get(events::stream_events))
-        .route("/admin/sandbox", get(admin::sandbox));
+        .route("/admin/sandbox", get(admin::sandbox))
+        .route("/admin/backup", post(backup::backup));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

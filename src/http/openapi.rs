@@ -301,6 +301,27 @@ const ROUTES: &[RouteDoc] = &[
         errors: &[E::Unauthorized, E::NotFound, E::InternalError],
     },
     RouteDoc {
+        method: "post",
+        path: "/admin/backup",
+        tag: "Admin",
+        summary: "Write a copy of the live data directory to `dest`, an absolute path on the \
+                  gateway's machine that does not exist yet (or is an empty directory). The \
+                  copy opens as a data directory (`wuts store restore`). Every write \
+                  acknowledged before the call is in it.",
+        auth: Auth::Admin,
+        request: Some("BackupRequest"),
+        params: &[],
+        success: &[Success::Json(201, "Written", "BackupRequest")],
+        errors: &[
+            E::ValidationError,
+            E::InvalidJson,
+            E::PayloadTooLarge,
+            E::UnsupportedMediaType,
+            E::Unauthorized,
+            E::InternalError,
+        ],
+    },
+    RouteDoc {
         method: "get",
         path: "/admin/sandbox",
         tag: "Admin",

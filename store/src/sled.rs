@@ -452,6 +452,7 @@ impl Flush for SledStore {
     }
 }
 
+mod backup;
 mod gateway;
 mod pool;
 #[cfg(test)]
