@@ -633,8 +633,11 @@ async function groupsPage(view, key) {
     return h("li", {}, h("button", { type: "button", class: "link", text: (g.name || g.subject || "(no name)"),
       on: { click: guard(line, async () => {
         let shown = g;
-        if (jidText && has("GET /groups/{jid}")) {
-          shown = groupOf((await api("GET", "/groups/" + encodeURIComponent(jidText) + dev.query, undefined, opts)).data);
+        // Whatever the group route's parameter is called, once it exists.
+        const route = [...(S.features || [])].find((r) => /^GET \/groups\/\{[^}\/]+\}$/.test(r));
+        if (jidText && route) {
+          const path = route.slice(4).replace(/\{[^}]+\}/, encodeURIComponent(jidText));
+          shown = groupOf((await api("GET", path + dev.query, undefined, opts)).data);
         }
         opened.replaceChildren(h("h2", { text: shown.name || shown.subject || jidText }), details(shown));
       }) } }), " ", h("span", { class: "mono muted", text: jidText }));
