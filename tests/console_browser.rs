@@ -31,7 +31,13 @@ async fn console_pairs_a_device_creates_a_group_and_signs_out() {
     };
     let sim = sandbox(31).await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = start(&sim, dir.path(), Options::default()).await;
+    // Codes that change every few seconds, so the page is seen replacing one.
+    let ttl = std::time::Duration::from_secs(6);
+    let options = Options {
+        qr_ttl: Some((ttl, ttl)),
+        ..Options::default()
+    };
+    let gw = start(&sim, dir.path(), options).await;
     let c = &browser.client;
 
     // `/` leads to the console, which asks for a token.
@@ -80,7 +86,16 @@ async fn console_pairs_a_device_creates_a_group_and_signs_out() {
         .await;
     browser.text_contains("#qr-countdown", "changes in").await;
     browser.shot("04-device-qr").await;
+    let first = browser.attribute("#qr-image", "data-code").await;
+    // When the code rotates, the page draws the new one.
+    browser
+        .until(&format!(
+            "const c = document.getElementById('qr-image').dataset.code; return !!c && c !== {};",
+            serde_json::to_string(&first).unwrap()
+        ))
+        .await;
     let code = browser.attribute("#qr-image", "data-code").await;
+    assert_ne!(code, first);
     let natural: Value = c
         .execute(
             "return document.getElementById('qr-image').naturalWidth;",

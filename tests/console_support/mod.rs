@@ -17,7 +17,12 @@ pub struct Skip(pub String);
 
 /// Reports a test that could not run: loudly, and as a failure where `CI` is set.
 pub fn skipped(why: &str) {
-    eprintln!("\n*** SKIPPED: browser test: {why} ***\n");
+    // Straight to the process's stderr: the test harness captures `eprintln!` of passing tests.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED: browser test: {why} ***\n"
+    );
     assert!(
         std::env::var_os("CI").is_none(),
         "browser test cannot run in CI: {why}"
