@@ -63,7 +63,12 @@ async fn console_pages_carry_a_strict_policy() {
     let gw = start_default().await;
     let response = gw.http.get(format!("{}/", gw.url)).send().await.unwrap();
     assert_eq!(response.url().path(), "/console", "/ leads to the console");
-    for path in ["/console", "/console/app.js", "/console/app.css"] {
+    for path in [
+        "/console",
+        "/console/app.js",
+        "/console/devices.js",
+        "/console/app.css",
+    ] {
         let response = gw
             .http
             .get(format!("{}{path}", gw.url))

@@ -29,6 +29,7 @@ use super::{ApiError, AppState};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const DEVICES_JS: &str = include_str!("assets/devices.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 
 /// Scripts, styles, images and connections from this origin only (QR images also as `data:`
@@ -48,6 +49,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/console/app.js",
             get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/devices.js",
+            get(|| async { page(DEVICES_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",
