@@ -315,3 +315,46 @@ fn store_backup_works_live_and_offline_and_restore_brings_it_back() {
     assert!(get(&base, "/admin/sandbox", Some(&token)).starts_with("HTTP/1.1 200"));
     assert!(again.stop().success());
 }
+
+#[test]
+fn probes_log_at_debug_and_logs_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wuts"));
+    command
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env_remove("WUTS_CONFIG")
+        .env("WUTS_ADMIN_TOKEN", "probe-test-token")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    let mut child = command.spawn().expect("wuts serve starts");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut running = Running { child, lines };
+    let lines = running.until_listening();
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        assert!(
+            get(&base, probe, None).starts_with("HTTP/1.1 200"),
+            "{probe}"
+        );
+    }
+    assert!(get(&base, "/admin/sandbox", Some("probe-test-token")).starts_with("HTTP/1.1 200"));
+    assert!(running.stop().success());
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("/admin/sandbox") && logged.contains("request finished"),
+        "other requests are logged at INFO:\n{logged}"
+    );
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        assert!(!logged.contains(probe), "{probe} logged at INFO:\n{logged}");
+    }
+    assert!(!logged.contains('\x1b'), "no colour codes in a file");
+    assert!(!logged.contains("probe-test-token"), "no token in the logs");
+}
