@@ -15,6 +15,8 @@ pub(super) enum Auth {
     Public,
     Admin,
     User,
+    /// The console's cookie session.
+    Session,
 }
 
 /// What a successful call returns.
@@ -302,6 +304,48 @@ const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "post",
+        path: "/console/session",
+        tag: "Console",
+        summary: "Sign the console in with the admin token or a user token. Answers the role and \
+                  the session's `csrf` token, and sets the `wuts_session` cookie (HttpOnly, \
+                  SameSite=Strict, `Secure` behind TLS, 8 hours). The token is not kept.",
+        auth: Auth::Public,
+        request: Some("SignIn"),
+        params: &[],
+        success: &[Success::Json(201, "Signed in", "ConsoleSession")],
+        errors: &[
+            E::ValidationError,
+            E::InvalidJson,
+            E::PayloadTooLarge,
+            E::UnsupportedMediaType,
+            E::Unauthorized,
+            E::InternalError,
+        ],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/console/session",
+        tag: "Console",
+        summary: "The cookie's session (after a reload): its role and `csrf` token.",
+        auth: Auth::Session,
+        request: None,
+        params: &[],
+        success: &[Success::Json(200, "Signed in", "ConsoleSession")],
+        errors: &[E::Unauthorized, E::InternalError],
+    },
+    RouteDoc {
+        method: "delete",
+        path: "/console/session",
+        tag: "Console",
+        summary: "Sign out (with `X-CSRF-Token`); the cookie is cleared.",
+        auth: Auth::Session,
+        request: None,
+        params: &[],
+        success: &[Success::Empty(204, "Signed out")],
+        errors: &[E::Unauthorized],
+    },
+    RouteDoc {
+        method: "post",
         path: "/admin/backup",
         tag: "Admin",
         summary: "Write a copy of the live data directory to `dest`, an absolute path on the \
@@ -544,6 +588,9 @@ fn operation(route: &RouteDoc) -> Value {
                     json!([{ "userToken": [] }, { "userTokenBare": [] }]),
                 );
             }
+            Auth::Session => {
+                map.insert("security".to_owned(), json!([{ "consoleSession": [] }]));
+            }
         }
         if let Some(schema) = route.request {
             map.insert(
@@ -582,6 +629,8 @@ pub fn openapi_document() -> Value {
                                 "description": "The admin token (WUTS_ADMIN_TOKEN, or printed at first start)." },
                 "userToken": { "type": "http", "scheme": "bearer",
                                "description": "A user's API token (UUID v4)." },
+                "consoleSession": { "type": "apiKey", "in": "cookie", "name": "wuts_session",
+                                    "description": "The console's session (`POST /console/session`). Requests that change something also send the session's `csrf` as `X-CSRF-Token`; an admin session acts on a user's routes with `X-WUTS-User: <user id>`." },
                 "userTokenBare": { "type": "apiKey", "in": "header", "name": "Authorization",
                                    "description": "The user's token without `Bearer`, as document 002's clients send it." }
             },

@@ -154,18 +154,18 @@ async fn show_session(
     Ok(no_store(Json(described).into_response()))
 }
 
-/// `DELETE /console/session`: signs out (needs the CSRF token, so no other site can).
+/// `DELETE /console/session`: signs out (needs the CSRF token, so no other site can); 401
+/// without a live session.
 async fn sign_out(
     State(state): State<Arc<AppState>>,
     method: axum::http::Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(found) = state.sessions.of(&headers) {
-        if !csrf_ok(&method, &headers, &found.csrf) {
-            return Err(ApiError::Unauthorized);
-        }
-        state.sessions.remove(&found.id);
+    let found = state.sessions.of(&headers).ok_or(ApiError::Unauthorized)?;
+    if !csrf_ok(&method, &headers, &found.csrf) {
+        return Err(ApiError::Unauthorized);
     }
+    state.sessions.remove(&found.id);
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(value) = HeaderValue::from_str(&clear_cookie(&headers)) {
         response.headers_mut().insert(SET_COOKIE, value);

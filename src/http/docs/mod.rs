@@ -72,6 +72,7 @@ fn auth_of(op: &Value) -> &'static str {
     match op["security"].as_array() {
         Some(list) if list.is_empty() => "open",
         Some(list) if list.iter().any(|s| s.get("adminToken").is_some()) => "admin token",
+        Some(list) if list.iter().any(|s| s.get("consoleSession").is_some()) => "console session",
         Some(_) => "user token",
         None => "",
     }
