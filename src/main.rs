@@ -27,6 +27,9 @@ enum Command {
     Sim(cli::sim::SimArgs),
     /// Run the HTTP gateway (flags > WUTS_* environment > --config TOML > defaults).
     Serve(Box<cli::serve::ServeArgs>),
+    /// Back up or restore a data directory (backup also while the gateway runs).
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
         Command::Stanza(cmd) => cli::stanza::run(cmd),
         Command::Sim(args) => cli::sim::run(args),
         Command::Serve(args) => cli::serve::run(*args),
+        Command::Store(cmd) => cli::store::run(cmd),
     }
 }

@@ -230,3 +230,131 @@ fn serves_in_sandbox_mode_prints_the_admin_token_once_and_stops_on_sigterm() {
     assert!(get(&base, "/admin/sandbox", Some("wrong")).starts_with("HTTP/1.1 401"));
     assert!(second.stop().success());
 }
+
+fn store(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wuts"));
+    command
+        .arg("store")
+        .args(args)
+        .env_remove("WUTS_ADMIN_TOKEN")
+        .env_remove("WUTS_DATA")
+        .envs(env.iter().copied());
+    command.output().expect("wuts runs")
+}
+
+#[test]
+fn store_backup_works_live_and_offline_and_restore_brings_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let mut running = Running::start(&data);
+    let lines = running.until_listening();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("admin token (shown once, keep it): "))
+        .unwrap()
+        .to_owned();
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+
+    // Live: the gateway holds the directory, so it is asked (with the admin token) to copy.
+    let live = dir.path().join("live-backup");
+    let live_arg = live.to_str().unwrap();
+    let out = store(
+        &["backup", live_arg, "--data", data_arg, "--gateway", &base],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("WUTS_ADMIN_TOKEN"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = store(
+        &["backup", live_arg, "--data", data_arg, "--gateway", &base],
+        &[("WUTS_ADMIN_TOKEN", &token)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("by the gateway"));
+    let again = store(
+        &["backup", live_arg, "--data", data_arg, "--gateway", &base],
+        &[("WUTS_ADMIN_TOKEN", &token)],
+    );
+    assert!(!again.status.success(), "a backup never overwrites");
+    assert!(running.stop().success());
+
+    // Offline: copied directly.
+    let offline = dir.path().join("offline-backup");
+    let out = store(
+        &["backup", offline.to_str().unwrap(), "--data", data_arg],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Restored into a new directory, the gateway starts with the same admin token.
+    let restored = dir.path().join("restored");
+    let out = store(
+        &["restore", live_arg, "--data", restored.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut again = Running::start(&restored);
+    let lines = again.until_listening();
+    assert!(
+        !lines.iter().any(|l| l.contains("admin token")),
+        "{lines:?}"
+    );
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+    assert!(get(&base, "/admin/sandbox", Some(&token)).starts_with("HTTP/1.1 200"));
+    assert!(again.stop().success());
+}
+
+#[test]
+fn probes_log_at_debug_and_logs_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wuts"));
+    command
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env_remove("WUTS_CONFIG")
+        .env("WUTS_ADMIN_TOKEN", "probe-test-token")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    let mut child = command.spawn().expect("wuts serve starts");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut running = Running { child, lines };
+    let lines = running.until_listening();
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        assert!(
+            get(&base, probe, None).starts_with("HTTP/1.1 200"),
+            "{probe}"
+        );
+    }
+    assert!(get(&base, "/admin/sandbox", Some("probe-test-token")).starts_with("HTTP/1.1 200"));
+    assert!(running.stop().success());
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("/admin/sandbox") && logged.contains("request finished"),
+        "other requests are logged at INFO:\n{logged}"
+    );
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        assert!(!logged.contains(probe), "{probe} logged at INFO:\n{logged}");
+    }
+    assert!(!logged.contains('\x1b'), "no colour codes in a file");
+    assert!(!logged.contains("probe-test-token"), "no token in the logs");
+}

@@ -11,8 +11,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use wuts_store::gateway::{GatewayStore, TokenHash, User};
+use wuts_store::gateway::{GatewayStore, TokenHash, User, UserId};
 
+use super::console::session::{ACT_AS_HEADER, Principal};
 use super::{ApiError, AppState};
 
 /// SHA-256 of a token, as stored.
@@ -78,7 +79,13 @@ impl FromRequestParts<Arc<AppState>> for AdminAuth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = token_of(parts, false).ok_or(ApiError::Unauthorized)?;
+        let Some(token) = token_of(parts, false) else {
+            // No header: the console's cookie session, if it is an admin one.
+            return match state.sessions.authenticate(parts) {
+                Some(found) if found.principal == Principal::Admin => Ok(AdminAuth),
+                _ => Err(ApiError::Unauthorized),
+            };
+        };
         if same(&hash_token(token), &state.admin_token) {
             Ok(AdminAuth)
         } else {
@@ -98,7 +105,9 @@ impl FromRequestParts<Arc<AppState>> for UserAuth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = token_of(parts, true).ok_or(ApiError::Unauthorized)?;
+        let Some(token) = token_of(parts, true) else {
+            return session_user(parts, state).map(UserAuth);
+        };
         let hash = hash_token(token);
         match state.store.user_by_token(&hash)? {
             // The index lookup found the user by hash; confirm in constant time anyway, so
@@ -110,6 +119,35 @@ impl FromRequestParts<Arc<AppState>> for UserAuth {
             _ => Err(ApiError::Unauthorized),
         }
     }
+}
+
+/// The user a console session acts for: a user session's own user while its token is still the
+/// one signed in with (rotating the token ends the session), or for an admin session the user
+/// named in `X-WUTS-User` (an admin can already rotate any token and act as that user, so this
+/// grants nothing new; it only spares the console from handling user tokens).
+fn session_user(parts: &Parts, state: &AppState) -> Result<User, ApiError> {
+    let found = state
+        .sessions
+        .authenticate(parts)
+        .ok_or(ApiError::Unauthorized)?;
+    let user = match found.principal {
+        Principal::User { id, token } => state
+            .store
+            .user(&id)?
+            .filter(|user| same(&user.token_hash, &token)),
+        Principal::Admin => {
+            let id = parts
+                .headers
+                .get(ACT_AS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| UserId::new(v.trim()).ok())
+                .ok_or(ApiError::Unauthorized)?;
+            state.store.user(&id)?
+        }
+    };
+    let user = user.ok_or(ApiError::Unauthorized)?;
+    tracing::Span::current().record("user", user.id.as_str());
+    Ok(user)
 }
 
 #[cfg(test)]

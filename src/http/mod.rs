@@ -14,8 +14,11 @@
 mod admin;
 mod admin_devices;
 mod auth;
+mod backup;
 mod body;
+mod console;
 mod devices;
+mod docs;
 pub mod error;
 mod events;
 mod group_admin;
@@ -163,6 +166,8 @@ pub struct AppState {
     /// The event pipeline: outbox, webhook deliveries, live streams.
     pub events: EventHub,
     tickets: Tickets,
+    /// The console's signed-in browsers.
+    sessions: console::session::Sessions,
 }
 
 impl AppState {
@@ -189,6 +194,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             hard_stop: watch::channel(false).0,
             connections: server::Connections::default(),
+            sessions: console::session::Sessions::default(),
         })
     }
 
@@ -317,17 +323,19 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/users/{id}/webhook/deliveries/{delivery}/redeliver",
             post(webhooks::admin_redeliver),
         )
-        .route("/admin/sandbox", get(admin::sandbox));
+        .route("/admin/sandbox", get(admin::sandbox))
+        .route("/admin/backup", post(backup::backup));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
-        .route("/docs", get(ops::docs));
+        .merge(docs::routes());
     Router::new()
         .merge(groups)
         .merge(admin)
         .merge(ops)
+        .merge(console::routes())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
@@ -343,6 +351,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             middleware::observe,
         ))
+        .layer(axum::middleware::from_fn(console::security_headers))
         .with_state(state)
 }
 

@@ -15,6 +15,8 @@ pub(super) enum Auth {
     Public,
     Admin,
     User,
+    /// The console's cookie session.
+    Session,
 }
 
 /// What a successful call returns.
@@ -301,6 +303,69 @@ const ROUTES: &[RouteDoc] = &[
         errors: &[E::Unauthorized, E::NotFound, E::InternalError],
     },
     RouteDoc {
+        method: "post",
+        path: "/console/session",
+        tag: "Console",
+        summary: "Sign the console in with the admin token or a user token. Answers the role and \
+                  the session's `csrf` token, and sets the `wuts_session` cookie (HttpOnly, \
+                  SameSite=Strict, `Secure` behind TLS, 8 hours). The token is not kept.",
+        auth: Auth::Public,
+        request: Some("SignIn"),
+        params: &[],
+        success: &[Success::Json(201, "Signed in", "ConsoleSession")],
+        errors: &[
+            E::ValidationError,
+            E::InvalidJson,
+            E::PayloadTooLarge,
+            E::UnsupportedMediaType,
+            E::Unauthorized,
+            E::InternalError,
+        ],
+    },
+    RouteDoc {
+        method: "get",
+        path: "/console/session",
+        tag: "Console",
+        summary: "The cookie's session (after a reload): its role and `csrf` token.",
+        auth: Auth::Session,
+        request: None,
+        params: &[],
+        success: &[Success::Json(200, "Signed in", "ConsoleSession")],
+        errors: &[E::Unauthorized, E::InternalError],
+    },
+    RouteDoc {
+        method: "delete",
+        path: "/console/session",
+        tag: "Console",
+        summary: "Sign out (with `X-CSRF-Token`); the cookie is cleared.",
+        auth: Auth::Session,
+        request: None,
+        params: &[],
+        success: &[Success::Empty(204, "Signed out")],
+        errors: &[E::Unauthorized],
+    },
+    RouteDoc {
+        method: "post",
+        path: "/admin/backup",
+        tag: "Admin",
+        summary: "Write a copy of the live data directory to `dest`, an absolute path on the \
+                  gateway's machine that does not exist yet (or is an empty directory). The \
+                  copy opens as a data directory (`wuts store restore`). Every write \
+                  acknowledged before the call is in it.",
+        auth: Auth::Admin,
+        request: Some("BackupRequest"),
+        params: &[],
+        success: &[Success::Json(201, "Written", "BackupRequest")],
+        errors: &[
+            E::ValidationError,
+            E::InvalidJson,
+            E::PayloadTooLarge,
+            E::UnsupportedMediaType,
+            E::Unauthorized,
+            E::InternalError,
+        ],
+    },
+    RouteDoc {
         method: "get",
         path: "/admin/sandbox",
         tag: "Admin",
@@ -372,6 +437,14 @@ const ROUTES: &[RouteDoc] = &[
         errors: &[],
     },
 ];
+
+/// A route's first sentence, for the one-line `summary` (the whole text is the `description`).
+/// Plain text (no Markdown backticks: summaries are not rendered).
+fn first_sentence(text: &str) -> String {
+    text.find(". ")
+        .map_or(text, |end| &text[..=end])
+        .replace('`', "")
+}
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -512,7 +585,9 @@ fn operation(route: &RouteDoc) -> Value {
 
     let mut op = json!({
         "tags": [route.tag],
-        "summary": route.summary,
+        "summary": first_sentence(route.summary),
+        // The whole text as CommonMark (renderers show `code` and lists).
+        "description": route.summary,
         "operationId": format!("{}{}", route.method, route.path.replace(['/', '{', '}', '.'], "_")),
         "parameters": parameters,
         "responses": responses,
@@ -530,6 +605,9 @@ fn operation(route: &RouteDoc) -> Value {
                     "security".to_owned(),
                     json!([{ "userToken": [] }, { "userTokenBare": [] }]),
                 );
+            }
+            Auth::Session => {
+                map.insert("security".to_owned(), json!([{ "consoleSession": [] }]));
             }
         }
         if let Some(schema) = route.request {
@@ -576,6 +654,8 @@ pub fn openapi_document() -> Value {
                                 "description": "The admin token (WUTS_ADMIN_TOKEN, or printed at first start)." },
                 "userToken": { "type": "http", "scheme": "bearer",
                                "description": "A user's API token (UUID v4)." },
+                "consoleSession": { "type": "apiKey", "in": "cookie", "name": "wuts_session",
+                                    "description": "The console's session (`POST /console/session`). Requests that change something also send the session's `csrf` as `X-CSRF-Token`; an admin session acts on a user's routes with `X-WUTS-User: <user id>`." },
                 "userTokenBare": { "type": "apiKey", "in": "header", "name": "Authorization",
                                    "description": "The user's token without `Bearer`, as document 002's clients send it." }
             },

@@ -1,5 +1,5 @@
 //! Operations endpoints, without auth: liveness, readiness, Prometheus metrics, the OpenAPI
-//! document and its docs page.
+//! document (its docs page is `docs/`).
 
 use std::sync::Arc;
 
@@ -7,14 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{AppState, openapi};
-
-/// The docs page: static HTML that renders `/openapi.json` in the browser, with no script or
-/// style from elsewhere, so it works offline and needs nothing downloaded at build time.
-const DOCS_HTML: &str = include_str!("docs.html");
 
 /// `GET /healthz`: the process is up and serving.
 pub(crate) async fn healthz() -> Json<Value> {
@@ -70,9 +66,4 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /openapi.json`.
 pub(crate) async fn openapi() -> Json<Value> {
     Json(openapi::openapi_document())
-}
-
-/// `GET /docs`.
-pub(crate) async fn docs() -> Html<&'static str> {
-    Html(DOCS_HTML)
 }

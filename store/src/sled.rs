@@ -455,6 +455,7 @@ impl Flush for SledStore {
     }
 }
 
+mod backup;
 mod gateway;
 mod outbox;
 mod pool;

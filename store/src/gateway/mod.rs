@@ -294,6 +294,18 @@ pub trait GatewayStore: Send + Sync {
 
     /// The event outbox, delivery records and webhook configurations ([`outbox`]).
     fn outbox(&self) -> &dyn outbox::EventStore;
+    /// Writes an openable copy of the whole store into `dest` (absent or an empty directory)
+    /// while it stays in use: each tree read in one pass, so every write acknowledged before
+    /// the call is in it. Stores without a directory of their own cannot.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<(), Error> {
+        Err(Error::Io {
+            path: dest.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this store has no files to back up",
+            ),
+        })
+    }
 }
 
 #[cfg(test)]

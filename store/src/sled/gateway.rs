@@ -73,6 +73,10 @@ fn user_from(bytes: &IVec) -> Result<User, Error> {
 }
 
 impl GatewayStore for SledStore {
+    fn backup_to(&self, dest: &std::path::Path) -> Result<(), Error> {
+        self.copy_to(dest)
+    }
+
     fn admin_token(&self) -> Result<Option<TokenHash>, Error> {
         let stored = self
             .gateway

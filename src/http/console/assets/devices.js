@@ -1,0 +1,279 @@
+// The console's device and group pages (loaded after app.js, whose helpers they use: h, api,
+// guard, features, has, stateBadge, toast, S). Server text is only ever set as textContent.
+"use strict";
+
+// ---------- devices ----------
+
+async function devicesPage(view) {
+  const line = errorLine();
+  const body = h("tbody", { id: "device-rows" });
+  view.append(
+    h("section", { class: "card" }, h("h1", { text: "Devices" }), line,
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", { text: "Name" }), h("th", { text: "State" }), h("th", { class: "opt", text: "WhatsApp" }))),
+        body))),
+  );
+  async function load() {
+    let rows;
+    if (S.role === "admin") {
+      const { data } = await api("GET", "/admin/users?limit=1000");
+      rows = data.map((u) => ({ key: u.id, name: u.name, state: u.state, jid: u.jid }));
+    } else {
+      const { data } = await api("GET", "/devices");
+      rows = data.devices.map((d) => ({ key: d.id, name: d.name, state: d.status, jid: d.whatsapp_jid }));
+    }
+    body.replaceChildren(...rows.map((r) => h("tr", {},
+      h("td", {}, h("a", { href: "#/device/" + encodeURIComponent(r.key), text: r.name })),
+      h("td", {}, stateBadge(r.state)),
+      h("td", { class: "mono opt", text: r.jid || "" }))));
+  }
+  const tick = guard(line, load);
+  await tick();
+  const timer = setInterval(tick, 3000);
+  S.cleanups.push(() => clearInterval(timer));
+}
+
+// How one device is reached: admin routes by user id, or the user's routes by device id.
+function deviceApi(key) {
+  if (S.role === "admin") {
+    const base = "/admin/users/" + encodeURIComponent(key);
+    return {
+      status: async () => {
+        const { data } = await api("GET", base);
+        return { name: data.name, state: data.state, jid: data.jid, reason: data.reason };
+      },
+      pair: () => api("POST", base + "/pair"),
+      connect: () => api("POST", base + "/connect"),
+      disconnect: () => api("POST", base + "/disconnect"),
+      logout: () => api("POST", base + "/logout"),
+      qrImage: async () => {
+        const response = await fetch(base + "/qr?format=svg", { credentials: "same-origin", cache: "no-store" });
+        if (!response.ok) return null;
+        return URL.createObjectURL(await response.blob());
+      },
+      events: base + "/events",
+      asUser: key,
+      query: "",
+    };
+  }
+  const query = "?device_id=" + encodeURIComponent(key);
+  return {
+    status: async () => {
+      const { data } = await api("GET", "/devices");
+      const d = data.devices.find((x) => x.id === key) || {};
+      return { name: d.name, state: d.status, jid: d.whatsapp_jid };
+    },
+    pair: () => api("GET", "/qr" + query),
+    connect: () => api("POST", "/connect" + query),
+    disconnect: () => api("POST", "/disconnect" + query),
+    logout: () => api("POST", "/logout" + query),
+    qr: async () => (await api("GET", "/qr" + query)).data.data,
+    events: null,
+    asUser: null,
+    query,
+  };
+}
+
+async function devicePage(view, key) {
+  const dev = deviceApi(key);
+  const line = errorLine();
+  const title = h("h1", { id: "device-title", text: "Device" });
+  const badge = h("span", { id: "device-state" });
+  const jid = h("span", { class: "mono", id: "device-jid" });
+  const reason = h("p", { class: "muted", id: "device-reason" });
+  const img = h("img", { id: "qr-image", alt: "QR code to scan with WhatsApp on the phone" });
+  const countdown = h("p", { id: "qr-countdown", "aria-live": "polite" });
+  const qrBox = h("div", { class: "qr", id: "qr-box", hidden: true }, img,
+    h("div", {}, h("p", { text: "On the phone: WhatsApp > Linked devices > Link a device, then scan." }), countdown));
+  let expiresAt = 0;
+  let shownCode = null;
+
+  function showState(s) {
+    badge.replaceChildren(stateBadge(s.state));
+    badge.dataset.state = s.state || "";
+    jid.textContent = s.jid || "";
+    reason.textContent = s.reason ? s.reason.code + ": " + s.reason.message : "";
+    if (s.state !== "pairing") {
+      qrBox.hidden = true;
+      shownCode = null;
+    }
+  }
+
+  async function refresh() {
+    const s = await dev.status();
+    if (s.name) title.textContent = "Device of " + s.name;
+    showState(s);
+    return s;
+  }
+
+  async function showQr(code, expires) {
+    if (code && code === shownCode) return;
+    if (dev.qrImage) {
+      const url = await dev.qrImage();
+      if (!url) return;
+      if (img.src && img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+      img.src = url;
+      expiresAt = expires;
+    } else {
+      const qr = await dev.qr();
+      img.src = qr.image; // a data: URL made by the gateway
+      expiresAt = Date.parse(qr.expires_at) / 1000;
+      code = qr.qr_code;
+    }
+    shownCode = code;
+    img.dataset.code = code || "";
+    qrBox.hidden = false;
+  }
+
+  const timer = setInterval(() => {
+    if (qrBox.hidden) return;
+    const left = Math.max(0, Math.round(expiresAt - Date.now() / 1000));
+    countdown.textContent = left > 0 ? "This code changes in " + left + " s." : "Waiting for the next code…";
+    if (left === 0 && !dev.events) showQr(null, 0).catch(() => {});
+  }, 1000);
+  S.cleanups.push(() => clearInterval(timer));
+
+  const act = (name, fn, confirmText) => h("button", {
+    type: "button",
+    id: "action-" + name.toLowerCase().replace(/ /g, "-"),
+    class: name === "Log out" ? "danger" : "",
+    text: name,
+    on: { click: guard(line, async () => {
+      if (confirmText && !confirm(confirmText)) return;
+      await fn();
+      const s = await refresh();
+      if (name === "Pair" && !dev.events) await showQr(null, 0);
+      toast(name + ": " + (s.state || "done"));
+    }) },
+  });
+
+  const phone = h("input", { id: "pair-phone", inputmode: "tel", placeholder: "5511999990000" });
+  const phoneCode = h("p", { class: "mono", id: "pair-code", "aria-live": "polite" });
+  const phoneBox = h("form", { class: "row", id: "paircode-form", hidden: true,
+    on: { submit: guard(line, async () => {
+      // POST /paircode (user routes): the gateway answers the 8-character code to type on the phone.
+      const { data } = await api("POST", "/paircode" + dev.query, { phone: phone.value }, { asUser: dev.asUser });
+      const payload = (data && (data.data || data)) || {};
+      phoneCode.textContent = "Code: " + (payload.code || payload.pair_code || JSON.stringify(payload));
+    }) } },
+    h("div", {}, h("label", { for: "pair-phone", text: "Pair by phone number instead" }), phone),
+    h("button", { type: "submit", text: "Get a code" }));
+
+  view.append(h("section", { class: "card" },
+    h("p", {}, h("a", { href: "#/devices", text: "← All devices" })),
+    title,
+    h("p", {}, "State: ", badge, " ", jid),
+    reason,
+    h("div", {},
+      act("Pair", dev.pair),
+      act("Connect", dev.connect),
+      act("Disconnect", dev.disconnect),
+      act("Log out", dev.logout, "Log this device out of WhatsApp? It must be paired again."),
+      h("a", { href: "#/groups/" + encodeURIComponent(key), id: "groups-link", text: "Groups →" })),
+    line, qrBox, phoneBox, phoneCode));
+
+  await features();
+  phoneBox.hidden = !has("POST /paircode");
+
+  try {
+    await refresh();
+  } catch (error) {
+    line.textContent = error.message;
+  }
+  if (dev.events) {
+    // Cookie-authenticated, so EventSource works without an Authorization header.
+    const source = new EventSource(dev.events);
+    S.cleanups.push(() => source.close());
+    const parse = (e) => {
+      try { return JSON.parse(e.data); } catch (_) { return {}; }
+    };
+    source.addEventListener("state", (e) => showState(parse(e)));
+    source.addEventListener("qr", (e) => {
+      const qr = parse(e);
+      showQr(qr.code, qr.expires_at).catch((error) => (line.textContent = error.message));
+    });
+    for (const name of ["paired", "connected", "disconnected", "logged_out", "pairing_timed_out", "pairing_failed", "error"]) {
+      source.addEventListener(name, () => refresh().catch(() => {}));
+    }
+  } else {
+    const poll = setInterval(() => refresh().catch(() => {}), 2000);
+    S.cleanups.push(() => clearInterval(poll));
+  }
+}
+
+// ---------- groups ----------
+
+function groupOf(data) {
+  if (!data || typeof data !== "object") return {};
+  return data.group || data.data || data;
+}
+
+function details(object) {
+  const list = h("dl", { class: "group-details" });
+  for (const [key, value] of Object.entries(object || {})) {
+    list.append(h("dt", { text: key }),
+      h("dd", { class: typeof value === "object" ? "mono" : "", text: typeof value === "object" ? JSON.stringify(value, null, 1) : String(value) }));
+  }
+  return list;
+}
+
+async function groupsPage(view, key) {
+  const dev = deviceApi(key);
+  const opts = { asUser: dev.asUser };
+  const line = errorLine();
+  const list = h("ul", { id: "group-list" });
+  const opened = h("div", { id: "group-open" });
+  const name = h("input", { id: "group-name", required: true, maxlength: "100" });
+  const members = h("textarea", { id: "group-participants", placeholder: "+55 11 98888-0001, one per line" });
+  const created = (S.created[key] = S.created[key] || []);
+  await features();
+  const canList = has("GET /groups");
+
+  function item(g) {
+    const jidText = g.jid || g.id || "";
+    return h("li", {}, h("button", { type: "button", class: "link", text: (g.name || g.subject || "(no name)"),
+      on: { click: guard(line, async () => {
+        let shown = g;
+        // Whatever the group route's parameter is called, once it exists.
+        const route = [...(S.features || [])].find((r) => /^GET \/groups\/\{[^}\/]+\}$/.test(r));
+        if (jidText && route) {
+          const path = route.slice(4).replace(/\{[^}]+\}/, encodeURIComponent(jidText));
+          shown = groupOf((await api("GET", path + dev.query, undefined, opts)).data);
+        }
+        opened.replaceChildren(h("h2", { text: shown.name || shown.subject || jidText }), details(shown));
+      }) } }), " ", h("span", { class: "mono muted", text: jidText }));
+  }
+
+  async function load() {
+    if (canList) {
+      const { data } = await api("GET", "/groups" + dev.query, undefined, opts);
+      const groups = Array.isArray(data) ? data : data.groups || (data.data && data.data.groups) || data.data || [];
+      list.replaceChildren(...groups.map(item));
+    } else {
+      list.replaceChildren(...created.map(item));
+    }
+  }
+
+  view.append(h("section", { class: "card" },
+    h("p", {}, h("a", { href: "#/device/" + encodeURIComponent(key), text: "← Device" })),
+    h("h1", { text: "Groups" }),
+    h("form", { id: "group-create", on: { submit: guard(line, async () => {
+      const participants = members.value.split(/[\n,;]+/).map((p) => p.trim()).filter(Boolean);
+      const { data } = await api("POST", "/groups" + dev.query, { name: name.value, participants }, opts);
+      const group = groupOf(data);
+      created.unshift(group);
+      name.value = "";
+      members.value = "";
+      toast("Group created");
+      await load();
+      opened.replaceChildren(h("h2", { text: group.name || group.subject || "" }), details(group));
+    }) } },
+      h("label", { for: "group-name", text: "New group name" }), name,
+      h("label", { for: "group-participants", text: "Participants" }), members,
+      h("button", { type: "submit", text: "Create group" })),
+    line,
+    h("h2", { text: canList ? "Groups of this device" : "Groups created in this tab" }),
+    canList ? null : h("p", { class: "muted", text: "This gateway does not list a device's groups yet; the ones created here are shown." }),
+    list, opened));
+  await guard(line, load)();
+}
