@@ -155,7 +155,7 @@ async fn openapi_documents_every_route_and_error() {
             }
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 43);
     let text = doc.to_string();
     for code in ErrorCode::ALL {
         assert!(

@@ -564,3 +564,28 @@ async fn group_events_enter_through_the_sink_and_are_durable_when_it_returns() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn openapi_documents_every_event_with_an_example() {
+    let gw = start(config()).await;
+    let user = gw.connected_user().await;
+    let (_, names) = call(&gw, &user.token, Method::GET, "/webhook/events", None).await;
+    let doc: Value = gw
+        .http
+        .get(format!("{}/openapi.json", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = names["events"].as_array().unwrap();
+    assert_eq!(doc["webhooks"].as_object().unwrap().len(), names.len());
+    for name in names {
+        let name = name.as_str().unwrap();
+        let body = &doc["webhooks"][name]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(body["example"]["event"], name, "{name}");
+        assert!(body["example"]["data"].is_object(), "{name}");
+    }
+    gw.stop().await;
+}

@@ -23,6 +23,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod openapi_devices;
+mod openapi_events;
 mod openapi_schemas;
 mod ops;
 mod qr;

@@ -455,9 +455,20 @@ fn operation(route: &RouteDoc) -> Value {
 
     let mut parameters: Vec<Value> = Vec::new();
     if route.path.contains("{id}") {
+        let description = if route.path.starts_with("/webhook/deliveries") {
+            "The event's id or sequence number."
+        } else {
+            "The user's id."
+        };
         parameters.push(json!({
             "name": "id", "in": "path", "required": true,
-            "description": "The user's id.", "schema": { "type": "string" }
+            "description": description, "schema": { "type": "string" }
+        }));
+    }
+    if route.path.contains("{delivery}") {
+        parameters.push(json!({
+            "name": "delivery", "in": "path", "required": true,
+            "description": "The event's id or sequence number.", "schema": { "type": "string" }
         }));
     }
     parameters.extend(route.params.iter().map(|p| parameter(*p)));
@@ -498,7 +509,11 @@ fn operation(route: &RouteDoc) -> Value {
 /// The whole document.
 pub fn openapi_document() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES.iter().chain(super::openapi_devices::DEVICE_ROUTES) {
+    for route in ROUTES
+        .iter()
+        .chain(super::openapi_devices::DEVICE_ROUTES)
+        .chain(super::openapi_events::EVENT_ROUTES)
+    {
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
@@ -515,6 +530,7 @@ pub fn openapi_document() -> Value {
                             stable `error_code`; the status for each code is fixed.",
         },
         "paths": paths,
+        "webhooks": super::openapi_events::webhooks(),
         "components": {
             "securitySchemes": {
                 "adminToken": { "type": "http", "scheme": "bearer",
@@ -524,9 +540,20 @@ pub fn openapi_document() -> Value {
                 "userTokenBare": { "type": "apiKey", "in": "header", "name": "Authorization",
                                    "description": "The user's token without `Bearer`, as document 002's clients send it." }
             },
-            "schemas": super::openapi_schemas::schemas(MAX_SUBJECT_CHARS, MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE),
+            "schemas": merged_schemas(),
         },
     })
+}
+
+fn merged_schemas() -> Value {
+    let mut schemas =
+        super::openapi_schemas::schemas(MAX_SUBJECT_CHARS, MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE);
+    if let (Some(all), Value::Object(events)) =
+        (schemas.as_object_mut(), super::openapi_events::schemas())
+    {
+        all.extend(events);
+    }
+    schemas
 }
 
 /// Every error code, for the envelope schemas.

@@ -361,7 +361,7 @@ async fn set_user_webhook(
 }
 
 /// `GET /webhook/events`.
-pub(crate) async fn event_names() -> Json<Value> {
+pub(crate) async fn event_names(_: UserAuth) -> Json<Value> {
     let events: Vec<&str> = EventName::ALL.iter().map(|e| e.as_str()).collect();
     Json(json!({"success": true, "events": events, "events_count": events.len()}))
 }
