@@ -40,6 +40,9 @@ pub struct WebhookSettings {
     pub retry_max: Duration,
     /// An event older than this is dead-lettered instead of retried.
     pub max_age: Duration,
+    /// Events kept per user, for stream resumes and the delivery log (older ones go, unless a
+    /// delivery is still owed).
+    pub retain_events: u64,
 }
 
 impl Default for WebhookSettings {
@@ -49,6 +52,7 @@ impl Default for WebhookSettings {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(10 * 60),
             max_age: Duration::from_secs(24 * 60 * 60),
+            retain_events: 10_000,
         }
     }
 }

@@ -20,6 +20,8 @@ use crate::client::api::{BoxFuture, DeviceEvent, DeviceId, Devices, Reason};
 
 /// Most events written in one batch (one fsync).
 const BATCH: usize = 256;
+/// Old events are pruned each time a user's sequence passes a multiple of this.
+const PRUNE_EVERY: u64 = 1000;
 
 /// A new event in the outbox: wakes the streams of its user.
 #[derive(Clone, Debug)]
@@ -446,7 +448,12 @@ fn append(
     let outbox = inner.store.outbox();
     let seqs = outbox.append_events(&events)?;
     let mut out = Vec::with_capacity(events.len());
+    let retain = inner.settings.retain_events.max(1);
     for ((event, seq), mut record) in events.into_iter().zip(seqs).zip(records) {
+        if seq % PRUNE_EVERY == 0 && seq > retain {
+            // Not flushed: a crash only leaves old events a little longer.
+            outbox.prune_events(&event.user, seq - retain)?;
+        }
         if event.pending {
             record.seq = seq;
             outbox.save_delivery(&event.user, seq, &record.encode())?;
