@@ -589,3 +589,29 @@ async fn openapi_documents_every_event_with_an_example() {
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_receiver_slower_than_the_timeout_is_a_failed_attempt() {
+    let gw = start(config()).await;
+    let user = gw.connected_user().await;
+    let receiver = Receiver::start().await;
+    receiver.script.open.send_replace(false);
+    let (status, body) = call(
+        &gw,
+        &user.token,
+        Method::POST,
+        "/webhook",
+        Some(
+            json!({"webhook_url": receiver.url, "enabled_events": ["device.connected"],
+                    "retry_attempts": 0, "timeout": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    gw.devices.emit(user.device, DeviceEvent::Connected);
+    let dead = wait_delivery(&gw, &user, |d| d["status"] == "dead").await;
+    assert_eq!(dead["attempts"], 1);
+    assert_eq!(dead["last_error"], "no answer within 1 s");
+    receiver.script.open.send_replace(true);
+    gw.stop().await;
+}

@@ -196,3 +196,32 @@ async fn read_answer(
         excerpt: String::from_utf8_lossy(&kept).into_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str) -> Request {
+        Request {
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+            timeout: Duration::from_secs(5),
+            allow_private: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn private_addresses_are_refused_after_resolution() {
+        let tls = tls_config();
+        // A literal, and a name that resolves to loopback: both are checked on the address.
+        for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook"] {
+            let result = post(request(url), &tls).await;
+            assert!(matches!(result, Err(Failure::Private)), "{url}: {result:?}");
+        }
+        assert!(matches!(
+            post(request("ftp://example.com/"), &tls).await,
+            Err(Failure::Url)
+        ));
+    }
+}
