@@ -180,25 +180,23 @@ pub(super) fn resume(inner: Arc<Inner>) {
         .push(handle);
 }
 
-/// Stops every lane (their owed work stays in the outbox).
-pub(super) fn stop(inner: &Arc<Inner>) {
+/// Stops starting lanes and hands back the running ones' tasks, to abort and await (their owed
+/// work stays in the outbox).
+pub(super) fn stop(inner: &Arc<Inner>) -> Vec<tokio::task::JoinHandle<()>> {
     inner.lanes.started.store(false, Ordering::SeqCst);
-    let handles = std::mem::take(
-        &mut *inner
-            .lanes
-            .handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
-    for handle in handles {
-        handle.abort();
-    }
     inner
         .lanes
         .running
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
+    std::mem::take(
+        &mut *inner
+            .lanes
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    )
 }
 
 /// Wakes (or starts) the lane of `(user, lane)`.

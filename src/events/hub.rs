@@ -146,17 +146,22 @@ impl EventHub {
         if started && self.inner.writes.send(flush).is_ok() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), written).await;
         }
-        let tasks = std::mem::take(
+        let mut tasks = std::mem::take(
             &mut *self
                 .inner
                 .tasks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for task in tasks {
+        tasks.extend(deliver::stop(&self.inner));
+        for task in &tasks {
             task.abort();
         }
-        deliver::stop(&self.inner);
+        // An aborted task is dropped only when polled again: await each, so none still holds
+        // the store once this returns (the data directory can be reopened at once).
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 
     /// Starts the outbox writer and the delivery lanes (every delivery still owed from before a
