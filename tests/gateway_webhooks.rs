@@ -615,3 +615,54 @@ async fn a_receiver_slower_than_the_timeout_is_a_failed_attempt() {
     receiver.script.open.send_replace(true);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn device_events_derive_replaced_keepalive_and_failure_events() {
+    let gw = start(config()).await;
+    let user = gw.connected_user().await;
+    gw.devices.emit(user.device, lost("replaced"));
+    gw.devices.emit(user.device, lost("keepalive_timeout"));
+    gw.devices.emit(user.device, DeviceEvent::Connected);
+    gw.devices.emit(
+        user.device,
+        DeviceEvent::Error {
+            reason: Reason {
+                code: "certificate_invalid",
+                message: "the server's certificate chain did not verify".into(),
+            },
+        },
+    );
+    gw.devices.emit(
+        user.device,
+        DeviceEvent::LoggedOut {
+            reason: Reason {
+                code: "device_removed",
+                message: "the phone unlinked this device".into(),
+            },
+        },
+    );
+    let (_, Some(mut stream)) = open_stream(&gw, "/events", Some(&user.token), Some("0")).await
+    else {
+        panic!("the stream opens");
+    };
+    let mut names = Vec::new();
+    for _ in 0..9 {
+        names.push(stream.next().await.1);
+    }
+    assert_eq!(
+        names,
+        [
+            "device.disconnected",
+            "connection.stream_replaced",
+            "device.disconnected",
+            "connection.keepalive_timeout",
+            "device.connected",
+            "connection.keepalive_restored",
+            "device.disconnected",
+            "connection.failure",
+            "device.logged_out",
+        ]
+    );
+    drop(stream);
+    gw.stop().await;
+}
