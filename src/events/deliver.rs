@@ -5,7 +5,7 @@
 //!
 //! An attempt: sign, POST within the configuration's timeout, any 2xx is delivered. A failure
 //! waits (exponential backoff from [`WebhookSettings::retry_base`], doubled per attempt, capped
-//! at `retry_max`, with jitter in [½, 1]; or the receiver's `Retry-After` seconds, capped the
+//! at `retry_max`, with jitter in [½, 1]; or the receiver's `Retry-After`, capped the
 //! same) and tries again, until `retry_attempts` retries or `max_age` have passed: then the
 //! delivery is dead-lettered (kept, listed, and redeliverable).
 
