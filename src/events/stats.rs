@@ -20,6 +20,8 @@ pub(crate) struct Stats {
     pub(super) failed: AtomicU64,
     pub(super) retried: AtomicU64,
     pub(super) dead: AtomicU64,
+    /// Device events dropped because the outbox writer was too far behind.
+    pub(super) dropped: AtomicU64,
     /// Owed deliveries.
     pub(super) queue: AtomicI64,
     /// Creation time of each lane's head, for the oldest-undelivered gauge.
@@ -73,6 +75,12 @@ impl Stats {
             "wuts_webhook_retried_total",
             "Webhook retries scheduled.",
             &self.retried,
+        );
+        counter(
+            out,
+            "wuts_events_dropped_total",
+            "Device events dropped because the outbox writer was too far behind.",
+            &self.dropped,
         );
         counter(
             out,
