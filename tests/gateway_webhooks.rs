@@ -1,6 +1,7 @@
-//! Webhooks and the event stream over real HTTP, with a real receiver on loopback: both
-//! signatures checked independently, retries, a receiver down then back, dead letters and
-//! replay, a slow receiver that holds up nobody else, SSE resume with `Last-Event-ID`, tickets.
+//! Webhooks over real HTTP, with a real receiver on loopback: both signatures checked
+//! independently, settings checked, retries, a receiver down then back, dead letters and replay,
+//! a slow receiver that holds up nobody else, timeouts, group events through the sink, the
+//! OpenAPI webhooks section. The event stream is in `gateway_events_stream.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -380,150 +381,6 @@ async fn a_slow_receiver_does_not_hold_up_another_users_deliveries() {
     gw.stop().await;
 }
 
-/// Reads SSE frames: (id, event, data).
-struct Frames {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Frames {
-    async fn next(&mut self) -> (Option<String>, String, Value) {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut id, mut name, mut data) = (None, None, String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        name = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if let Some(name) = name {
-                    return (id, name, serde_json::from_str(&data).unwrap());
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
-                .await
-                .expect("an event in time")
-                .unwrap()
-                .expect("open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-}
-
-async fn open_stream(
-    gw: &FakeGateway,
-    path: &str,
-    token: Option<&str>,
-    last: Option<&str>,
-) -> (u16, Option<Frames>) {
-    let mut request = gw.http.get(format!("{}{path}", gw.url));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(last) = last {
-        request = request.header("Last-Event-ID", last);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    if status != 200 {
-        return (status, None);
-    }
-    (
-        status,
-        Some(Frames {
-            response,
-            buffer: String::new(),
-        }),
-    )
-}
-
-#[tokio::test]
-async fn the_event_stream_resumes_after_last_event_id_and_takes_one_use_tickets() {
-    let gw = start(config()).await;
-    let user = gw.connected_user().await;
-    // A webhook is not needed for the stream: every event reaches the outbox.
-    let (_, Some(mut live)) = open_stream(&gw, "/events", Some(&user.token), None).await else {
-        panic!("the stream opens");
-    };
-    gw.devices.emit(user.device, DeviceEvent::Connected);
-    gw.devices.emit(user.device, lost("connection_lost"));
-    gw.devices.emit(user.device, DeviceEvent::Connected);
-    let mut seen = Vec::new();
-    for _ in 0..3 {
-        let (id, name, data) = live.next().await;
-        assert_eq!(data["event"], name.as_str());
-        seen.push((id.unwrap(), name));
-    }
-    assert_eq!(
-        seen.iter().map(|s| s.1.as_str()).collect::<Vec<_>>(),
-        [
-            "device.connected",
-            "device.disconnected",
-            "device.connected"
-        ]
-    );
-
-    // Resume after the first: the two after it, then live ones.
-    let (_, Some(mut resumed)) =
-        open_stream(&gw, "/events", Some(&user.token), Some(&seen[0].0)).await
-    else {
-        panic!("the stream opens");
-    };
-    assert_eq!(resumed.next().await.0.unwrap(), seen[1].0);
-    assert_eq!(resumed.next().await.0.unwrap(), seen[2].0);
-    gw.devices.emit(user.device, lost("keepalive_timeout"));
-    let (id, name, data) = resumed.next().await;
-    assert_eq!(name, "device.disconnected");
-    assert_eq!(data["data"]["reason"], "keepalive_timeout");
-    let (_, derived, _) = resumed.next().await;
-    assert_eq!(derived, "connection.keepalive_timeout");
-    assert!(id.unwrap().parse::<u64>().unwrap() > seen[2].0.parse::<u64>().unwrap());
-
-    // The admin's per-user stream carries the same ids.
-    let (status, Some(mut admin)) = open_stream(
-        &gw,
-        &format!(
-            "/admin/users/{}/events?format=envelope&last_event_id=0",
-            user.id
-        ),
-        Some(gateway_support::ADMIN_TOKEN),
-        None,
-    )
-    .await
-    else {
-        panic!("the admin stream opens");
-    };
-    assert_eq!(status, 200);
-    assert_eq!(admin.next().await.0.unwrap(), seen[0].0);
-
-    // Tickets: issued to a token holder, one use, then refused.
-    let (status, ticket) = call(&gw, &user.token, Method::POST, "/events/ticket", None).await;
-    assert_eq!(status, 200);
-    let ticket = ticket["ticket"].as_str().unwrap().to_owned();
-    let path = format!("/events?ticket={ticket}&last_event_id=0");
-    let (status, Some(mut by_ticket)) = open_stream(&gw, &path, None, None).await else {
-        panic!("a ticket opens the stream");
-    };
-    assert_eq!(status, 200);
-    assert_eq!(by_ticket.next().await.0.unwrap(), seen[0].0);
-    assert_eq!(open_stream(&gw, &path, None, None).await.0, 401, "one use");
-    assert_eq!(
-        open_stream(&gw, "/events?ticket=forged.x", None, None)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(open_stream(&gw, "/events", None, None).await.0, 401);
-    drop((live, resumed, admin, by_ticket));
-    gw.stop().await;
-}
-
 #[tokio::test]
 async fn group_events_enter_through_the_sink_and_are_durable_when_it_returns() {
     use wuts::events::group::{GroupEvent, ParticipantsChange};
@@ -587,5 +444,31 @@ async fn openapi_documents_every_event_with_an_example() {
         assert_eq!(body["example"]["event"], name, "{name}");
         assert!(body["example"]["data"].is_object(), "{name}");
     }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_receiver_slower_than_the_timeout_is_a_failed_attempt() {
+    let gw = start(config()).await;
+    let user = gw.connected_user().await;
+    let receiver = Receiver::start().await;
+    receiver.script.open.send_replace(false);
+    let (status, body) = call(
+        &gw,
+        &user.token,
+        Method::POST,
+        "/webhook",
+        Some(
+            json!({"webhook_url": receiver.url, "enabled_events": ["device.connected"],
+                    "retry_attempts": 0, "timeout": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    gw.devices.emit(user.device, DeviceEvent::Connected);
+    let dead = wait_delivery(&gw, &user, |d| d["status"] == "dead").await;
+    assert_eq!(dead["attempts"], 1);
+    assert_eq!(dead["last_error"], "no answer within 1 s");
+    receiver.script.open.send_replace(true);
     gw.stop().await;
 }

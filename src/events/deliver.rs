@@ -5,12 +5,12 @@
 //!
 //! An attempt: sign, POST within the configuration's timeout, any 2xx is delivered. A failure
 //! waits (exponential backoff from [`WebhookSettings::retry_base`], doubled per attempt, capped
-//! at `retry_max`, with jitter in [½, 1]; or the receiver's `Retry-After` seconds, capped the
+//! at `retry_max`, with jitter in [½, 1]; or the receiver's `Retry-After`, capped the
 //! same) and tries again, until `retry_attempts` retries or `max_age` have passed: then the
 //! delivery is dead-lettered (kept, listed, and redeliverable).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use super::hub::{Inner, webhook_for};
 use super::model::Envelope;
 use super::outbound::{self, Request};
 use super::sign;
+use super::stats::Stats;
 use super::unix_now;
 use super::webhook::signing_key;
 use crate::client::api::DeviceId;
@@ -39,6 +40,9 @@ pub struct WebhookSettings {
     pub retry_max: Duration,
     /// An event older than this is dead-lettered instead of retried.
     pub max_age: Duration,
+    /// Events kept per user, for stream resumes and the delivery log (older ones go, unless a
+    /// delivery is still owed).
+    pub retain_events: u64,
 }
 
 impl Default for WebhookSettings {
@@ -48,6 +52,7 @@ impl Default for WebhookSettings {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(10 * 60),
             max_age: Duration::from_secs(24 * 60 * 60),
+            retain_events: 10_000,
         }
     }
 }
@@ -136,113 +141,6 @@ impl DeliveryRecord {
     }
 }
 
-/// Latency buckets (seconds) of the delivery histogram.
-const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
-
-/// Delivery counters for `/metrics`.
-#[derive(Default)]
-pub(crate) struct Stats {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    retried: AtomicU64,
-    dead: AtomicU64,
-    /// Owed deliveries.
-    pub(super) queue: AtomicI64,
-    /// Creation time of each lane's head, for the oldest-undelivered gauge.
-    heads: Mutex<HashMap<(UserId, u64), u64>>,
-    buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
-}
-
-impl Stats {
-    fn observe(&self, latency: Duration) {
-        let secs = latency.as_secs_f64();
-        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
-            if secs <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
-    }
-
-    fn set_head(&self, lane: &(UserId, u64), created_at: Option<u64>) {
-        let mut heads = self.heads.lock().unwrap_or_else(PoisonError::into_inner);
-        match created_at {
-            Some(t) => heads.insert(lane.clone(), t),
-            None => heads.remove(lane),
-        };
-    }
-
-    pub(super) fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
-        };
-        counter(
-            out,
-            "wuts_webhook_delivered_total",
-            "Webhook deliveries answered with a 2xx.",
-            &self.delivered,
-        );
-        counter(
-            out,
-            "wuts_webhook_failed_total",
-            "Webhook attempts that failed.",
-            &self.failed,
-        );
-        counter(
-            out,
-            "wuts_webhook_retried_total",
-            "Webhook retries scheduled.",
-            &self.retried,
-        );
-        counter(
-            out,
-            "wuts_webhook_dead_lettered_total",
-            "Webhook deliveries given up.",
-            &self.dead,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP wuts_webhook_queue_depth Webhook deliveries owed.\n# TYPE wuts_webhook_queue_depth gauge\nwuts_webhook_queue_depth {}",
-            self.queue.load(Ordering::Relaxed).max(0)
-        );
-        let oldest = self
-            .heads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .min()
-            .map(|t| unix_now().saturating_sub(*t))
-            .unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "# HELP wuts_webhook_oldest_undelivered_seconds Age of the oldest event a lane is delivering.\n# TYPE wuts_webhook_oldest_undelivered_seconds gauge\nwuts_webhook_oldest_undelivered_seconds {oldest}"
-        );
-        let name = "wuts_webhook_delivery_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Webhook attempt latency.\n# TYPE {name} histogram"
-        );
-        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        #[allow(clippy::cast_precision_loss)]
-        let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
-    }
-}
-
 /// The lanes running, each with its wake-up.
 #[derive(Default)]
 pub(crate) struct Lanes {
@@ -282,30 +180,23 @@ pub(super) fn resume(inner: Arc<Inner>) {
         .push(handle);
 }
 
-/// Stops every lane (their owed work stays in the outbox).
-/// Stops every lane and waits until each has dropped what it holds (the store among it), so
-/// the data directory can be reopened at once.
-pub(super) async fn stop(inner: &Arc<Inner>) {
+/// Stops starting lanes and hands back the running ones' tasks, to abort and await (their owed
+/// work stays in the outbox).
+pub(super) fn stop(inner: &Arc<Inner>) -> Vec<tokio::task::JoinHandle<()>> {
     inner.lanes.started.store(false, Ordering::SeqCst);
-    let handles = std::mem::take(
-        &mut *inner
-            .lanes
-            .handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
-    for handle in &handles {
-        handle.abort();
-    }
     inner
         .lanes
         .running
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
-    for handle in handles {
-        let _ = handle.await;
-    }
+    std::mem::take(
+        &mut *inner
+            .lanes
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    )
 }
 
 /// Wakes (or starts) the lane of `(user, lane)`.

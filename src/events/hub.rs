@@ -22,6 +22,11 @@ use crate::client::api::{BoxFuture, DeviceEvent, DeviceId, Devices, Reason};
 
 /// Most events written in one batch (one fsync).
 const BATCH: usize = 256;
+/// Events waiting for the writer, at most: past it device events are dropped (and counted) and
+/// group events refused, so their notification is not acknowledged and WhatsApp sends it again.
+const MAX_BACKLOG: usize = 100_000;
+/// Old events are pruned each time a user's sequence passes a multiple of this.
+const PRUNE_EVERY: u64 = 1000;
 
 /// A new event in the outbox: wakes the streams of its user.
 #[derive(Clone, Debug)]
@@ -58,6 +63,8 @@ pub(super) struct Inner {
     queued: Mutex<Option<mpsc::UnboundedReceiver<Write>>>,
     live: broadcast::Sender<Live>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Events queued for the writer.
+    backlog: std::sync::atomic::AtomicUsize,
 }
 
 /// What the device registry holds: the hub, weakly.
@@ -119,6 +126,7 @@ impl EventHub {
                 queued: Mutex::new(Some(queued)),
                 live: broadcast::channel(1024).0,
                 tasks: Mutex::default(),
+                backlog: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         // The registry holds only a weak reference: the hub (and with it the store) goes when
@@ -143,24 +151,27 @@ impl EventHub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_empty();
+        // Counted like any write: the writer takes every batch off the backlog.
+        self.inner.backlog.fetch_add(1, Ordering::Relaxed);
         if started && self.inner.writes.send(flush).is_ok() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), written).await;
         }
-        let tasks = std::mem::take(
+        let mut tasks = std::mem::take(
             &mut *self
                 .inner
                 .tasks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        tasks.extend(deliver::stop(&self.inner));
         for task in &tasks {
             task.abort();
         }
-        // An aborted task is dropped only when awaited; until then it holds the store.
+        // An aborted task is dropped only when polled again: await each, so none still holds
+        // the store once this returns (the data directory can be reopened at once).
         for task in tasks {
             let _ = task.await;
         }
-        deliver::stop(&self.inner).await;
     }
 
     /// Starts the outbox writer and the delivery lanes (every delivery still owed from before a
@@ -222,7 +233,30 @@ impl EventHub {
         self.inner.lanes.stats.render(out);
     }
 
+    /// Takes a place in the writer's queue, or says it is full.
+    fn admit(&self) -> bool {
+        let before = self.inner.backlog.fetch_add(1, Ordering::Relaxed);
+        if before < MAX_BACKLOG {
+            return true;
+        }
+        self.inner.backlog.fetch_sub(1, Ordering::Relaxed);
+        self.inner
+            .lanes
+            .stats
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
     fn queue(&self, device: DeviceId, name: EventName, data: EventData) {
+        if !self.admit() {
+            tracing::error!(
+                device = device.get(),
+                event = name.as_str(),
+                "event dropped: the outbox writer is behind"
+            );
+            return;
+        }
         let write = Write {
             device,
             name,
@@ -346,6 +380,9 @@ impl EventSink for EventHub {
         event: GroupEvent,
     ) -> BoxFuture<'_, Result<(), wuts_store::Error>> {
         Box::pin(async move {
+            if !self.admit() {
+                return Err(stopped());
+            }
             let (done, written) = oneshot::channel();
             let write = Write {
                 device,
@@ -371,6 +408,7 @@ async fn write_forever(inner: Arc<Inner>, mut queued: mpsc::UnboundedReceiver<Wr
                 Err(_) => break,
             }
         }
+        inner.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
         let mut replies = Vec::new();
         let mut prepared = Vec::new();
         for write in batch {
@@ -463,7 +501,12 @@ fn append(
     let outbox = inner.store.outbox();
     let seqs = outbox.append_events(&events)?;
     let mut out = Vec::with_capacity(events.len());
+    let retain = inner.settings.retain_events.max(1);
     for ((event, seq), mut record) in events.into_iter().zip(seqs).zip(records) {
+        if seq % PRUNE_EVERY == 0 && seq > retain {
+            // Not flushed: a crash only leaves old events a little longer.
+            outbox.prune_events(&event.user, seq - retain)?;
+        }
         if event.pending {
             record.seq = seq;
             outbox.save_delivery(&event.user, seq, &record.encode())?;

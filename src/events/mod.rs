@@ -20,6 +20,7 @@ mod hub;
 pub mod model;
 mod outbound;
 pub mod sign;
+mod stats;
 pub mod ticket;
 pub mod webhook;
 

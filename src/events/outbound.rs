@@ -34,7 +34,7 @@ pub(crate) struct Request {
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    /// `Retry-After`, when given in seconds.
+    /// `Retry-After`, in seconds or as an HTTP-date.
     pub(crate) retry_after: Option<Duration>,
     /// The start of the body, for the delivery log.
     pub(crate) excerpt: String,
@@ -163,6 +163,18 @@ where
     result
 }
 
+/// A `Retry-After` value: delay-seconds, or an HTTP-date (then the time until it, zero if past).
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let at = std::time::SystemTime::from(at);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 async fn read_answer(
     sent: Result<hyper::Response<hyper::body::Incoming>, hyper::Error>,
 ) -> Result<Answer, Failure> {
@@ -172,8 +184,7 @@ async fn read_answer(
         .headers()
         .get(hyper::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| retry_after(v, std::time::SystemTime::now()));
     let mut body = response.into_body();
     let mut kept = Vec::new();
     let mut read = 0usize;
@@ -195,4 +206,48 @@ async fn read_answer(
         retry_after,
         excerpt: String::from_utf8_lossy(&kept).into_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str) -> Request {
+        Request {
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+            timeout: Duration::from_secs(5),
+            allow_private: false,
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 07:28:00
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[tokio::test]
+    async fn private_addresses_are_refused_after_resolution() {
+        let tls = tls_config();
+        // A literal, and a name that resolves to loopback: both are checked on the address.
+        for url in ["http://127.0.0.1:9/hook", "http://localhost:9/hook"] {
+            let result = post(request(url), &tls).await;
+            assert!(matches!(result, Err(Failure::Private)), "{url}: {result:?}");
+        }
+        assert!(matches!(
+            post(request("ftp://example.com/"), &tls).await,
+            Err(Failure::Url)
+        ));
+    }
 }

@@ -37,8 +37,8 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 /// A stored webhook configuration. The secret is kept to sign deliveries and never shown again
-/// after the response that created it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// after the response that created it (nor in `Debug`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookConfig {
     /// `wh_...`.
     pub id: String,
@@ -60,6 +60,21 @@ pub struct WebhookConfig {
     pub created_at: u64,
     /// Unix seconds.
     pub updated_at: u64,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("id", &self.id)
+            .field("webhook_url", &self.webhook_url)
+            .field("enabled_events", &self.enabled_events)
+            .field("enabled", &self.enabled)
+            .field("retry_attempts", &self.retry_attempts)
+            .field("timeout", &self.timeout)
+            .field("secret", &"<redacted>")
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookConfig {

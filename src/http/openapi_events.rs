@@ -288,7 +288,7 @@ pub(super) fn webhooks() -> Value {
                                 the Standard Webhooks headers `webhook-id`, `webhook-timestamp`, \
                                 `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. \
                                 Any 2xx is success; otherwise retried with backoff (Retry-After \
-                                seconds honoured) and dead-lettered after `retry_attempts`.",
+                                honoured) and dead-lettered after `retry_attempts`.",
                 "parameters": [
                     {"name": "webhook-id", "in": "header", "required": true, "schema": {"type": "string"}},
                     {"name": "webhook-timestamp", "in": "header", "required": true, "schema": {"type": "string"}},

@@ -41,6 +41,7 @@ for_each_backend!(
     removing_a_user_forgets_token_and_responses,
     responses_are_per_user_and_swept_by_age,
     a_users_devices_are_listed_oldest_first_and_go_with_the_user,
+    the_outbox_orders_marks_prunes_and_goes_with_the_user,
 );
 
 fn tenant(id: &str) -> Result<Tenant, Error> {
@@ -264,5 +265,97 @@ fn a_users_devices_are_listed_oldest_first_and_go_with_the_user(
     store.remove_user(&u1)?;
     assert!(ids(&u1)?.is_empty());
     assert_eq!(ids(&u2)?, ["c"]);
+    Ok(())
+}
+
+fn the_outbox_orders_marks_prunes_and_goes_with_the_user(
+    store: Arc<dyn GatewayStore>,
+) -> TestResult {
+    use wuts_store::gateway::outbox::{NewEvent, PendingDelivery, WebhookScope};
+    store.create_tenant(&tenant("t")?)?;
+    store.create_user(&user("a", "t", 1)?)?;
+    store.create_user(&user("b", "t", 2)?)?;
+    let (a, b) = (UserId::new("a")?, UserId::new("b")?);
+    let new = |user: &UserId, lane: u64, pending: bool, n: u8| NewEvent {
+        user: user.clone(),
+        lane,
+        pending,
+        body: vec![n],
+    };
+    let outbox = store.outbox();
+    assert_eq!(
+        outbox.append_events(&[
+            new(&a, 1, true, 1),
+            new(&b, 1, true, 2),
+            new(&a, 2, false, 3)
+        ])?,
+        [1, 1, 2]
+    );
+    assert_eq!(outbox.append_events(&[new(&a, 1, true, 4)])?, [3]);
+    assert_eq!(outbox.last_seq(&a)?, 3);
+    let bodies: Vec<_> = outbox
+        .events_after(&a, 0, 10)?
+        .into_iter()
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(bodies, [vec![1], vec![3], vec![4]]);
+    assert_eq!(outbox.events_after(&a, 1, 1)?[0].seq, 2);
+    assert_eq!(outbox.first_pending(&a, 1)?, Some(1));
+    assert_eq!(outbox.first_pending(&a, 2)?, None);
+    let owed: Vec<_> = outbox
+        .pending_deliveries()?
+        .into_iter()
+        .map(|p| (p.user.as_str().to_owned(), p.lane, p.seq))
+        .collect();
+    assert_eq!(
+        owed,
+        [("a".into(), 1, 1), ("a".into(), 1, 3), ("b".into(), 1, 1)]
+    );
+    let first = PendingDelivery {
+        user: a.clone(),
+        lane: 1,
+        seq: 1,
+    };
+    outbox.set_pending(&first, false)?;
+    assert_eq!(outbox.first_pending(&a, 1)?, Some(3));
+    outbox.save_delivery(&a, 1, b"one")?;
+    outbox.save_delivery(&a, 3, b"three")?;
+    assert_eq!(outbox.delivery(&a, 3)?, Some(b"three".to_vec()));
+    let newest: Vec<_> = outbox
+        .deliveries(&a, u64::MAX, 10)?
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(newest, [3, 1]);
+    assert_eq!(
+        outbox.deliveries(&a, 3, 10)?.len(),
+        1,
+        "before is exclusive"
+    );
+    // Pruning spares what is still owed (3).
+    assert_eq!(outbox.prune_events(&a, 3)?, 2);
+    let left: Vec<_> = outbox
+        .events_after(&a, 0, 10)?
+        .into_iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, [3]);
+    assert_eq!(outbox.delivery(&a, 1)?, None);
+    outbox.save_webhook(&a, WebhookScope::User, Some(b"u"))?;
+    outbox.save_webhook(&a, WebhookScope::Device(DeviceId::new(1)), Some(b"d"))?;
+    assert_eq!(outbox.webhook(&a, WebhookScope::User)?, Some(b"u".to_vec()));
+    assert_eq!(
+        outbox.webhook(&a, WebhookScope::Device(DeviceId::new(2)))?,
+        None
+    );
+    outbox.save_webhook(&a, WebhookScope::User, None)?;
+    assert_eq!(outbox.webhook(&a, WebhookScope::User)?, None);
+    store.remove_user(&a)?;
+    assert!(outbox.events_after(&a, 0, 10)?.is_empty());
+    assert_eq!(
+        outbox.webhook(&a, WebhookScope::Device(DeviceId::new(1)))?,
+        None
+    );
+    assert_eq!(outbox.pending_deliveries()?.len(), 1, "b's mark stays");
     Ok(())
 }

@@ -42,6 +42,8 @@ pub struct Options {
     pub trusted_root: Option<wuts::noise::PublicKey>,
     /// How many times a fault (certificate, handshake) is retried.
     pub fault_retries: Option<u32>,
+    /// Webhook delivery settings (tests with a loopback receiver allow private targets).
+    pub webhooks: Option<wuts::http::WebhookSettings>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             qr_ttl: None,
             trusted_root: None,
             fault_retries: None,
+            webhooks: None,
         }
     }
 }
@@ -98,6 +101,7 @@ pub async fn start(sim: &SandboxHandle, data: &Path, options: Options) -> E2eGat
             ws_url: sim.ws_url(),
             control_url: sim.control_url(),
         }),
+        webhooks: options.webhooks.unwrap_or_default(),
         ..GatewayConfig::default()
     };
     let gateway_store: Arc<dyn GatewayStore> = store;

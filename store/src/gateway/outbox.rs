@@ -115,6 +115,9 @@ pub trait EventStore: Send + Sync {
         scope: WebhookScope,
         config: Option<&[u8]>,
     ) -> Result<(), Error>;
+    /// Removes the user's events (and their delivery records) numbered `up_to` or below,
+    /// except those still owed a delivery; returns how many went. Not flushed.
+    fn prune_events(&self, user: &UserId, up_to: u64) -> Result<usize, Error>;
     /// Makes every earlier write durable.
     fn flush_events(&self) -> Result<(), Error>;
 }
@@ -329,6 +332,24 @@ impl EventStore for MemEventStore {
             None => state.webhooks.remove(&key),
         };
         Ok(())
+    }
+
+    fn prune_events(&self, user: &UserId, up_to: u64) -> Result<usize, Error> {
+        let mut state = self.state();
+        let owed: std::collections::HashSet<u64> = state
+            .pending
+            .keys()
+            .filter(|p| &p.user == user)
+            .map(|p| p.seq)
+            .collect();
+        let before = state.events.len();
+        state
+            .events
+            .retain(|(owner, seq), _| owner != user || *seq > up_to || owed.contains(seq));
+        state
+            .deliveries
+            .retain(|(owner, seq), _| owner != user || *seq > up_to || owed.contains(seq));
+        Ok(before - state.events.len())
     }
 
     fn flush_events(&self) -> Result<(), Error> {

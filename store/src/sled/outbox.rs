@@ -224,6 +224,33 @@ impl EventStore for SledStore {
         self.flush_for("save webhook")
     }
 
+    fn prune_events(&self, user: &UserId, up_to: u64) -> Result<usize, Error> {
+        let mut owed = std::collections::HashSet::new();
+        for entry in self.events.pending.scan_prefix(user_prefix(user)) {
+            let (key, _) = entry.map_err(backend("prune events"))?;
+            if let Some(seq) = trailing_u64(&key) {
+                owed.insert(seq);
+            }
+        }
+        let mut pruned = 0;
+        for tree in [&self.events.events, &self.events.deliveries] {
+            let mut batch = ::sled::Batch::default();
+            let mut n = 0;
+            for entry in tree.range(event_key(user, 0)..=event_key(user, up_to)) {
+                let (key, _) = entry.map_err(backend("prune events"))?;
+                if trailing_u64(&key).is_some_and(|seq| !owed.contains(&seq)) {
+                    batch.remove(key);
+                    n += 1;
+                }
+            }
+            tree.apply_batch(batch).map_err(backend("prune events"))?;
+            if std::ptr::eq(tree, &self.events.events) {
+                pruned = n;
+            }
+        }
+        Ok(pruned)
+    }
+
     fn flush_events(&self) -> Result<(), Error> {
         self.flush_for("flush events")
     }
@@ -335,6 +362,14 @@ mod tests {
             .map(|d| d.0)
             .collect();
         assert_eq!(newest, [3, 1]);
+        // Pruning keeps what is still owed (1 and 3 are pending).
+        assert_eq!(store.prune_events(&a, 3)?, 1);
+        let left: Vec<_> = store
+            .events_after(&a, 0, 10)?
+            .into_iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(left, [1, 3]);
         store.remove_user(&a)?;
         assert!(store.events_after(&a, 0, 10)?.is_empty());
         assert!(store.pending_deliveries()?.is_empty());
