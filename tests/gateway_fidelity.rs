@@ -1,5 +1,6 @@
 //! What a real account's connection also does, against the sandbox that models it, through the
-//! real gateway: the edge routing info the server sends is presented on the next connect.
+//! real gateway: the edge routing info the server sends is presented on the next connect, and
+//! a dirty bit is answered clean.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,7 @@ use gateway_e2e_support::{Options, sandbox, start};
 use wuts::sim::Fault;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_edge_routing_info_is_presented_on_the_next_connect() {
+async fn routing_info_is_presented_on_the_next_connect_and_dirty_bits_are_cleaned() {
     let sim = sandbox(71).await;
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&sim, dir.path(), Options::default()).await;
@@ -17,6 +18,14 @@ async fn the_edge_routing_info_is_presented_on_the_next_connect() {
     let ana = gw.user_in(&tenant, "Ana").await;
     let jid = gw.pair(&sim, &ana, "5511999990701").await;
     // The first login (after the 515) had no routing info yet; the server gave it one.
+    // A new device's first active session is told to catch up (account_sync) and cleans it.
+    tokio::time::timeout(gateway_e2e_support::WAIT, async {
+        while sim.dirty(&jid).is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the dirty bit is cleaned");
     let first = sim.edge_routing(&jid).expect("logged in");
     assert_eq!(first.presented, None);
     assert_eq!(first.issued.len(), 6);

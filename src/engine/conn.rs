@@ -27,6 +27,7 @@ use super::{CloseReason, Error, LogoutReason, ProtocolError};
 use crate::binary::{self, AttrValue, Node};
 use crate::noise::{FrameDecoder, Initiator, InitiatorConfig, RecvCipher, SendCipher};
 use crate::ops::companion::RemoveCompanion;
+use crate::ops::dirty::Clean;
 use crate::ops::keepalive::{self, Ping};
 use crate::ops::passive::SetPassive;
 use crate::ops::prekeys::{Count, Upload};
@@ -483,8 +484,13 @@ impl Connection {
         }
     }
 
-    /// `<ib>`: the edge routing info to present on the next connect (facts §5.6).
-    fn handle_ib(&mut self, _now: Duration, node: &Node) {
+    /// `<ib>`: the edge routing info to present on the next connect (facts §5.6), and dirty
+    /// bits, answered as clean.
+    fn handle_ib(&mut self, now: Duration, node: &Node) {
+        if let (Some(clean), true) = (Clean::answering(node), self.is_logged_in()) {
+            let deadline = now + self.config.iq_timeout;
+            self.send_internal(now, clean.iq(), Internal::Clean, deadline);
+        }
         let routing = node
             .child("edge_routing")
             .and_then(|e| e.child("routing_info"))
@@ -539,6 +545,11 @@ impl Connection {
             Waiter::Internal(Internal::PairCodeFinish) => {
                 if let Err(e) = r {
                     tracing::warn!(device = self.device.get(), error = ?e, "companion_finish refused");
+                }
+            }
+            Waiter::Internal(Internal::Clean) => {
+                if let Err(e) = r {
+                    tracing::warn!(device = self.device.get(), error = ?e, "clean refused");
                 }
             }
             Waiter::Internal(Internal::Active | Internal::Logout) => {}

@@ -234,6 +234,16 @@ impl SandboxHandle {
         self.shared.edge_routing_of(jid)
     }
 
+    /// The dirty bit the device `jid` has not cleaned yet (`account_sync` for a new device
+    /// until its first active session answers clean), if any.
+    pub fn dirty(&self, jid: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .dirty
+            .get(jid)
+            .map(|(kind, _)| kind.clone())
+    }
+
     /// Every device ever linked, removed ones included.
     pub fn devices(&self) -> Vec<DeviceInfo> {
         self.shared.devices()

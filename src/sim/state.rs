@@ -212,6 +212,8 @@ pub(crate) struct State {
     pub next_group: u64,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
+    /// Dirty bits a device has not cleaned yet, by device JID: `(type, timestamp)` (live only).
+    pub dirty: HashMap<String, (String, u64)>,
     /// Edge routing info per device JID (live only: a restart issues new ones).
     pub edge: HashMap<String, EdgeRouting>,
     /// Pairing codes companions asked for, by phone number (the latest hello wins).
@@ -237,6 +239,7 @@ impl State {
             refs: HashMap::new(),
             codes: HashMap::new(),
             edge: HashMap::new(),
+            dirty: HashMap::new(),
             online: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
