@@ -1,6 +1,6 @@
 //! What a real account's connection also does, against the sandbox that models it, through the
 //! real gateway: the edge routing info the server sends is presented on the next connect, and
-//! a dirty bit is answered clean.
+//! a dirty bit is answered clean, the server's pings are answered.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,5 +41,36 @@ async fn routing_info_is_presented_on_the_next_connect_and_dirty_bits_are_cleane
     events.wait_for("connected").await;
     let again = sim.edge_routing(&jid).unwrap();
     assert_eq!(again.presented.as_deref(), Some(first.issued.as_slice()));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_pings_are_answered() {
+    let sim = wuts::sim::Sandbox::start(wuts::sim::SandboxConfig {
+        seed: Some(72),
+        timing: wuts::sim::Timing {
+            server_ping: (
+                std::time::Duration::from_millis(100),
+                std::time::Duration::from_secs(5),
+            ),
+            ..wuts::sim::Timing::default()
+        },
+        ..wuts::sim::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("Loja").await;
+    let bia = gw.user_in(&tenant, "Bia").await;
+    let jid = gw.pair(&sim, &bia, "5511999990702").await;
+    tokio::time::timeout(gateway_e2e_support::WAIT, async {
+        while sim.server_pings_answered(&jid) < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("three pings answered");
+    assert_eq!(gw.show_user(&bia).await["state"], "connected");
     gw.stop().await;
 }

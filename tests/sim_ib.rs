@@ -57,3 +57,34 @@ async fn a_new_device_is_told_it_is_dirty_and_only_a_matching_clean_clears_it() 
     let routing = sb.edge_routing(&paired.jid).unwrap();
     assert_eq!(routing.presented, None, "the raw client presents none");
 }
+
+#[tokio::test]
+async fn the_server_pings_and_drops_a_device_that_does_not_answer() {
+    let sb = wuts::sim::Sandbox::start(wuts::sim::SandboxConfig {
+        timing: wuts::sim::Timing {
+            server_ping: (
+                std::time::Duration::from_millis(100),
+                std::time::Duration::from_millis(300),
+            ),
+            ..wuts::sim::Timing::default()
+        },
+        ..wuts::sim::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (_, paired, mut client) = online(&sb, PHONE).await;
+    let ping = loop {
+        let node = client.recv().await;
+        if attr(&node, "xmlns").as_deref() == Some("urn:xmpp:ping") {
+            break node;
+        }
+    };
+    assert_eq!(attr(&ping, "type").as_deref(), Some("get"));
+    let pong = Node::new("iq")
+        .with_attr("id", attr(&ping, "id").unwrap())
+        .with_attr("type", "result");
+    client.send(&pong).await;
+    // The next ping goes unanswered: the server drops the connection.
+    while client.next().await.is_ok() {}
+    assert_eq!(sb.server_pings_answered(&paired.jid), 1);
+}

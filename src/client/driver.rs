@@ -24,9 +24,12 @@ use super::jobs;
 use super::transport::{self, Socket};
 use crate::binary::Node;
 use crate::engine::lifecycle::{self, Action, Lifecycle};
-use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqError, IqId, NextStep};
+use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqId, NextStep};
 use crate::ops::Iq;
 use crate::types::{Jid, UserJid};
+use outcome::{iq_error, transition_event};
+
+mod outcome;
 
 /// Where and how devices connect.
 #[derive(Clone, Debug)]
@@ -569,36 +572,5 @@ impl Driver {
         if let Some(done) = done {
             let _ = done.send(());
         }
-    }
-}
-
-/// The event a change of phase means, if any.
-fn transition_event(from: DeviceState, now: &DeviceStatus) -> Option<DeviceEvent> {
-    let reason = || {
-        now.reason.clone().unwrap_or(Reason {
-            code: "unknown",
-            message: "no reason given".to_owned(),
-        })
-    };
-    Some(match now.state {
-        DeviceState::Connected => DeviceEvent::Connected,
-        DeviceState::Disconnected => DeviceEvent::Disconnected { reason: reason() },
-        DeviceState::LoggedOut => DeviceEvent::LoggedOut { reason: reason() },
-        DeviceState::Error => DeviceEvent::Error { reason: reason() },
-        DeviceState::Unpaired if from == DeviceState::Pairing => match &now.reason {
-            Some(r) if r.code == "pairing_timed_out" => DeviceEvent::PairingTimedOut,
-            Some(r) => DeviceEvent::PairingFailed { reason: r.clone() },
-            None => return None,
-        },
-        _ => return None,
-    })
-}
-
-fn iq_error(e: IqError) -> Error {
-    match e {
-        IqError::Rejected { code, text } => Error::Rejected { code, text },
-        IqError::Timeout(waited) => Error::Timeout(waited),
-        IqError::Disconnected => Error::NotConnected,
-        IqError::Lost => Error::Interrupted,
     }
 }

@@ -244,6 +244,11 @@ impl SandboxHandle {
             .map(|(kind, _)| kind.clone())
     }
 
+    /// How many of the server's pings the device `jid` answered (`Timing::server_ping`).
+    pub fn server_pings_answered(&self, jid: &str) -> u32 {
+        self.shared.lock().pongs.get(jid).copied().unwrap_or(0)
+    }
+
     /// Every device ever linked, removed ones included.
     pub fn devices(&self) -> Vec<DeviceInfo> {
         self.shared.devices()

@@ -212,6 +212,8 @@ pub(crate) struct State {
     pub next_group: u64,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
+    /// Server pings each device answered (live only).
+    pub pongs: HashMap<String, u32>,
     /// Dirty bits a device has not cleaned yet, by device JID: `(type, timestamp)` (live only).
     pub dirty: HashMap<String, (String, u64)>,
     /// Edge routing info per device JID (live only: a restart issues new ones).
@@ -240,6 +242,7 @@ impl State {
             codes: HashMap::new(),
             edge: HashMap::new(),
             dirty: HashMap::new(),
+            pongs: HashMap::new(),
             online: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
