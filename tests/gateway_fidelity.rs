@@ -1,6 +1,7 @@
 //! What a real account's connection also does, against the sandbox that models it, through the
-//! real gateway: the edge routing info the server sends is presented on the next connect, and
-//! a dirty bit is answered clean, the server's pings are answered.
+//! real gateway: the edge routing info the server sends is presented on the next connect (also
+//! after a restart), the login counter goes up, a dirty bit is answered clean, the server's
+//! pings are answered.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +11,7 @@ use gateway_e2e_support::{Options, sandbox, start};
 use wuts::sim::Fault;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_info_is_presented_on_the_next_connect_and_dirty_bits_are_cleaned() {
+async fn routing_info_and_the_login_counter_carry_over_and_dirty_bits_are_cleaned() {
     let sim = sandbox(71).await;
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&sim, dir.path(), Options::default()).await;
@@ -41,6 +42,15 @@ async fn routing_info_is_presented_on_the_next_connect_and_dirty_bits_are_cleane
     events.wait_for("connected").await;
     let again = sim.edge_routing(&jid).unwrap();
     assert_eq!(again.presented.as_deref(), Some(first.issued.as_slice()));
+
+    // Both are kept in the store: after a restart, the same routing info, and the login
+    // counter goes on (0 on the first login after pairing, one more after each).
+    gw.stop().await;
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    gw.connected(&ana).await;
+    let after = sim.edge_routing(&jid).unwrap();
+    assert_eq!(after.presented.as_deref(), Some(first.issued.as_slice()));
+    assert_eq!(sim.login_counts(&jid), [Some(0), Some(1), Some(2)]);
     gw.stop().await;
 }
 

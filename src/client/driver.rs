@@ -137,8 +137,6 @@ struct Pending {
     code_phone: Option<UserJid>,
     /// A code asked for before the pairing connection was open.
     code_wanted: bool,
-    /// The server's edge routing info, presented on the next connect.
-    routing_info: Option<Vec<u8>>,
 }
 
 impl Pending {
@@ -280,7 +278,7 @@ impl Driver {
                     connecting = None;
                     let now = base.elapsed();
                     match socket {
-                        Some(socket) => match self.start(now, &mut rng, p.routing_info.clone()).await {
+                        Some(socket) => match self.start(now, &mut rng).await {
                             Ok(mut conn) => {
                                 if let (true, Some(phone)) = (p.code_wanted, p.code_phone.clone()) {
                                     p.code_wanted = false;
@@ -387,17 +385,13 @@ impl Driver {
     }
 
     /// Loads the device and starts the engine's connection on the open socket.
-    async fn start(
-        &mut self,
-        now: Duration,
-        rng: &mut StdRng,
-        routing: Option<Vec<u8>>,
-    ) -> Result<Connection, CloseReason> {
+    async fn start(&mut self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
         let (store, id) = (self.store.clone(), self.id);
-        let (record, unconfirmed) = blocking(move || {
+        let (record, unconfirmed, resume) = blocking(move || {
             let record = store.load_device(id)?;
             let unconfirmed = jobs::is_unconfirmed(store.as_ref(), id)?;
-            Ok::<_, wuts_store::Error>((record, unconfirmed))
+            let resume = jobs::resume(store.as_ref(), id)?;
+            Ok::<_, wuts_store::Error>((record, unconfirmed, resume))
         })
         .await
         .map_err(|e| CloseReason::Store(Arc::new(e)))?;
@@ -405,12 +399,10 @@ impl Driver {
         let mut seed = [0u8; 32];
         rng.fill(&mut seed);
         let engine = self.config.engine.clone();
-        Connection::with_routing(record, engine, now, unix_now(), seed, routing).map_err(
-            |e| match e {
-                crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
-                crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
-            },
-        )
+        Connection::resume(record, engine, now, unix_now(), seed, resume).map_err(|e| match e {
+            crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
+            crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
+        })
     }
 
     /// Handles the connection's events and sends its bytes. Returns the close reason once it
@@ -493,9 +485,19 @@ impl Driver {
                     }
                     p.logged_in_before = true;
                     self.lifecycle.logged_in();
+                    let (store, id) = (self.store.clone(), self.id);
+                    if let Err(e) = blocking(move || jobs::count_login(store.as_ref(), id)).await {
+                        tracing::warn!(device = self.id.get(), error = %e, "login not counted");
+                    }
                     self.shared.update(|s| s.last_seen = Some(unix_now()));
                 }
-                Event::RoutingInfo(info) => p.routing_info = Some(info),
+                Event::RoutingInfo(info) => {
+                    let (store, id) = (self.store.clone(), self.id);
+                    let saved = blocking(move || jobs::save_routing(store.as_ref(), id, &info));
+                    if let Err(e) = saved.await {
+                        tracing::warn!(device = self.id.get(), error = %e, "routing info not kept");
+                    }
+                }
                 Event::IqDone { id, result } => {
                     if let Some(tx) = p.waiting.remove(&id) {
                         let _ = tx.send(result.map_err(iq_error));

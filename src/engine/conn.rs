@@ -68,6 +68,15 @@ struct PendingPair {
     iq_id: String,
 }
 
+/// What a connection carries over from earlier ones of the same device.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The server's edge routing info, from [`Event::RoutingInfo`].
+    pub routing_info: Option<Vec<u8>>,
+    /// Successful logins since the device paired.
+    pub login_count: u32,
+}
+
 /// One websocket connection's protocol state.
 pub struct Connection {
     device: DeviceId,
@@ -90,6 +99,7 @@ pub struct Connection {
     code: Option<Box<paircode::CodePairing>>,
     /// A code asked for before `pair-device` came.
     code_wanted: Option<crate::types::UserJid>,
+    login_count: u32,
     pre_keys_requested: bool,
     /// The latest `now` any input carried.
     now: Duration,
@@ -106,19 +116,24 @@ impl Connection {
         unix_now: u64,
         seed: [u8; 32],
     ) -> Result<Self, Error> {
-        Self::with_routing(record, config, now, unix_now, seed, None)
+        Self::resume(record, config, now, unix_now, seed, Resume::default())
     }
 
-    /// As [`Connection::new`], presenting the edge routing info an earlier connection got
-    /// ([`Event::RoutingInfo`]) in the intro header (`ED 00 01`), as WhatsApp Web does.
-    pub fn with_routing(
+    /// As [`Connection::new`], with what earlier connections left: the edge routing info
+    /// ([`Event::RoutingInfo`]) presented in the intro header (`ED 00 01`), and the login
+    /// counter sent in the login payload, as WhatsApp Web does.
+    pub fn resume(
         record: store::DeviceRecord,
         config: Arc<EngineConfig>,
         now: Duration,
         unix_now: u64,
         seed: [u8; 32],
-        routing_info: Option<Vec<u8>>,
+        resume: Resume,
     ) -> Result<Self, Error> {
+        let Resume {
+            routing_info,
+            login_count,
+        } = resume;
         let mut rng = StdRng::from_seed(seed);
         let ephemeral = crate::noise::SecretKey::generate(&mut rng);
         let init = InitiatorConfig {
@@ -146,6 +161,7 @@ impl Connection {
             pending_pair: None,
             code: None,
             code_wanted: None,
+            login_count,
             pre_keys_requested: false,
             now,
             config,
@@ -385,7 +401,12 @@ impl Connection {
                     .user()
                     .parse()
                     .map_err(|_| CloseReason::Protocol(ProtocolError::StoredIdentity))?;
-                Ok(payload::login(user, u32::from(p.jid.device()), v))
+                Ok(payload::login(
+                    user,
+                    u32::from(p.jid.device()),
+                    v,
+                    self.login_count,
+                ))
             }
         }
     }

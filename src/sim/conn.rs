@@ -178,38 +178,47 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
             };
             conn.run().await
         }
-        Ok(Hello::Login { user, device, .. }) => {
-            match shared.login(id, tx.clone(), noise_key, &user, device) {
-                Err(reason) => link.close(Some(stanzas::failure(reason))).await,
-                Ok(ok) => {
-                    if let Some(old) = ok.replaced {
-                        let node = stanzas::stream_error(StreamError::Replaced);
-                        let _ = old.send(Command::Close(Some(node))).await;
-                    }
-                    link.send(&ok.success).await?;
-                    let routing = shared.edge_routing(&ok.jid, presented);
-                    link.send(&stanzas::edge_routing(&routing)).await?;
-                    shared.emit(SimEvent::LoggedIn {
-                        jid: ok.jid.clone(),
-                    });
-                    let conn = Conn {
-                        shared,
-                        link,
-                        rx,
-                        tx,
-                        id,
-                        mode: Mode::LoggedIn {
-                            jid: ok.jid,
-                            ping: ServerPing {
-                                next: Instant::now() + shared.timing.server_ping.0,
-                                waiting: None,
-                            },
-                        },
-                    };
-                    conn.run().await
+        Ok(Hello::Login {
+            user,
+            device,
+            login_count,
+            ..
+        }) => match shared.login(id, tx.clone(), noise_key, &user, device) {
+            Err(reason) => link.close(Some(stanzas::failure(reason))).await,
+            Ok(ok) => {
+                if let Some(old) = ok.replaced {
+                    let node = stanzas::stream_error(StreamError::Replaced);
+                    let _ = old.send(Command::Close(Some(node))).await;
                 }
+                link.send(&ok.success).await?;
+                let routing = shared.edge_routing(&ok.jid, presented);
+                shared
+                    .lock()
+                    .login_counts
+                    .entry(ok.jid.clone())
+                    .or_default()
+                    .push(login_count);
+                link.send(&stanzas::edge_routing(&routing)).await?;
+                shared.emit(SimEvent::LoggedIn {
+                    jid: ok.jid.clone(),
+                });
+                let conn = Conn {
+                    shared,
+                    link,
+                    rx,
+                    tx,
+                    id,
+                    mode: Mode::LoggedIn {
+                        jid: ok.jid,
+                        ping: ServerPing {
+                            next: Instant::now() + shared.timing.server_ping.0,
+                            waiting: None,
+                        },
+                    },
+                };
+                conn.run().await
             }
-        }
+        },
     }
 }
 

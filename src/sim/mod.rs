@@ -244,6 +244,13 @@ impl SandboxHandle {
             .map(|(kind, _)| kind.clone())
     }
 
+    /// The login counter (`lc`) each login of the device `jid` sent, in order (`None` where a
+    /// login sent none).
+    pub fn login_counts(&self, jid: &str) -> Vec<Option<i32>> {
+        let st = self.shared.lock();
+        st.login_counts.get(jid).cloned().unwrap_or_default()
+    }
+
     /// How many of the server's pings the device `jid` answered (`Timing::server_ping`).
     pub fn server_pings_answered(&self, jid: &str) -> u32 {
         self.shared.lock().pongs.get(jid).copied().unwrap_or(0)

@@ -212,6 +212,8 @@ pub(crate) struct State {
     pub next_group: u64,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
+    /// The login counter each login of a device sent, in order (live only).
+    pub login_counts: HashMap<String, Vec<Option<i32>>>,
     /// Server pings each device answered (live only).
     pub pongs: HashMap<String, u32>,
     /// Dirty bits a device has not cleaned yet, by device JID: `(type, timestamp)` (live only).
@@ -243,6 +245,7 @@ impl State {
             edge: HashMap::new(),
             dirty: HashMap::new(),
             pongs: HashMap::new(),
+            login_counts: HashMap::new(),
             online: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
