@@ -140,7 +140,10 @@ struct Pending {
 }
 
 impl Pending {
+    /// Answers every caller waiting for a code; a code not yet asked of a connection is
+    /// dropped with them (a later pairing connection does not ask for it unbidden).
     fn answer_code(&mut self, answer: impl Fn() -> Result<PairCodeInfo, Error>) {
+        self.code_wanted = false;
         for tx in self.code_waiters.drain(..) {
             let _ = tx.send(answer());
         }
