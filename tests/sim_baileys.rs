@@ -257,7 +257,20 @@ async fn baileys_pairs_by_code_and_logs_in_again(dir: PathBuf) {
         if code.starts_with('A') { 'B' } else { 'A' },
         &code[1..]
     );
-    let refused = sb.type_code(phone, &wrong).await;
+    // Baileys sends its hello without waiting for the answer and shows the code at once: the
+    // phone's first try may come before the server has the hello.
+    let refused = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match sb.type_code(phone, &wrong).await {
+                Err(wuts::sim::Error::Pairing(wuts::sim::PairingError::NoPairingCode(_))) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the sandbox got Baileys' hello");
     assert!(
         matches!(
             refused,

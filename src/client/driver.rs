@@ -24,9 +24,12 @@ use super::jobs;
 use super::transport::{self, Socket};
 use crate::binary::Node;
 use crate::engine::lifecycle::{self, Action, Lifecycle};
-use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqError, IqId, NextStep};
+use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqId, NextStep};
 use crate::ops::Iq;
 use crate::types::{Jid, UserJid};
+use outcome::{iq_error, transition_event};
+
+mod outcome;
 
 /// Where and how devices connect.
 #[derive(Clone, Debug)]
@@ -144,12 +147,13 @@ struct Pending {
     code_phone: Option<UserJid>,
     /// A code asked for before the pairing connection was open.
     code_wanted: bool,
-    /// The server's edge routing info, presented on the next connect.
-    routing_info: Option<Vec<u8>>,
 }
 
 impl Pending {
+    /// Answers every caller waiting for a code; a code not yet asked of a connection is
+    /// dropped with them (a later pairing connection does not ask for it unbidden).
     fn answer_code(&mut self, answer: impl Fn() -> Result<PairCodeInfo, Error>) {
+        self.code_wanted = false;
         for tx in self.code_waiters.drain(..) {
             let _ = tx.send(answer());
         }
@@ -287,7 +291,7 @@ impl Driver {
                     connecting = None;
                     let now = base.elapsed();
                     match socket {
-                        Some(socket) => match self.start(now, &mut rng, p.routing_info.clone()).await {
+                        Some(socket) => match self.start(now, &mut rng).await {
                             Ok(mut conn) => {
                                 if let (true, Some(phone)) = (p.code_wanted, p.code_phone.clone()) {
                                     p.code_wanted = false;
@@ -394,17 +398,13 @@ impl Driver {
     }
 
     /// Loads the device and starts the engine's connection on the open socket.
-    async fn start(
-        &mut self,
-        now: Duration,
-        rng: &mut StdRng,
-        routing: Option<Vec<u8>>,
-    ) -> Result<Connection, CloseReason> {
+    async fn start(&mut self, now: Duration, rng: &mut StdRng) -> Result<Connection, CloseReason> {
         let (store, id) = (self.store.clone(), self.id);
-        let (record, unconfirmed) = blocking(move || {
+        let (record, unconfirmed, resume) = blocking(move || {
             let record = store.load_device(id)?;
             let unconfirmed = jobs::is_unconfirmed(store.as_ref(), id)?;
-            Ok::<_, wuts_store::Error>((record, unconfirmed))
+            let resume = jobs::resume(store.as_ref(), id)?;
+            Ok::<_, wuts_store::Error>((record, unconfirmed, resume))
         })
         .await
         .map_err(|e| CloseReason::Store(Arc::new(e)))?;
@@ -412,12 +412,10 @@ impl Driver {
         let mut seed = [0u8; 32];
         rng.fill(&mut seed);
         let engine = self.config.engine.clone();
-        Connection::with_routing(record, engine, now, unix_now(), seed, routing).map_err(
-            |e| match e {
-                crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
-                crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
-            },
-        )
+        Connection::resume(record, engine, now, unix_now(), seed, resume).map_err(|e| match e {
+            crate::engine::Error::Noise(n) => CloseReason::Handshake(Arc::new(n)),
+            crate::engine::Error::Store(s) => CloseReason::Store(Arc::new(s)),
+        })
     }
 
     /// Handles the connection's events and sends its bytes. Returns the close reason once it
@@ -500,9 +498,19 @@ impl Driver {
                     }
                     p.logged_in_before = true;
                     self.lifecycle.logged_in();
+                    let (store, id) = (self.store.clone(), self.id);
+                    if let Err(e) = blocking(move || jobs::count_login(store.as_ref(), id)).await {
+                        tracing::warn!(device = self.id.get(), error = %e, "login not counted");
+                    }
                     self.shared.update(|s| s.last_seen = Some(unix_now()));
                 }
-                Event::RoutingInfo(info) => p.routing_info = Some(info),
+                Event::RoutingInfo(info) => {
+                    let (store, id) = (self.store.clone(), self.id);
+                    let saved = blocking(move || jobs::save_routing(store.as_ref(), id, &info));
+                    if let Err(e) = saved.await {
+                        tracing::warn!(device = self.id.get(), error = %e, "routing info not kept");
+                    }
+                }
                 Event::Group { events, ack } => {
                     let durable = self.record_groups(&events).await;
                     for event in events {
@@ -613,36 +621,5 @@ impl Driver {
         if let Some(done) = done {
             let _ = done.send(());
         }
-    }
-}
-
-/// The event a change of phase means, if any.
-fn transition_event(from: DeviceState, now: &DeviceStatus) -> Option<DeviceEvent> {
-    let reason = || {
-        now.reason.clone().unwrap_or(Reason {
-            code: "unknown",
-            message: "no reason given".to_owned(),
-        })
-    };
-    Some(match now.state {
-        DeviceState::Connected => DeviceEvent::Connected,
-        DeviceState::Disconnected => DeviceEvent::Disconnected { reason: reason() },
-        DeviceState::LoggedOut => DeviceEvent::LoggedOut { reason: reason() },
-        DeviceState::Error => DeviceEvent::Error { reason: reason() },
-        DeviceState::Unpaired if from == DeviceState::Pairing => match &now.reason {
-            Some(r) if r.code == "pairing_timed_out" => DeviceEvent::PairingTimedOut,
-            Some(r) => DeviceEvent::PairingFailed { reason: r.clone() },
-            None => return None,
-        },
-        _ => return None,
-    })
-}
-
-fn iq_error(e: IqError) -> Error {
-    match e {
-        IqError::Rejected { code, text } => Error::Rejected { code, text },
-        IqError::Timeout(waited) => Error::Timeout(waited),
-        IqError::Disconnected => Error::NotConnected,
-        IqError::Lost => Error::Interrupted,
     }
 }

@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand::rngs::{OsRng, StdRng};
 use wuts_store::{DeviceId, MetaKey, OneTimePreKey, PairedIdentity, Store};
 
-use crate::engine::keys;
+use crate::engine::{Resume, keys};
 
 /// For [`crate::engine::Event::NeedPreKeys`]: takes the stored keys not yet uploaded, generates
 /// and durably adds the rest (from `seed`), and marks the batch uploaded (facts §5.5).
@@ -33,6 +33,38 @@ pub fn reset(store: &dyn Store, id: DeviceId) -> Result<(), wuts_store::Error> {
     store.reset_device(id, &keys::generate(&mut OsRng))
 }
 
+fn login_count_key() -> Result<MetaKey, wuts_store::Error> {
+    MetaKey::new("login-count")
+}
+
+fn routing_key() -> Result<MetaKey, wuts_store::Error> {
+    MetaKey::new("edge-routing")
+}
+
+/// What the next connection carries over: the edge routing info and the login counter.
+pub fn resume(store: &dyn Store, id: DeviceId) -> Result<Resume, wuts_store::Error> {
+    let count = store.meta(id, &login_count_key()?)?;
+    let login_count = count
+        .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+        .map_or(0, u32::from_be_bytes);
+    Ok(Resume {
+        routing_info: store.meta(id, &routing_key()?)?,
+        login_count,
+    })
+}
+
+/// A login succeeded: the counter the next one sends goes up (not flushed: a crash may send
+/// the same counter again, which is harmless).
+pub fn count_login(store: &dyn Store, id: DeviceId) -> Result<(), wuts_store::Error> {
+    let next = resume(store, id)?.login_count.saturating_add(1);
+    store.set_meta(id, &login_count_key()?, &next.to_be_bytes())
+}
+
+/// The server's edge routing info, kept for the next connection (not flushed).
+pub fn save_routing(store: &dyn Store, id: DeviceId, info: &[u8]) -> Result<(), wuts_store::Error> {
+    store.set_meta(id, &routing_key()?, info)
+}
+
 /// The mark of a pairing saved but not yet accepted by a login.
 fn unconfirmed_key() -> Result<MetaKey, wuts_store::Error> {
     MetaKey::new("pairing-unconfirmed")
@@ -46,6 +78,8 @@ pub fn save_pairing(
     identity: &PairedIdentity,
 ) -> Result<(), wuts_store::Error> {
     store.set_meta(id, &unconfirmed_key()?, b"1")?;
+    // A new pairing counts its logins from zero.
+    store.remove_meta(id, &login_count_key()?)?;
     store.save_pairing(id, identity)
 }
 

@@ -33,8 +33,11 @@ use crate::ops::prekeys::{Count, Upload};
 use crate::ops::{Iq, IqSpec, groups, stanzas};
 use crate::types::Jid;
 
+mod ib;
 mod paircode;
 mod pairing;
+
+use ib::stream_error;
 
 /// Longest edge routing info kept (real ones are a few dozen bytes).
 const MAX_ROUTING_INFO: usize = 1024;
@@ -65,6 +68,15 @@ struct PendingPair {
     iq_id: String,
 }
 
+/// What a connection carries over from earlier ones of the same device.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The server's edge routing info, from [`Event::RoutingInfo`].
+    pub routing_info: Option<Vec<u8>>,
+    /// Successful logins since the device paired.
+    pub login_count: u32,
+}
+
 /// One websocket connection's protocol state.
 pub struct Connection {
     device: DeviceId,
@@ -87,6 +99,7 @@ pub struct Connection {
     code: Option<Box<paircode::CodePairing>>,
     /// A code asked for before `pair-device` came.
     code_wanted: Option<crate::types::UserJid>,
+    login_count: u32,
     pre_keys_requested: bool,
     /// The latest `now` any input carried.
     now: Duration,
@@ -103,19 +116,24 @@ impl Connection {
         unix_now: u64,
         seed: [u8; 32],
     ) -> Result<Self, Error> {
-        Self::with_routing(record, config, now, unix_now, seed, None)
+        Self::resume(record, config, now, unix_now, seed, Resume::default())
     }
 
-    /// As [`Connection::new`], presenting the edge routing info an earlier connection got
-    /// ([`Event::RoutingInfo`]) in the intro header (`ED 00 01`), as WhatsApp Web does.
-    pub fn with_routing(
+    /// As [`Connection::new`], with what earlier connections left: the edge routing info
+    /// ([`Event::RoutingInfo`]) presented in the intro header (`ED 00 01`), and the login
+    /// counter sent in the login payload, as WhatsApp Web does.
+    pub fn resume(
         record: store::DeviceRecord,
         config: Arc<EngineConfig>,
         now: Duration,
         unix_now: u64,
         seed: [u8; 32],
-        routing_info: Option<Vec<u8>>,
+        resume: Resume,
     ) -> Result<Self, Error> {
+        let Resume {
+            routing_info,
+            login_count,
+        } = resume;
         let mut rng = StdRng::from_seed(seed);
         let ephemeral = crate::noise::SecretKey::generate(&mut rng);
         let init = InitiatorConfig {
@@ -143,6 +161,7 @@ impl Connection {
             pending_pair: None,
             code: None,
             code_wanted: None,
+            login_count,
             pre_keys_requested: false,
             now,
             config,
@@ -382,7 +401,12 @@ impl Connection {
                     .user()
                     .parse()
                     .map_err(|_| CloseReason::Protocol(ProtocolError::StoredIdentity))?;
-                Ok(payload::login(user, u32::from(p.jid.device()), v))
+                Ok(payload::login(
+                    user,
+                    u32::from(p.jid.device()),
+                    v,
+                    self.login_count,
+                ))
             }
         }
     }
@@ -471,44 +495,6 @@ impl Connection {
         self.schedule_ping(now);
     }
 
-    /// The server asks for pre-keys with `<notification type="encrypt"><count value=N/>` when
-    /// its stock runs low (whatsmeow `handleEncryptNotification`).
-    fn handle_notification(&mut self, node: &Node) {
-        if groups::notify::is_group_notification(node) {
-            return; // nothing we read (an unreadable or empty one): acknowledged as it is
-        }
-        let is_encrypt = node.attr("type").is_some_and(|t| t.as_str() == "encrypt");
-        let count = node
-            .child("count")
-            .and_then(|c| c.attr("value"))
-            .and_then(|v| v.as_str().parse::<u32>().ok());
-        if let (true, Some(count), true) = (is_encrypt, count, self.is_logged_in()) {
-            if count < self.config.min_pre_keys && !self.iq.has_internal(Internal::PreKeyUpload) {
-                self.request_pre_keys(self.config.pre_key_batch.1);
-            }
-        }
-    }
-
-    /// `<ib>`: the edge routing info to present on the next connect (facts §5.6).
-    fn handle_ib(&mut self, _now: Duration, node: &Node) {
-        let routing = node
-            .child("edge_routing")
-            .and_then(|e| e.child("routing_info"))
-            .and_then(Node::content_bytes);
-        if let Some(info) = routing {
-            // The intro header gives it a 3-byte length; anything near that is not routing.
-            if !info.is_empty() && info.len() <= MAX_ROUTING_INFO {
-                self.events.push_back(Event::RoutingInfo(info.into_owned()));
-            } else {
-                tracing::warn!(
-                    device = self.device.get(),
-                    len = info.len(),
-                    "routing info ignored"
-                );
-            }
-        }
-    }
-
     fn schedule_ping(&mut self, now: Duration) {
         let (lo, hi) = self.config.keepalive_interval;
         let span = hi.saturating_sub(lo).as_millis() as u64;
@@ -545,6 +531,11 @@ impl Connection {
             Waiter::Internal(Internal::PairCodeFinish) => {
                 if let Err(e) = r {
                     tracing::warn!(device = self.device.get(), error = ?e, "companion_finish refused");
+                }
+            }
+            Waiter::Internal(Internal::Clean) => {
+                if let Err(e) = r {
+                    tracing::warn!(device = self.device.get(), error = ?e, "clean refused");
                 }
             }
             Waiter::Internal(Internal::Active | Internal::Logout) => {}
@@ -614,25 +605,5 @@ impl Connection {
             return self.close(now, CloseReason::Protocol(e));
         }
         self.transmit.push_back(out);
-    }
-}
-
-/// Reads a `<stream:error>` (facts §5.4).
-fn stream_error(node: &Node) -> CloseReason {
-    let code: Option<u16> = node.attr("code").and_then(|c| c.as_str().parse().ok());
-    let conflict = node
-        .child("conflict")
-        .and_then(|c| c.attr("type"))
-        .map(|t| t.as_str().into_owned());
-    match (code, conflict.as_deref()) {
-        (_, Some("replaced")) => CloseReason::Replaced,
-        (_, Some("device_removed")) => CloseReason::LoggedOut(LogoutReason::DeviceRemoved),
-        (_, Some(other)) => {
-            tracing::warn!(conflict = other, "stream ended by an unknown conflict type");
-            CloseReason::LoggedOut(LogoutReason::Conflict)
-        }
-        (Some(515), _) => CloseReason::RestartRequired,
-        (Some(401), _) => CloseReason::LoggedOut(LogoutReason::StreamError401),
-        (code, None) => CloseReason::StreamError(code),
     }
 }

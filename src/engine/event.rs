@@ -54,7 +54,7 @@ pub enum Event {
         lid: Option<Jid>,
     },
     /// The server's edge routing info: present it on the next connect
-    /// ([`Connection::with_routing`](super::Connection::with_routing)).
+    /// ([`Connection::resume`](super::Connection::resume)).
     RoutingInfo(Vec<u8>),
     /// A group changed (a `w:gp2` notification): one event per change. The notification is
     /// not acknowledged yet: the driver records the events durably first, then sends `ack`

@@ -30,6 +30,7 @@ pub(super) enum Internal {
     Logout,
     PairCodeHello,
     PairCodeFinish,
+    Clean,
 }
 
 /// How an IQ ended.

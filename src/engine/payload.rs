@@ -126,10 +126,13 @@ pub fn registration(keys: &store::DeviceKeys, v: ClientVersion, os: &str) -> Vec
 }
 
 /// The login payload of a paired device (facts §4.3): username and device from its JID.
-pub fn login(user: u64, device: u32, v: ClientVersion) -> Vec<u8> {
+pub fn login(user: u64, device: u32, v: ClientVersion, login_count: u32) -> Vec<u8> {
     let mut p = common(v);
     p.username = Some(user);
     p.device = Some(device);
+    // The login counter, as WhatsApp Web sends it: 0 on the first login after pairing, one more
+    // after each successful login since (facts §4.3).
+    p.lc = Some(i32::try_from(login_count).unwrap_or(i32::MAX));
     p.passive = Some(true);
     p.pull = Some(true);
     p.encode_to_vec()

@@ -10,6 +10,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod companion;
+pub mod dirty;
 pub mod groups;
 pub mod keepalive;
 pub mod paircode;

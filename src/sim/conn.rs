@@ -108,6 +108,13 @@ impl Link {
 }
 
 /// Reads websocket messages into `frames` until one frame is complete; returns a copy.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn read_frame(ws: &mut WebSocket, frames: &mut FrameDecoder) -> Result<Vec<u8>, ConnError> {
     loop {
         if let Some(f) = frames.next_frame()? {
@@ -171,32 +178,47 @@ async fn run(shared: &Shared, id: ConnId, mut ws: WebSocket) -> Result<(), ConnE
             };
             conn.run().await
         }
-        Ok(Hello::Login { user, device, .. }) => {
-            match shared.login(id, tx.clone(), noise_key, &user, device) {
-                Err(reason) => link.close(Some(stanzas::failure(reason))).await,
-                Ok(ok) => {
-                    if let Some(old) = ok.replaced {
-                        let node = stanzas::stream_error(StreamError::Replaced);
-                        let _ = old.send(Command::Close(Some(node))).await;
-                    }
-                    link.send(&ok.success).await?;
-                    let routing = shared.edge_routing(&ok.jid, presented);
-                    link.send(&stanzas::edge_routing(&routing)).await?;
-                    shared.emit(SimEvent::LoggedIn {
-                        jid: ok.jid.clone(),
-                    });
-                    let conn = Conn {
-                        shared,
-                        link,
-                        rx,
-                        tx,
-                        id,
-                        mode: Mode::LoggedIn { jid: ok.jid },
-                    };
-                    conn.run().await
+        Ok(Hello::Login {
+            user,
+            device,
+            login_count,
+            ..
+        }) => match shared.login(id, tx.clone(), noise_key, &user, device) {
+            Err(reason) => link.close(Some(stanzas::failure(reason))).await,
+            Ok(ok) => {
+                if let Some(old) = ok.replaced {
+                    let node = stanzas::stream_error(StreamError::Replaced);
+                    let _ = old.send(Command::Close(Some(node))).await;
                 }
+                link.send(&ok.success).await?;
+                let routing = shared.edge_routing(&ok.jid, presented);
+                shared
+                    .lock()
+                    .login_counts
+                    .entry(ok.jid.clone())
+                    .or_default()
+                    .push(login_count);
+                link.send(&stanzas::edge_routing(&routing)).await?;
+                shared.emit(SimEvent::LoggedIn {
+                    jid: ok.jid.clone(),
+                });
+                let conn = Conn {
+                    shared,
+                    link,
+                    rx,
+                    tx,
+                    id,
+                    mode: Mode::LoggedIn {
+                        jid: ok.jid,
+                        ping: ServerPing {
+                            next: Instant::now() + shared.timing.server_ping.0,
+                            waiting: None,
+                        },
+                    },
+                };
+                conn.run().await
             }
-        }
+        },
     }
 }
 
@@ -214,7 +236,15 @@ enum Mode {
     },
     LoggedIn {
         jid: String,
+        ping: ServerPing,
     },
+}
+
+/// The server's pings of a logged-in device: when the next goes out, and the one waiting for
+/// its answer (id, deadline).
+struct ServerPing {
+    next: Instant,
+    waiting: Option<(String, Instant)>,
 }
 
 /// A `pair-success` sent and not yet answered.
@@ -255,6 +285,7 @@ impl Conn<'_> {
                     Flow::Drop => return Ok(()),
                 }
             }
+            let ping_at = self.ping_at();
             let flow = tokio::select! {
                 msg = self.link.ws.recv() => match msg {
                     Some(Ok(Message::Binary(b))) => {
@@ -279,6 +310,7 @@ impl Conn<'_> {
                     tracing::debug!("connection idle or pairing window over; closing");
                     Flow::Close(None)
                 }
+                () = sleep_until_opt(ping_at) => self.on_ping_timer().await?,
             };
             match flow {
                 Flow::Continue => {}
@@ -286,6 +318,33 @@ impl Conn<'_> {
                 Flow::Drop => return Ok(()),
             }
         }
+    }
+
+    /// When the server's ping timer fires next: the answer's deadline while one is awaited,
+    /// else the next ping.
+    fn ping_at(&self) -> Option<Instant> {
+        match &self.mode {
+            Mode::LoggedIn { ping, .. } => Some(ping.waiting.as_ref().map_or(ping.next, |w| w.1)),
+            Mode::Registering { .. } => None,
+        }
+    }
+
+    /// Sends the next ping, or drops a device that left the last one unanswered.
+    async fn on_ping_timer(&mut self) -> Result<Flow, ConnError> {
+        let Mode::LoggedIn { ping, jid } = &mut self.mode else {
+            return Ok(Flow::Continue);
+        };
+        if ping.waiting.is_some() {
+            tracing::info!(%jid, "server ping unanswered; dropping the connection");
+            return Ok(Flow::Drop);
+        }
+        let id = self.shared.lock().next_iq_id();
+        let (every, answer_within) = self.shared.timing.server_ping;
+        let now = Instant::now();
+        ping.waiting = Some((id.clone(), now + answer_within));
+        ping.next = now + every;
+        self.link.send(&stanzas::server_ping(&id)).await?;
+        Ok(Flow::Continue)
     }
 
     /// When the connection is closed for silence: logged in, after the idle limit; while
@@ -394,8 +453,13 @@ impl Conn<'_> {
                 self.link.send(&reply).await?;
                 Ok(Flow::Continue)
             }
-            Mode::LoggedIn { jid } => {
+            Mode::LoggedIn { jid, ping } => {
                 if ty != "get" && ty != "set" {
+                    let answers_ping = ping.waiting.as_ref().is_some_and(|(p, _)| *p == id);
+                    if answers_ping && ty == "result" {
+                        ping.waiting = None;
+                        *self.shared.lock().pongs.entry(jid.clone()).or_default() += 1;
+                    }
                     return Ok(Flow::Continue);
                 }
                 let jid = jid.clone();

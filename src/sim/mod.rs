@@ -237,6 +237,28 @@ impl SandboxHandle {
         self.shared.edge_routing_of(jid)
     }
 
+    /// The dirty bit the device `jid` has not cleaned yet (`account_sync` for a new device
+    /// until its first active session answers clean), if any.
+    pub fn dirty(&self, jid: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .dirty
+            .get(jid)
+            .map(|(kind, _)| kind.clone())
+    }
+
+    /// The login counter (`lc`) each login of the device `jid` sent, in order (`None` where a
+    /// login sent none).
+    pub fn login_counts(&self, jid: &str) -> Vec<Option<i32>> {
+        let st = self.shared.lock();
+        st.login_counts.get(jid).cloned().unwrap_or_default()
+    }
+
+    /// How many of the server's pings the device `jid` answered (`Timing::server_ping`).
+    pub fn server_pings_answered(&self, jid: &str) -> u32 {
+        self.shared.lock().pongs.get(jid).copied().unwrap_or(0)
+    }
+
     /// Every device ever linked, removed ones included.
     pub fn devices(&self) -> Vec<DeviceInfo> {
         self.shared.devices()

@@ -361,6 +361,9 @@ pub struct Timing {
     pub pair_reply: Duration,
     /// How long a pairing code is accepted after the companion's hello (180 s, WhatsApp Web's).
     pub pair_code: Duration,
+    /// How often the server pings a logged-in device (`urn:xmpp:ping`; 60 s), and how long the
+    /// answer may take before the connection is dropped (20 s).
+    pub server_ping: (Duration, Duration),
 }
 
 impl Default for Timing {
@@ -373,6 +376,7 @@ impl Default for Timing {
             idle: Duration::from_secs(120),
             pair_reply: Duration::from_secs(30),
             pair_code: Duration::from_secs(180),
+            server_ping: (Duration::from_secs(60), Duration::from_secs(20)),
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Hello {
         device: u16,
         /// Whether it connects passive (then it sends `<active/>` after `<success>`).
         passive: bool,
+        /// The login counter (`lc`), when sent: logins since pairing.
+        login_count: Option<i32>,
     },
 }
 
@@ -66,6 +68,7 @@ pub fn read(payload: &[u8]) -> Result<Hello, u16> {
                 user: user.to_string(),
                 device,
                 passive: p.passive.unwrap_or(false),
+                login_count: p.lc,
             })
         }
     }
@@ -195,7 +198,8 @@ mod tests {
             Ok(Hello::Login {
                 user: "5511999999999".into(),
                 device: 3,
-                passive: true
+                passive: true,
+                login_count: None,
             })
         );
         let both = ClientPayload {

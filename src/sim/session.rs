@@ -38,8 +38,15 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
         // Keepalive, with or without Baileys' <ping/> child.
         ("w:p", "get") => vec![stanzas::pong(&id, now)],
         ("passive", "set") => match iq.children().first().map(|c| c.tag.as_str()) {
-            // Going active releases the offline queue, which the sandbox keeps empty.
-            Some("active") => vec![reply(Ok(Vec::new())), stanzas::offline_done(0)],
+            // Going active releases the offline queue, which the sandbox keeps empty, and
+            // tells of state to catch up on (dirty bits).
+            Some("active") => {
+                let mut out = vec![reply(Ok(Vec::new())), stanzas::offline_done(0)];
+                if let Some((kind, ts)) = shared.lock().dirty.get(jid) {
+                    out.push(stanzas::dirty(kind, *ts));
+                }
+                out
+            }
             Some("passive") => vec![reply(Ok(Vec::new()))],
             _ => vec![reply(Err(IqError::BAD_REQUEST))],
         },
@@ -57,12 +64,32 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
                 Err(e) => vec![stanzas::iq_error(&id, stanzas::group_server_jid(), e)],
             }
         }
+        ("urn:xmpp:whatsapp:dirty", "set") => vec![reply(clean(shared, jid, iq))],
         ("md", "set") if iq.child("remove-companion-device").is_some() => {
             vec![reply(logout(shared, jid, iq))]
         }
         ("w:g2", _) => group_ops::handle_iq(shared, jid, iq, now)
             .unwrap_or_else(|| vec![reply(Err(IqError::NOT_IMPLEMENTED))]),
         _ => vec![reply(Err(IqError::NOT_IMPLEMENTED))],
+    }
+}
+
+/// `<clean type timestamp?>`: clears the device's dirty bit when type (and timestamp, when
+/// given) are the ones the server sent; a clean of something never dirty is acknowledged.
+fn clean(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
+    let clean = iq.child("clean").ok_or(IqError::BAD_REQUEST)?;
+    let kind = stanzas::attr(clean, "type").ok_or(IqError::BAD_REQUEST)?;
+    let ts = stanzas::attr(clean, "timestamp");
+    let mut st = shared.lock();
+    match st.dirty.get(jid) {
+        Some((dirty, at)) if *dirty == kind => {
+            if ts.is_some_and(|t| t != at.to_string()) {
+                return Err(IqError::BAD_REQUEST);
+            }
+            st.dirty.remove(jid);
+            Ok(Vec::new())
+        }
+        _ => Ok(Vec::new()),
     }
 }
 

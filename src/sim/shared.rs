@@ -353,6 +353,10 @@ impl Shared {
         };
         let mut st = self.lock();
         self.persist(|s| s.put_device(&device));
+        // A new companion has the account's state to catch up on: its first active session
+        // is told so, and must answer clean.
+        let dirty = ("account_sync".to_owned(), device.paired_at);
+        st.dirty.insert(paired.jid.clone(), dirty);
         st.devices.insert(paired.jid.clone(), device);
         drop(st);
         self.emit(SimEvent::Paired {

@@ -111,6 +111,24 @@ pub fn success(now: u64, lid: Jid, creation: u64, companion_enc_static: &str) ->
         .with_attr("companion_enc_static", companion_enc_static)
 }
 
+/// The server's ping; the client answers with a bare result.
+pub fn server_ping(id: &str) -> Node {
+    Node::new("iq")
+        .with_attr("from", server_jid())
+        .with_attr("id", id)
+        .with_attr("type", "get")
+        .with_attr("xmlns", "urn:xmpp:ping")
+}
+
+/// Some of the account's state changed while the device was away (facts sheet 5.6).
+pub fn dirty(kind: &str, timestamp: u64) -> Node {
+    Node::new("ib").with_children(vec![
+        Node::new("dirty")
+            .with_attr("type", kind)
+            .with_attr("timestamp", timestamp.to_string()),
+    ])
+}
+
 /// The edge routing info a client presents on its next connect (facts sheet 5.6).
 pub fn edge_routing(info: &[u8]) -> Node {
     Node::new("ib")

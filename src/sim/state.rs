@@ -221,6 +221,12 @@ pub(crate) struct State {
     pub sent: HashMap<String, std::collections::VecDeque<SentStanza>>,
     pub conns: HashMap<ConnId, Conn>,
     pub refs: HashMap<String, ConnId>,
+    /// The login counter each login of a device sent, in order (live only).
+    pub login_counts: HashMap<String, Vec<Option<i32>>>,
+    /// Server pings each device answered (live only).
+    pub pongs: HashMap<String, u32>,
+    /// Dirty bits a device has not cleaned yet, by device JID: `(type, timestamp)` (live only).
+    pub dirty: HashMap<String, (String, u64)>,
     /// Edge routing info per device JID (live only: a restart issues new ones).
     pub edge: HashMap<String, EdgeRouting>,
     /// Pairing codes companions asked for, by phone number (the latest hello wins).
@@ -248,6 +254,9 @@ impl State {
             refs: HashMap::new(),
             codes: HashMap::new(),
             edge: HashMap::new(),
+            dirty: HashMap::new(),
+            pongs: HashMap::new(),
+            login_counts: HashMap::new(),
             online: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
