@@ -156,7 +156,7 @@ async fn openapi_documents_every_route_and_error() {
             }
         }
     }
-    assert_eq!(operations, 40);
+    assert_eq!(operations, 42);
     let text = doc.to_string();
     for code in ErrorCode::ALL {
         assert!(
