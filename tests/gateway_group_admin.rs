@@ -779,6 +779,54 @@ async fn simulated_members_act_through_the_control_api() {
     assert_eq!((status, &body["pending"]), (200, &json!(true)), "{body}");
     let request = group_event(&mut ana_events, "join_request").await;
     assert_eq!(request["participants"], json!([pn("5511333330000")]));
+
+    // The admin lists and approves it; someone who did not ask is that participant's 404.
+    let requests = format!("/groups/{jid}/requests");
+    let (status, body) = call(&w.gw, &w.ana, reqwest::Method::GET, &requests, None, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["requests"][0]["jid"], pn("5511333330000").as_str());
+    assert!(body["requests"][0]["requested_at"].is_string());
+    let (status, body) = call(&w.gw, &w.bruno, reqwest::Method::GET, &requests, None, None).await;
+    expect_error(status, &body, 403, "NOT_A_PARTICIPANT");
+    let (status, body) = call(
+        &w.gw,
+        &w.ana,
+        reqwest::Method::POST,
+        &requests,
+        Some(json!({"action": "approve", "participants": ["5511333330000", "5511222220000"]})),
+        Some("approve-1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&Value> = body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(200), &json!(404)], "{body}");
+    assert_eq!(
+        group_event(&mut ana_events, "add").await["participants"],
+        json!([pn("5511333330000")])
+    );
+    let record = w.sim.groups().into_iter().find(|g| g.jid == jid).unwrap();
+    assert!(record.requests.is_empty());
+    assert!(
+        record
+            .participants
+            .iter()
+            .any(|m| m.jid == pn("5511333330000"))
+    );
+    let (status, body) = call(
+        &w.gw,
+        &w.ana,
+        reqwest::Method::POST,
+        &requests,
+        Some(json!({"action": "maybe"})),
+        None,
+    )
+    .await;
+    expect_error(status, &body, 400, "VALIDATION_ERROR");
     let (status, _) = control(
         &w.sim,
         "/join-request",

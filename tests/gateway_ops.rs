@@ -159,7 +159,7 @@ async fn openapi_documents_every_route_and_error() {
             }
         }
     }
-    assert_eq!(operations, 65);
+    assert_eq!(operations, 67);
     let text = doc.to_string();
     for code in ErrorCode::ALL {
         assert!(

@@ -105,18 +105,43 @@ fn the_cycle_finder_sees_rings_and_the_parser_sees_imports() {
     assert!(cycles(&chain).is_empty());
 }
 
-/// Every `src/sim/*.rs` file with its text.
+/// Every `src/sim/*.rs` file with its text, and each directory module (`src/sim/groups/`) as
+/// one module named after the directory: its files' `super::super::X` name sibling `X`, and
+/// their `super::X` (the directory's own files) are internal, so they are hidden.
 fn sim_sources() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sim");
-    let mut out: Vec<(String, String)> = fs::read_dir(&dir)
+    let mut out: Vec<(String, String)> = Vec::new();
+    for path in fs::read_dir(&dir)
         .expect("src/sim")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .map(|p| {
-            let text = fs::read_to_string(&p).expect("source");
-            (p.display().to_string(), text)
-        })
-        .collect();
+    {
+        if path.extension().is_some_and(|x| x == "rs") {
+            let text = fs::read_to_string(&path).expect("source");
+            out.push((path.display().to_string(), text));
+        } else if path.is_dir() {
+            let mut text = String::new();
+            let mut files: Vec<_> = fs::read_dir(&path)
+                .expect("module directory")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+                .collect();
+            files.sort();
+            for file in files {
+                let source = fs::read_to_string(&file).expect("source");
+                // Only the non-test part: a child's tests use `super::` for itself.
+                let own = source
+                    .find("#[cfg(test)]")
+                    .map_or(source.as_str(), |i| &source[..i]);
+                text.push_str(
+                    &own.replace("super::super::", "\u{0}")
+                        .replace("super::", "self::")
+                        .replace('\u{0}', "super::"),
+                );
+                text.push('\n');
+            }
+            out.push((format!("{}.rs", path.display()), text));
+        }
+    }
     out.sort();
     out
 }

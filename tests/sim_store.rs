@@ -222,3 +222,33 @@ async fn a_directory_of_an_earlier_build_keeps_working() {
     let (_, next) = pair(&sb, PHONE).await;
     assert_eq!(next.device, 2, "the account's numbering came along");
 }
+
+#[tokio::test]
+async fn a_group_change_rewrites_that_group_only_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(config(dir.path())).await.unwrap();
+    let (_, _, mut client) = online(&sb, PHONE).await;
+    for n in 0..2 {
+        create(&sb, &mut client, n).await;
+    }
+    let first: Jid = sb.groups()[0].jid.parse().unwrap();
+    let before = sb.store_writes();
+    let rename = Node::new("iq")
+        .with_attr("id", client.new_id())
+        .with_attr("xmlns", "w:g2")
+        .with_attr("type", "set")
+        .with_attr("to", first)
+        .with_children(vec![Node::new("subject").with_bytes(b"renamed".to_vec())]);
+    let reply = client.request(rename).await;
+    assert_eq!(attr(&reply, "type").as_deref(), Some("result"), "{reply}");
+    assert_eq!(sb.store_writes().records - before.records, 1);
+    let groups = sb.groups();
+    drop(client);
+    sb.shutdown().await.unwrap();
+
+    let sb = Sandbox::start(config(dir.path())).await.unwrap();
+    assert_eq!(sb.groups(), groups);
+    assert_eq!(sb.groups()[0].subject, "renamed");
+    assert_eq!(sb.groups()[1].subject, "group 000001");
+    sb.shutdown().await.unwrap();
+}

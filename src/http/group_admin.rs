@@ -58,7 +58,11 @@ pub(crate) fn group_error(error: ClientError, joining: bool) -> ApiError {
 }
 
 /// Runs one call on the device.
-async fn call(state: &AppState, device: DeviceId, call: GroupCall) -> Result<GroupAnswer, Failure> {
+pub(super) async fn call(
+    state: &AppState,
+    device: DeviceId,
+    call: GroupCall,
+) -> Result<GroupAnswer, Failure> {
     let joining = matches!(
         call,
         GroupCall::JoinLink { .. } | GroupCall::JoinInvite { .. }
@@ -72,7 +76,7 @@ async fn call(state: &AppState, device: DeviceId, call: GroupCall) -> Result<Gro
 
 /// The success body in `style`: `{success: true, ...fields}` (201/200 as given), or
 /// `{status: true, code: 200, message, data: {...fields}}`.
-fn render(
+pub(super) fn render(
     style: ResponseStyle,
     status: StatusCode,
     message: &str,
@@ -151,7 +155,7 @@ fn expect_group(answer: GroupAnswer) -> Result<GroupInfo, Failure> {
     }
 }
 
-fn checked<T>(
+pub(super) fn checked<T>(
     result: Result<T, Vec<Violation>>,
     headers: &HeaderMap,
 ) -> Result<(T, Option<wuts_store::gateway::IdempotencyKey>), ApiError> {
@@ -379,7 +383,7 @@ async fn change_participants(
 
 /// One participant's outcome: `status` 200 or WhatsApp's per-participant code, with
 /// `error_code`, `reason` and, for privacy-restricted users, the `invite` to send.
-fn outcome(p: &GroupParticipant, action: ParticipantAction) -> Value {
+pub(super) fn outcome(p: &GroupParticipant, action: ParticipantAction) -> Value {
     let mut out = json!({
         "jid": p.jid.to_string(),
         "phone_number": phone_number(p),
@@ -541,36 +545,6 @@ pub(crate) async fn leave(
             StatusCode::OK,
             "Left the group successfully",
             json!({"group_jid": group}),
-        )
-    };
-    run_keyed(&state, &device.user, key, hash, work).await
-}
-
-/// `POST /groups/join`: `{link}`, or `{code, group_jid, inviter_jid}` (the invite a
-/// privacy-restricted participant received). `pending_approval` when an admin must approve.
-pub(crate) async fn join(
-    State(state): State<Arc<AppState>>,
-    Target { device, .. }: Target,
-    headers: HeaderMap,
-    super::body::JsonBody(body): super::body::JsonBody<Value>,
-) -> Result<Response, ApiError> {
-    let (request, key) = checked(bodies::join(&body), &headers)?;
-    let canonical = json!(format!("{request:?}"));
-    let hash = idempotency::hash_of(device.device, "POST /groups/join", &canonical);
-    let work = async {
-        let GroupAnswer::Joined { group, pending } = call(&state, device.device, request).await?
-        else {
-            return Err(ApiError::internal("a join answered something else").into());
-        };
-        render(
-            state.config.response_style,
-            StatusCode::OK,
-            if pending {
-                "Join request sent; an admin must approve it"
-            } else {
-                "Joined the group successfully"
-            },
-            json!({"pending_approval": pending, "group_jid": group.to_string()}),
         )
     };
     run_keyed(&state, &device.user, key, hash, work).await

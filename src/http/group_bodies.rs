@@ -79,6 +79,40 @@ pub(crate) fn participants(
     checked(call, object.violations)
 }
 
+/// `{action: approve|reject, participants}` for `POST /groups/{jid}/requests`.
+pub(crate) fn decide_requests(group: Jid, body: &Value) -> Result<GroupCall, Vec<Violation>> {
+    let mut object = Object::new(body, &["participants", "action"])?;
+    let approve = match object.string("action") {
+        Some("approve") => true,
+        Some("reject") => false,
+        Some(_) => {
+            object.push("action", "must be approve or reject");
+            true
+        }
+        None => true,
+    };
+    let mut list = Vec::new();
+    match object.get("participants") {
+        None => object.push("participants", "is required"),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().map(UserJid::parse) {
+                    Some(Ok(jid)) => list.push(jid.into_jid()),
+                    Some(Err(p)) => object.push(&format!("participants[{i}]"), p.to_string()),
+                    None => object.push(&format!("participants[{i}]"), "must be a string"),
+                }
+            }
+        }
+        Some(_) => object.push("participants", "must be an array of strings"),
+    }
+    let call = GroupCall::DecideRequests {
+        group,
+        approve,
+        participants: list,
+    };
+    checked(call, object.violations)
+}
+
 /// The fields `PATCH /groups/{jid}` takes, in the order they are applied.
 pub(crate) const PATCH_FIELDS: [&str; 7] = [
     "name",

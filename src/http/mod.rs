@@ -23,6 +23,7 @@ pub mod error;
 mod events;
 mod group_admin;
 mod group_bodies;
+mod group_join;
 mod groups;
 mod idempotency;
 mod listing;
@@ -231,7 +232,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let groups = Router::new()
         .route("/groups", post(groups::create_group).get(group_admin::list))
-        .route("/groups/join", post(group_admin::join))
+        .route("/groups/join", post(group_join::join))
         .route(
             "/groups/{jid}",
             get(group_admin::show).patch(group_admin::update),
@@ -247,6 +248,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/groups/{jid}/ephemeral", put(group_admin::ephemeral))
         .route("/groups/{jid}/leave", delete(group_admin::leave))
+        .route(
+            "/groups/{jid}/requests",
+            get(group_join::requests).post(group_join::decide_requests),
+        )
         .route("/devices", post(devices::create).get(devices::list))
         .route("/devices/{id}", delete(devices::remove))
         .route("/user/devices", get(devices::mine))

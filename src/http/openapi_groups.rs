@@ -165,6 +165,31 @@ pub(super) const GROUP_ROUTES: &[RouteDoc] = &[
         errors: WRITE,
     },
     RouteDoc {
+        method: "get",
+        path: "/groups/{jid}/requests",
+        tag: "Groups",
+        summary: "Pending join requests of a join-approval group (admins only), oldest first: \
+                  `{success, group_jid, requests:[{jid, phone_number, requested_at}]}`.",
+        auth: Auth::User,
+        request: None,
+        params: &[Param::DeviceId],
+        success: &[Success::Json(200, "The requests", "Any")],
+        errors: WRITE,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/groups/{jid}/requests",
+        tag: "Groups",
+        summary: "`{action: approve|reject, participants}` (admins only): `{success, jid, \
+                  action, participants:[{jid, ..., status}]}`; `status` 404 for someone who \
+                  did not ask. Approved users become members.",
+        auth: Auth::User,
+        request: Some("Any"),
+        params: KEYED,
+        success: &[Success::Json(200, "Per-participant outcomes", "Any")],
+        errors: WRITE,
+    },
+    RouteDoc {
         method: "post",
         path: "/groups/join",
         tag: "Groups",

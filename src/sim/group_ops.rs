@@ -53,7 +53,7 @@ pub(crate) fn run(shared: &Shared, phone: &str, iq: &Node, now: u64) -> Option<O
         };
         return Some((groups_jid, result));
     }
-    let parsed = admin::parse(iq);
+    let parsed = groups::request::parse(iq);
     let (group, request) = match parsed {
         Ok(Some(found)) => found,
         Ok(None) => return None,

@@ -150,6 +150,20 @@ pub enum GroupCall {
         /// Revoke and reissue.
         reset: bool,
     },
+    /// Pending join requests (join-approval groups; admins only).
+    Requests {
+        /// `…@g.us`.
+        group: Jid,
+    },
+    /// Approve or reject join requests.
+    DecideRequests {
+        /// `…@g.us`.
+        group: Jid,
+        /// Approve (`true`) or reject.
+        approve: bool,
+        /// The users who asked; duplicates are merged.
+        participants: Vec<Jid>,
+    },
     /// Leave the group.
     Leave {
         /// `…@g.us`.
@@ -173,6 +187,15 @@ pub enum GroupCall {
     },
 }
 
+/// Someone waiting for an admin's approval to join.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// The user.
+    pub jid: Jid,
+    /// When they asked, unix seconds (0 when the server did not say).
+    pub requested_at: u64,
+}
+
 /// What a [`GroupCall`] answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupAnswer {
@@ -184,6 +207,8 @@ pub enum GroupAnswer {
     Participants(Vec<GroupParticipant>),
     /// The invite code.
     InviteCode(String),
+    /// Pending join requests, oldest first.
+    Requests(Vec<JoinRequest>),
     /// Joined (or asked to: `pending` when the group needs approval).
     Joined {
         /// The group.
@@ -205,6 +230,8 @@ impl GroupCall {
             | Self::Set { group, .. }
             | Self::InviteLink { group, .. }
             | Self::Leave { group }
+            | Self::Requests { group }
+            | Self::DecideRequests { group, .. }
             | Self::JoinInvite { group, .. } => Some(group),
         }
     }
@@ -220,7 +247,7 @@ impl GroupCall {
             }
         }
         match &mut self {
-            Self::Participants { participants, .. } => {
+            Self::Participants { participants, .. } | Self::DecideRequests { participants, .. } => {
                 let mut seen = HashSet::new();
                 participants.retain(|p| seen.insert(p.clone()));
                 if participants.is_empty() {
@@ -379,6 +406,27 @@ impl IqSpec for GroupSpec<'_> {
                 let kind = if *reset { IqKind::Set } else { IqKind::Get };
                 to_group(kind, group, Node::new("invite"))
             }
+            C::Requests { group } => to_group(
+                IqKind::Get,
+                group,
+                Node::new("membership_approval_requests"),
+            ),
+            C::DecideRequests {
+                group,
+                approve,
+                participants,
+            } => to_group(
+                IqKind::Set,
+                group,
+                Node::new("membership_requests_action").with_children(vec![
+                    Node::new(if *approve { "approve" } else { "reject" }).with_children(
+                        participants
+                            .iter()
+                            .map(|p| Node::new("participant").with_attr("jid", p.clone()))
+                            .collect(),
+                    ),
+                ]),
+            ),
             C::Leave { group } => to_groups(
                 IqKind::Set,
                 Node::new("leave")
@@ -463,6 +511,42 @@ impl IqSpec for GroupSpec<'_> {
                 group: group.clone(),
                 pending: reply.child("membership_approval_request").is_some(),
             }),
+            C::Requests { .. } => {
+                let list = reply
+                    .child("membership_approval_requests")
+                    .ok_or(ParseError::Missing("membership_approval_requests"))?;
+                let requests = list
+                    .children()
+                    .iter()
+                    .filter(|r| r.tag == "membership_approval_request")
+                    .map(|r| {
+                        Ok(JoinRequest {
+                            jid: r.attr("jid").and_then(AttrValue::to_jid).ok_or(
+                                ParseError::BadAttr {
+                                    element: "membership_approval_request",
+                                    attr: "jid",
+                                },
+                            )?,
+                            requested_at: crate::ops::attr_number(r, "request_time").unwrap_or(0),
+                        })
+                    })
+                    .collect::<Result<_, ParseError>>()?;
+                Ok(GroupAnswer::Requests(requests))
+            }
+            C::DecideRequests { approve, .. } => {
+                let tag = if *approve { "approve" } else { "reject" };
+                let list = reply
+                    .child("membership_requests_action")
+                    .and_then(|a| a.child(tag))
+                    .ok_or(ParseError::Missing("membership_requests_action"))?;
+                let outcomes = list
+                    .children()
+                    .iter()
+                    .filter(|p| p.tag == "participant")
+                    .map(parse_participant)
+                    .collect::<Result<_, _>>()?;
+                Ok(GroupAnswer::Participants(outcomes))
+            }
             C::Set { .. } | C::Leave { .. } => Ok(GroupAnswer::Done),
         }
     }

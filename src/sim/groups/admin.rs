@@ -1,6 +1,7 @@
 //! What WhatsApp's server does with a group request after create, as pure functions over a
 //! [`GroupRecord`]: read the request ([`parse`]), check who may do it and apply it
-//! ([`apply`]), and say what to answer and which change elements to notify.
+//! ([`apply`]), and say what to answer and which change elements to notify. The request is
+//! read by [`super::request::parse`].
 //!
 //! Rules (WhatsApp's, and where the references are silent, a strict choice documented here):
 //! - the actor must be a participant: else 403 `forbidden`;
@@ -18,11 +19,9 @@
 //!   becomes admin, as WhatsApp does, and that is notified as a `promote`.
 
 use super::super::model::{GroupRecord, JoinRequest, Member};
-use super::super::stanzas::{self, IqError};
-use super::create::{
-    EPHEMERAL_TIMERS, Fate, MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE, MAX_SUBJECT_CHARS, Requested,
-    is_user_jid,
-};
+use super::super::stanzas::IqError;
+use super::create::{Fate, MAX_DESCRIPTION_CHARS, MAX_GROUP_SIZE, MAX_SUBJECT_CHARS, Requested};
+pub use super::request::Request;
 use crate::binary::{Jid, Node};
 
 /// Who acts: the account's phone-number and LID JIDs (a member may be listed by either).
@@ -38,136 +37,6 @@ impl Actor<'_> {
     fn is(&self, jid: &str) -> bool {
         jid == self.pn || jid == self.lid
     }
-}
-
-/// One request addressed to a group.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// `<query>`: the metadata.
-    Query,
-    /// `<add|remove|promote|demote>` with participants.
-    Participants(&'static str, Vec<Requested>),
-    /// `<subject>`.
-    Subject(String),
-    /// `<description id prev?>` with a body, or `delete="true"`.
-    Description {
-        /// The new id.
-        id: String,
-        /// The id it replaces.
-        prev: Option<String>,
-        /// The text; `None` deletes.
-        body: Option<String>,
-    },
-    /// `<announcement/>` / `<not_announcement/>`.
-    Announce(bool),
-    /// `<locked/>` / `<unlocked/>`.
-    Locked(bool),
-    /// `<membership_approval_mode><group_join state>`.
-    JoinApproval(bool),
-    /// `<member_add_mode>`.
-    MemberAddMode(String),
-    /// `<ephemeral expiration>` / `<not_ephemeral/>`.
-    Ephemeral(u32),
-    /// `<invite/>`: get (`false`) or reset (`true`).
-    Invite(bool),
-    /// `<accept code expiration admin>`: join with an invite sent to this participant.
-    Accept {
-        /// The invite code.
-        code: String,
-    },
-}
-
-/// Reads a `w:g2` IQ addressed to a group (`to="…@g.us"`), or `None` if it is not one of
-/// these requests.
-pub fn parse(iq: &Node) -> Result<Option<(String, Request)>, IqError> {
-    let Some(to) = iq.attr("to").and_then(|t| t.to_jid()) else {
-        return Ok(None);
-    };
-    if to.user.is_empty() || to.server != crate::binary::jid::SERVER_GROUP {
-        return Ok(None);
-    }
-    let set = stanzas::attr(iq, "type").as_deref() == Some("set");
-    let Some(child) = iq.children().first() else {
-        return Err(IqError::BAD_REQUEST);
-    };
-    let text = |n: &Node| {
-        n.content_bytes()
-            .and_then(|b| String::from_utf8(b.into_owned()).ok())
-    };
-    let request = match (child.tag.as_str(), set) {
-        ("query", false) => Request::Query,
-        ("invite", reset) => Request::Invite(reset),
-        ("add" | "remove" | "promote" | "demote", true) => {
-            let action = match child.tag.as_str() {
-                "add" => "add",
-                "remove" => "remove",
-                "promote" => "promote",
-                _ => "demote",
-            };
-            let mut list: Vec<Requested> = Vec::new();
-            for p in child.children() {
-                let jid = p
-                    .attr("jid")
-                    .and_then(|j| j.to_jid())
-                    .filter(is_user_jid)
-                    .ok_or(IqError::BAD_REQUEST)?;
-                if !list.iter().any(|q| q.jid == jid) {
-                    list.push(Requested {
-                        jid,
-                        phone_number: None,
-                    });
-                }
-            }
-            if list.is_empty() {
-                return Err(IqError::BAD_REQUEST);
-            }
-            Request::Participants(action, list)
-        }
-        ("subject", true) => Request::Subject(text(child).unwrap_or_default()),
-        ("description", true) => Request::Description {
-            id: stanzas::attr(child, "id").ok_or(IqError::BAD_REQUEST)?,
-            prev: stanzas::attr(child, "prev"),
-            body: match stanzas::attr(child, "delete").as_deref() {
-                Some("true") => None,
-                _ => Some(
-                    child
-                        .child("body")
-                        .and_then(text)
-                        .ok_or(IqError::BAD_REQUEST)?,
-                ),
-            },
-        },
-        ("announcement", true) => Request::Announce(true),
-        ("not_announcement", true) => Request::Announce(false),
-        ("locked", true) => Request::Locked(true),
-        ("unlocked", true) => Request::Locked(false),
-        ("membership_approval_mode", true) => {
-            let state = child
-                .child("group_join")
-                .and_then(|g| stanzas::attr(g, "state"));
-            match state.as_deref() {
-                Some("on") => Request::JoinApproval(true),
-                Some("off") => Request::JoinApproval(false),
-                _ => return Err(IqError::BAD_REQUEST),
-            }
-        }
-        ("member_add_mode", true) => match text(child).as_deref() {
-            Some(m @ ("admin_add" | "all_member_add")) => Request::MemberAddMode(m.to_owned()),
-            _ => return Err(IqError::BAD_REQUEST),
-        },
-        ("ephemeral", true) => Request::Ephemeral(
-            stanzas::attr(child, "expiration")
-                .and_then(|e| e.parse().ok())
-                .filter(|e| EPHEMERAL_TIMERS.contains(e) && *e != 0)
-                .ok_or(IqError::BAD_REQUEST)?,
-        ),
-        ("not_ephemeral", true) => Request::Ephemeral(0),
-        ("accept", true) => Request::Accept {
-            code: stanzas::attr(child, "code").ok_or(IqError::BAD_REQUEST)?,
-        },
-        _ => return Ok(None),
-    };
-    Ok(Some((to.to_string(), request)))
 }
 
 /// What the server needs from outside the record while applying a request.
@@ -346,6 +215,24 @@ pub fn apply(
             out.reply
                 .push(Node::new("invite").with_attr("code", code.as_str()));
         }
+        Request::ListRequests => {
+            need_admin(admin)?;
+            let list = g
+                .requests
+                .iter()
+                .map(|r| {
+                    Node::new("membership_approval_request")
+                        .with_attr("jid", jid(&r.jid))
+                        .with_attr("request_time", r.requested_at.to_string())
+                })
+                .collect();
+            out.reply
+                .push(Node::new("membership_approval_requests").with_children(list));
+        }
+        Request::Decide(approve, who) => {
+            need_admin(admin)?;
+            decide(g, approve, &who, &mut out);
+        }
         Request::Accept { .. } => {}
     }
     Ok(out)
@@ -441,6 +328,43 @@ fn participants(
     }
     if let Some(promoted) = ensure_admin(g) {
         out.changes.push(promoted);
+    }
+}
+
+/// Approves (adds) or rejects pending join requests; someone who did not ask is their 404.
+fn decide(g: &mut GroupRecord, approve: bool, who: &[String], out: &mut Applied) {
+    let tag = if approve { "approve" } else { "reject" };
+    let mut reply = Vec::new();
+    let mut done = Vec::new();
+    for w in who {
+        let node = participant_node(w);
+        match g.requests.iter().position(|r| r.jid == *w) {
+            None => reply.push(node.with_attr("error", "404")),
+            Some(i) => {
+                g.requests.remove(i);
+                if approve && !g.participants.iter().any(|m| m.jid == *w) {
+                    g.participants.push(Member {
+                        jid: w.clone(),
+                        role: "member".to_owned(),
+                    });
+                }
+                done.push(participant_node(w));
+                reply.push(node);
+            }
+        }
+    }
+    out.reply.push(
+        Node::new("membership_requests_action")
+            .with_children(vec![Node::new(tag).with_children(reply)]),
+    );
+    if !done.is_empty() {
+        out.changes.push(if approve {
+            Node::new("add")
+                .with_attr("reason", "approved")
+                .with_children(done)
+        } else {
+            Node::new("revoked_membership_requests").with_children(done)
+        });
     }
 }
 

@@ -6,5 +6,6 @@
 pub mod admin;
 pub mod create;
 pub mod notify;
+pub mod request;
 
 pub use create::*;
