@@ -88,3 +88,92 @@ async fn pairing_and_connection_events_arrive_as_signed_webhooks_in_order() {
     assert_eq!(got.json()["data"]["reason"], "closed_locally");
     gw.stop().await;
 }
+
+/// A simulated member acting in the sandbox (the control API) reaches the operator as a signed
+/// `group.*` webhook: the `w:gp2` notification is parsed, written to the outbox, acknowledged,
+/// and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_members_actions_arrive_as_group_webhooks() {
+    let sim = sandbox(1202).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        webhooks: Some(WebhookSettings {
+            allow_private: true,
+            retry_base: Duration::from_millis(20),
+            ..WebhookSettings::default()
+        }),
+        ..Options::default()
+    };
+    let gw = start(&sim, dir.path(), options).await;
+    let tenant = gw.tenant("Padaria").await;
+    let user = gw.user_in(&tenant, "Ana").await;
+    gw.pair(&sim, &user, "5511999991202").await;
+    let mut receiver = Receiver::start().await;
+    let (status, hook) = status_json(
+        gw.http
+            .post(format!("{}/webhook", gw.url))
+            .bearer_auth(&user.token)
+            .json(&json!({
+                "webhook_url": receiver.url,
+                "enabled_events": ["group.participants", "group.info"],
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{hook}");
+    let secret = hook["webhook"]["secret"].as_str().unwrap().to_owned();
+
+    let carla = "5511777771202";
+    let (status, group) = gw
+        .create(
+            &user.token,
+            json!({"name": "Turma", "participants": [carla]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let jid = group["group"]["jid"]
+        .as_str()
+        .or_else(|| group["data"]["jid"].as_str())
+        .or_else(|| group["jid"].as_str())
+        .unwrap_or_else(|| panic!("no jid in {group}"))
+        .to_owned();
+
+    let control = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .post(format!("{}/group-action", sim.control_url()))
+            .json(&body)
+            .send()
+    };
+    let response = control(
+        json!({"group": jid, "actor_phone": carla, "action": "subject", "value": "Turma da Carla"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let got = receiver.next_accepted().await;
+    verify_standard(&secret, &got).unwrap();
+    verify_body(&secret, &got).unwrap();
+    let envelope = got.json();
+    assert_eq!(envelope["event"], "group.info", "{envelope}");
+    assert_eq!(envelope["data"]["group_jid"], jid.as_str());
+    assert_eq!(envelope["data"]["subject"], "Turma da Carla");
+    assert!(
+        envelope["data"]["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with(carla)),
+        "{envelope}"
+    );
+
+    let response = control(json!({"group": jid, "actor_phone": carla, "action": "leave"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let envelope = receiver.next_accepted().await.json();
+    assert_eq!(envelope["event"], "group.participants", "{envelope}");
+    assert_eq!(envelope["data"]["action"], "leave");
+    let left = envelope["data"]["participants"][0].as_str().unwrap();
+    assert!(left.starts_with(carla), "{envelope}");
+    gw.stop().await;
+}

@@ -1,4 +1,4 @@
-//! The files under `deploy/` stay true to the CLI: the example configuration names every
+//! The files under `src/cli/deploy/` stay true to the CLI: the example configuration names every
 //! setting and parses; the systemd unit's `ExecStart` is a valid `wuts serve` command line that
 //! reads that file from where the unit's comments install it.
 
@@ -6,8 +6,8 @@ use clap::{CommandFactory, Parser};
 
 use super::settings::{ServeArgs, ServeConfig};
 
-const EXAMPLE: &str = include_str!("../../deploy/wuts.toml");
-const UNIT: &str = include_str!("../../deploy/wuts.service");
+const EXAMPLE: &str = include_str!("deploy/wuts.toml");
+const UNIT: &str = include_str!("deploy/wuts.service");
 
 #[derive(Parser)]
 struct Serve {
@@ -33,7 +33,7 @@ fn the_example_config_lists_every_setting_and_parses() {
             let line = line.trim_start_matches('#').trim_start();
             line.starts_with(&format!("{key} ="))
         });
-        assert!(listed, "deploy/wuts.toml does not mention {key}");
+        assert!(listed, "src/cli/deploy/wuts.toml does not mention {key}");
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("wuts.toml");
@@ -59,7 +59,7 @@ fn the_unit_runs_wuts_serve_with_the_example_config() {
     let _ = cli;
     assert!(exec.contains("--config /etc/wuts/wuts.toml"), "{exec}");
     assert!(
-        UNIT.contains("install -D -m 0644 deploy/wuts.toml /etc/wuts/wuts.toml"),
+        UNIT.contains("install -D -m 0644 src/cli/deploy/wuts.toml /etc/wuts/wuts.toml"),
         "the unit's comments install the example where ExecStart reads it"
     );
     assert!(UNIT.contains("StateDirectory=wuts") && EXAMPLE.contains("data = \"/var/lib/wuts\""));
