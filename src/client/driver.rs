@@ -29,6 +29,7 @@ use crate::ops::Iq;
 use crate::types::{Jid, UserJid};
 use outcome::{iq_error, transition_event};
 
+mod groups;
 mod outcome;
 
 /// Where and how devices connect.
@@ -581,29 +582,6 @@ impl Driver {
     }
 
     /// New keys and no pairing, durably.
-    /// Writes a notification's group events to the outbox; `true` once they are durable (or
-    /// when no pipeline is attached: nothing would keep them then).
-    async fn record_groups(&self, events: &[crate::ops::groups::GroupEvent]) -> bool {
-        let Some((device, sink)) = self
-            .shared
-            .sink
-            .as_ref()
-            .and_then(|(id, slot)| Some((*id, slot.get()?)))
-        else {
-            return true;
-        };
-        for event in events
-            .iter()
-            .flat_map(crate::events::group::from_notification)
-        {
-            if let Err(error) = sink.group_event(device, event).await {
-                tracing::warn!(device = self.id.get(), %error, "group event not recorded: not acknowledged");
-                return false;
-            }
-        }
-        true
-    }
-
     async fn wipe(&self) -> Result<(), wuts_store::Error> {
         let (store, id) = (self.store.clone(), self.id);
         blocking(move || jobs::reset(store.as_ref(), id)).await

@@ -30,7 +30,7 @@ use crate::ops::companion::RemoveCompanion;
 use crate::ops::keepalive::{self, Ping};
 use crate::ops::passive::SetPassive;
 use crate::ops::prekeys::{Count, Upload};
-use crate::ops::{Iq, IqSpec, groups, stanzas};
+use crate::ops::{Iq, IqSpec, stanzas};
 use crate::types::Jid;
 
 mod ib;
@@ -548,30 +548,6 @@ impl Connection {
             self.pre_keys_requested = true;
             self.events.push_back(Event::NeedPreKeys(n));
         }
-    }
-
-    /// A group notification with changes we read: handed to the driver with its ack held.
-    fn held_group_notification(&mut self, node: &Node) -> bool {
-        if !groups::notify::is_group_notification(node) {
-            return false;
-        }
-        match groups::parse_notification(node) {
-            Ok(events) if !events.is_empty() => {
-                let ack = stanzas::ack(node);
-                self.events.push_back(Event::Group { events, ack });
-                true
-            }
-            Ok(_) => false,
-            Err(error) => {
-                tracing::debug!(%error, "unreadable group notification");
-                false
-            }
-        }
-    }
-
-    /// Sends an acknowledgement the connection held back ([`Event::Group`]).
-    pub fn acknowledge(&mut self, now: Duration, ack: &Node) {
-        self.send_node(now, ack);
     }
 
     fn ack(&mut self, now: Duration, node: &Node) {

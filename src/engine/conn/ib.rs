@@ -1,14 +1,39 @@
 //! What the server sends besides IQ replies and pairing: `<ib>` (edge routing info, dirty
-//! bits), pre-key notifications, and `<stream:error>`.
+//! bits), notifications (group changes, with their acknowledgement held; pre-keys), and
+//! `<stream:error>`.
 
 use std::time::Duration;
 
 use super::{CloseReason, Connection, Event, Internal, LogoutReason, MAX_ROUTING_INFO};
 use crate::binary::Node;
-use crate::ops::IqSpec;
 use crate::ops::dirty::Clean;
+use crate::ops::{IqSpec, groups, stanzas};
 
 impl Connection {
+    /// A group notification with changes we read: handed to the driver with its ack held.
+    pub(super) fn held_group_notification(&mut self, node: &Node) -> bool {
+        if !groups::notify::is_group_notification(node) {
+            return false;
+        }
+        match groups::parse_notification(node) {
+            Ok(events) if !events.is_empty() => {
+                let ack = stanzas::ack(node);
+                self.events.push_back(Event::Group { events, ack });
+                true
+            }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::debug!(%error, "unreadable group notification");
+                false
+            }
+        }
+    }
+
+    /// Sends an acknowledgement the connection held back ([`Event::Group`]).
+    pub fn acknowledge(&mut self, now: Duration, ack: &Node) {
+        self.send_node(now, ack);
+    }
+
     /// The server asks for pre-keys with `<notification type="encrypt"><count value=N/>` when
     /// its stock runs low (whatsmeow `handleEncryptNotification`).
     pub(super) fn handle_notification(&mut self, node: &Node) {
