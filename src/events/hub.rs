@@ -543,9 +543,11 @@ pub(super) fn owner(inner: &Inner, device: DeviceId) -> Result<Option<Owner>, wu
             break;
         }
         if user.device == device {
+            // The user's first slot, not listed yet: it is listed under the user's own id
+            // when it is (`http::devices::devices_of`), so name it that already.
             found = Some(Owner {
                 user: user.id.clone(),
-                device_id: None,
+                device_id: Some(user.id.as_str().to_owned()),
             });
             break;
         }
