@@ -191,7 +191,9 @@ pub fn summary(config: &ServeConfig) -> String {
          \x20 header_timeout      {header}s\n\
          \x20 shutdown_timeout    {shutdown}s\n\
          \x20 store_cache_mb      {cache}\n\
-         \x20 idempotency_keys    {keys} per user\n",
+         \x20 idempotency_keys    {keys} per user\n\
+         \x20 webhook_private     {private}\n\
+         \x20 webhook_retry_base  {retry}ms\n",
         version = env!("CARGO_PKG_VERSION"),
         listen = config.listen,
         data = config.data.display(),
@@ -210,6 +212,12 @@ pub fn summary(config: &ServeConfig) -> String {
         shutdown = limits.shutdown_deadline.as_secs(),
         cache = config.store_cache_bytes / (1024 * 1024),
         keys = config.idempotency_keys_per_user,
+        private = if config.webhook_allow_private {
+            "allowed"
+        } else {
+            "refused"
+        },
+        retry = config.webhook_retry_base.as_millis(),
     )
 }
 
