@@ -34,6 +34,7 @@ mod openapi_devices;
 mod openapi_events;
 mod openapi_groups;
 mod openapi_paircode;
+mod openapi_routes;
 mod openapi_schemas;
 mod ops;
 mod paircode;
