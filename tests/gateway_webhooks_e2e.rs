@@ -177,3 +177,62 @@ async fn a_simulated_members_actions_arrive_as_group_webhooks() {
     assert!(left.starts_with(carla), "{envelope}");
     gw.stop().await;
 }
+
+/// Events written before the user ever called a device route (the admin paired the device)
+/// already name the device by the id it is listed under later, never `null`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_before_any_device_route_name_the_default_device() {
+    let sim = sandbox(1203).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("Padaria").await;
+    let user = gw.user_in(&tenant, "Ana").await;
+    gw.pair(&sim, &user, "5511999991203").await;
+
+    let mut stream = gw
+        .admin(
+            reqwest::Method::GET,
+            &format!(
+                "/admin/users/{}/events?format=envelope&last_event_id=0",
+                user.id
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let first = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(line) = text.lines().find(|l| l.starts_with("data:")) {
+                let json: serde_json::Value =
+                    serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap();
+                return json;
+            }
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(first["user_id"], user.id.as_str(), "{first}");
+    assert_eq!(first["device_id"], user.id.as_str(), "{first}");
+
+    // The id is the one the device routes list.
+    let (status, listed) = status_json(
+        gw.http
+            .get(format!("{}/devices", gw.url))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["devices"][0]["id"], user.id.as_str(), "{listed}");
+    drop(stream);
+    gw.stop().await;
+}
