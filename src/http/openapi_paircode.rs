@@ -89,21 +89,9 @@ pub(super) const PAIRCODE_ROUTES: &[RouteDoc] = &[
         success: &[Success::Media(
             200,
             "The QR code",
-            &[
-                ("application/json", "Qr"),
-                ("image/png", "Binary"),
-                ("image/svg+xml", "Text"),
-                ("text/plain", "Text"),
-            ],
+            super::openapi_routes::QR_MEDIA,
         )],
-        errors: &[
-            E::ValidationError,
-            E::Unauthorized,
-            E::NotFound,
-            E::DeviceAlreadyPaired,
-            E::DeviceNotPairing,
-            E::InternalError,
-        ],
+        errors: super::openapi_routes::QR_ERRORS,
     },
     RouteDoc {
         method: "post",

@@ -5,6 +5,24 @@
 use super::error::ErrorCode as E;
 use super::openapi::{Auth, Param, RouteDoc, Success};
 
+/// What a QR route answers in, by `format` (JSON by default).
+pub(super) const QR_MEDIA: &[(&str, &str)] = &[
+    ("application/json", "Qr"),
+    ("image/png", "Binary"),
+    ("image/svg+xml", "Text"),
+    ("text/plain", "Text"),
+];
+
+/// What a QR route refuses with, for a user's device or one named by id.
+pub(super) const QR_ERRORS: &[E] = &[
+    E::ValidationError,
+    E::Unauthorized,
+    E::NotFound,
+    E::DeviceAlreadyPaired,
+    E::DeviceNotPairing,
+    E::InternalError,
+];
+
 /// Every route, in the order the docs page lists them.
 pub(super) const ROUTES: &[RouteDoc] = &[
     RouteDoc {
@@ -205,24 +223,8 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         auth: Auth::Admin,
         request: None,
         params: &[Param::QrFormat],
-        success: &[Success::Media(
-            200,
-            "The QR code",
-            &[
-                ("application/json", "Qr"),
-                ("image/png", "Binary"),
-                ("image/svg+xml", "Text"),
-                ("text/plain", "Text"),
-            ],
-        )],
-        errors: &[
-            E::ValidationError,
-            E::Unauthorized,
-            E::NotFound,
-            E::DeviceAlreadyPaired,
-            E::DeviceNotPairing,
-            E::InternalError,
-        ],
+        success: &[Success::Media(200, "The QR code", QR_MEDIA)],
+        errors: QR_ERRORS,
     },
     RouteDoc {
         method: "get",
