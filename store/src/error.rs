@@ -209,6 +209,10 @@ pub enum Error {
         /// What collided (`tenant id`, `user id`, `token`).
         what: &'static str,
     },
+    /// Cluster mode: this node does not own the device (any more), so the write was refused
+    /// (every store write is fenced by the owner's epoch). The driver stops the device.
+    #[error("{0} is not owned by this node: the write was fenced")]
+    Fenced(DeviceId),
 }
 
 impl Error {
@@ -221,7 +225,9 @@ impl Error {
             | Self::UnsupportedVersion { device, .. }
             | Self::Encode { device, .. }
             | Self::DuplicatePreKey { device, .. } => Some(*device),
-            Self::UnknownDevice(device) | Self::AlreadyPaired(device) => Some(*device),
+            Self::UnknownDevice(device) | Self::AlreadyPaired(device) | Self::Fenced(device) => {
+                Some(*device)
+            }
             _ => None,
         }
     }

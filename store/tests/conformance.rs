@@ -1,7 +1,9 @@
-//! Behaviour every backend must share, run against `MemStore` and `SledStore` (on a temp dir)
-//! through `&dyn Store`, the way the engine and registry will hold them.
+//! Behaviour every backend must share, run against `MemStore`, `SledStore` (on a temp dir) and
+//! `PgStore` (on a throw-away PostgreSQL) through `&dyn Store`, the way the engine and registry
+//! hold them.
 
 mod common;
+mod pg_support;
 
 use std::sync::Arc;
 
@@ -28,7 +30,36 @@ macro_rules! for_each_backend {
                 }
             )*
         }
+        /// One PostgreSQL for all cases (starting one takes seconds), a fresh database each.
+        mod pg {
+            #[test]
+            fn every_behaviour() -> super::TestResult {
+                let Some(pg) = super::pg_support::TempPostgres::start("conformance::pg") else {
+                    return Ok(());
+                };
+                $(
+                    let url = pg.database(stringify!($name));
+                    super::$name(super::pg_store(&url)?)
+                        .map_err(|e| format!("{}: {e}", stringify!($name)))?;
+                )*
+                Ok(())
+            }
+        }
     };
+}
+
+/// A `PgStore` on a fresh database, as one node incarnation that owns what it creates.
+fn pg_store(url: &str) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    use wuts_store::pg::{Bridge, DEFAULT_CALL_TIMEOUT, Fences, Incarnation, NodeId, PgStore};
+    let bridge = Arc::new(Bridge::connect(url, 4, DEFAULT_CALL_TIMEOUT)?);
+    let node = NodeId::new("conformance")?;
+    let incarnation = Incarnation(uuid::Uuid::new_v4());
+    Ok(Arc::new(PgStore::new(
+        bridge,
+        node,
+        incarnation,
+        Arc::new(Fences::default()),
+    )))
 }
 
 for_each_backend!(

@@ -37,6 +37,24 @@ pub enum PgError {
     /// A value read back that cannot be what we wrote.
     #[error("the cluster database holds {0}")]
     Corrupt(&'static str),
+    /// PostgreSQL did not answer a store call in time (a partition, an overloaded server).
+    #[error("PostgreSQL did not answer within {} s (while trying to {op})", .after.as_secs())]
+    TimedOut {
+        /// What was being done.
+        op: &'static str,
+        /// How long the call waited.
+        after: std::time::Duration,
+    },
+    /// The store's runtime could not start.
+    #[error("the database client could not start its runtime")]
+    Runtime {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store was shut down.
+    #[error("the database client has shut down")]
+    Stopped,
     /// PostgreSQL failed or could not be reached.
     #[error("PostgreSQL failed to {op}")]
     Backend {
@@ -51,4 +69,18 @@ pub enum PgError {
 /// Wraps a sqlx error with what was being done.
 pub(crate) fn backend(op: &'static str) -> impl FnOnce(sqlx::Error) -> PgError {
     move |source| PgError::Backend { op, source }
+}
+
+impl From<PgError> for crate::Error {
+    /// A fenced write keeps its meaning (the driver stops the device); anything else is the
+    /// backend failing, with PostgreSQL's error as the source.
+    fn from(error: PgError) -> Self {
+        match error {
+            PgError::Fenced { device, .. } => crate::Error::Fenced(device),
+            error => crate::Error::Backend {
+                operation: "a PostgreSQL store call",
+                source: crate::error::BackendError::new(error),
+            },
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! waits for it and then re-reads the row's newest version: the check never passes on stale
 //! data, and every batch of a device commits under the epoch current at commit time.
 
-use sqlx::postgres::{PgConnection, Postgres};
+use sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sqlx::{Connection, Row, Transaction};
 
 use super::error::{PgError, backend};
@@ -50,12 +50,17 @@ pub struct FencedTx<'c> {
 impl<'c> FencedTx<'c> {
     /// Opens the transaction and checks the fence; [`PgError::Fenced`] if the device moved.
     pub async fn begin(conn: &'c mut PgConnection, fence: &Fence) -> Result<Self, PgError> {
-        let device = device_sql(fence.device)?;
-        let epoch = epoch_sql(fence.epoch)?;
-        let mut tx = conn
+        let tx = conn
             .begin()
             .await
             .map_err(backend("begin a fenced write"))?;
+        Self::check(tx, fence).await
+    }
+
+    /// Takes `FOR SHARE` on the owner row inside `tx` and checks it against `fence`.
+    async fn check(mut tx: Transaction<'c, Postgres>, fence: &Fence) -> Result<Self, PgError> {
+        let device = device_sql(fence.device)?;
+        let epoch = epoch_sql(fence.epoch)?;
         let row = sqlx::query(
             "SELECT epoch FROM wuts_device_owner
              WHERE device_id = $1 AND owner_node = $2 AND owner_inc = $3 FOR SHARE",
@@ -129,9 +134,31 @@ impl<'c> FencedTx<'c> {
             .map_err(backend("commit a fenced write"))
     }
 
+    /// The transaction, for statements of the store beyond plain puts and deletes (they run
+    /// under the same fence check).
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// The epoch as stored in `wuts_kv.epoch`.
+    pub(crate) fn epoch_sql(&self) -> i64 {
+        self.epoch
+    }
+
     /// The fence the batch runs under.
     pub fn fence(&self) -> &Fence {
         &self.fence
+    }
+}
+
+impl FencedTx<'static> {
+    /// Like [`FencedTx::begin`], on a connection of `pool` that the transaction owns.
+    pub async fn begin_pooled(pool: &PgPool, fence: &Fence) -> Result<Self, PgError> {
+        let tx = pool
+            .begin()
+            .await
+            .map_err(backend("begin a fenced write"))?;
+        Self::check(tx, fence).await
     }
 }
 

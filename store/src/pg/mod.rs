@@ -13,6 +13,8 @@
 //! Statements take a `&mut PgConnection` so a caller (or a test reproducing a race) decides the
 //! transaction they run in. This module is the only code that names sqlx.
 
+mod bridge;
+mod devices;
 mod error;
 mod fenced;
 mod ownership;
@@ -20,6 +22,8 @@ mod schema;
 
 use std::fmt;
 
+pub use bridge::{Bridge, DEFAULT_CALL_TIMEOUT};
+pub use devices::{Fences, PgStore};
 pub use error::PgError;
 pub use fenced::{FencedTx, Tree, Write, get, write_batch};
 pub use ownership::{

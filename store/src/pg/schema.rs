@@ -8,12 +8,13 @@ use sqlx::postgres::PgConnection;
 use super::error::{PgError, backend};
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// An arbitrary constant that names our advisory lock.
 const MIGRATION_LOCK: i64 = 0x7775_7473_5f6d_6967; // "wuts_mig"
 
-const STEPS: [&str; 1] = [r#"
+const STEPS: [&str; 2] = [
+    r#"
 CREATE TABLE wuts_node (
   node_id     text PRIMARY KEY,
   incarnation uuid NOT NULL,
@@ -46,10 +47,23 @@ BEGIN
 END $$;
 CREATE TRIGGER wuts_owner_changed AFTER UPDATE OF epoch ON wuts_device_owner
   FOR EACH ROW EXECUTE FUNCTION wuts_owner_notify();
-"#];
+"#,
+    r#"
+CREATE SEQUENCE wuts_device_seq AS bigint MINVALUE 1;
+"#,
+];
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the version it found.
-pub async fn migrate(conn: &mut PgConnection) -> Result<i32, PgError> {
+///
+/// Boxed as `Send` here, where the lifetimes are concrete: callers that spawn it (the store's
+/// own runtime) would otherwise hit the compiler's higher-ranked `Send` limitation.
+pub fn migrate(
+    conn: &mut PgConnection,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32, PgError>> + Send + '_>> {
+    Box::pin(migrate_now(conn))
+}
+
+async fn migrate_now(conn: &mut PgConnection) -> Result<i32, PgError> {
     let mut tx = conn.begin().await.map_err(backend("begin a migration"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
@@ -76,8 +90,10 @@ pub async fn migrate(conn: &mut PgConnection) -> Result<i32, PgError> {
         .enumerate()
         .skip(usize::try_from(found).unwrap_or(0))
     {
-        sqlx::raw_sql(step)
-            .execute(&mut *tx)
+        // A bare `&str` runs as a simple query, so a step may hold several statements.
+        // (`raw_sql` does too, but its future is not `Send` for every lifetime, which the
+        // store's spawned calls need.)
+        sqlx::Executor::execute(&mut *tx, *step)
             .await
             .map_err(backend("apply a schema step"))?;
         let version = i32::try_from(at + 1).map_err(|_| PgError::Corrupt("a schema step count"))?;
