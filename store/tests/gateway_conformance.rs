@@ -1,4 +1,7 @@
-//! Behaviour every `GatewayStore` must share, run against `MemGatewayStore` and `SledStore`.
+//! Behaviour every `GatewayStore` must share, run against `MemGatewayStore`, `SledStore` and
+//! `PgGatewayStore` (on a throw-away PostgreSQL).
+
+mod pg_support;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -30,6 +33,25 @@ macro_rules! for_each_backend {
                 }
             )*
         }
+        /// One PostgreSQL for all cases (starting one takes seconds), a fresh database each.
+        mod pg {
+            #[test]
+            fn every_behaviour() -> super::TestResult {
+                let Some(pg) = super::pg_support::TempPostgres::start("gateway_conformance::pg")
+                else {
+                    return Ok(());
+                };
+                $(
+                    let url = pg.database(stringify!($name));
+                    let bridge = wuts_store::pg::Bridge::connect(
+                        &url, 4, wuts_store::pg::DEFAULT_CALL_TIMEOUT)?;
+                    super::$name(std::sync::Arc::new(wuts_store::pg::PgGatewayStore::new(
+                        std::sync::Arc::new(bridge))))
+                        .map_err(|e| format!("{}: {}", stringify!($name), super::chain(&*e)))?;
+                )*
+                Ok(())
+            }
+        }
     };
 }
 
@@ -43,6 +65,17 @@ for_each_backend!(
     a_users_devices_are_listed_oldest_first_and_go_with_the_user,
     the_outbox_orders_marks_prunes_and_goes_with_the_user,
 );
+
+/// An error with its causes, one per line: a backend failure says what PostgreSQL said.
+fn chain(e: &dyn StdError) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
+}
 
 fn tenant(id: &str) -> Result<Tenant, Error> {
     Ok(Tenant {

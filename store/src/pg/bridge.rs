@@ -43,19 +43,33 @@ impl Bridge {
         let options = PgPoolOptions::new()
             .max_connections(connections.max(1))
             .acquire_timeout(timeout);
-        let url = url.to_owned();
-        let pool = wait(&runtime, timeout, "connect", async move {
-            let pool = options
-                .connect(&url)
-                .await
-                .map_err(backend("connect to the database"))?;
-            let mut conn = pool
-                .acquire()
-                .await
-                .map_err(backend("connect to the database"))?;
-            schema::migrate(&mut conn).await?;
-            drop(conn);
-            Ok(pool)
+        // Connect and migrate on a thread of our own, blocking on the new runtime: that works
+        // whether or not the caller runs inside another runtime, and the migration's future
+        // (sqlx's `raw_sql` is not `Send` for every lifetime) never has to cross threads.
+        let pool = std::thread::scope(|scope| {
+            let connect = scope.spawn(|| {
+                runtime.block_on(async {
+                    tokio::time::timeout(timeout, async {
+                        let pool = options
+                            .connect(url)
+                            .await
+                            .map_err(backend("connect to the database"))?;
+                        let mut conn = pool
+                            .acquire()
+                            .await
+                            .map_err(backend("connect to the database"))?;
+                        schema::migrate(&mut conn).await?;
+                        drop(conn);
+                        Ok(pool)
+                    })
+                    .await
+                    .map_err(|_| PgError::TimedOut {
+                        op: "connect",
+                        after: timeout,
+                    })?
+                })
+            });
+            connect.join().unwrap_or(Err(PgError::Stopped))
         })?;
         Ok(Bridge {
             runtime: Some(runtime),

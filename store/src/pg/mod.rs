@@ -17,6 +17,8 @@ mod bridge;
 mod devices;
 mod error;
 mod fenced;
+mod gateway;
+mod outbox;
 mod ownership;
 mod schema;
 
@@ -26,6 +28,8 @@ pub use bridge::{Bridge, DEFAULT_CALL_TIMEOUT};
 pub use devices::{Fences, PgStore};
 pub use error::PgError;
 pub use fenced::{FencedTx, Tree, Write, get, write_batch};
+pub use gateway::PgGatewayStore;
+pub use outbox::PgEventStore;
 pub use ownership::{
     Claimed, Location, NodeInfo, NodeState, claim, hand_off, join, leave, locate, mark, nodes,
     orphans, owned, register_device, renew,

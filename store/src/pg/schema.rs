@@ -50,20 +50,63 @@ CREATE TRIGGER wuts_owner_changed AFTER UPDATE OF epoch ON wuts_device_owner
 "#,
     r#"
 CREATE SEQUENCE wuts_device_seq AS bigint MINVALUE 1;
+CREATE TABLE wuts_admin (
+  id         smallint PRIMARY KEY CHECK (id = 1),
+  token_hash bytea NOT NULL
+);
+CREATE TABLE wuts_tenant (
+  id         text PRIMARY KEY,
+  name       text NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE TABLE wuts_user (
+  id         text PRIMARY KEY,
+  tenant_id  text NOT NULL REFERENCES wuts_tenant (id),
+  name       text NOT NULL,
+  device_id  bigint NOT NULL,
+  token_hash bytea NOT NULL UNIQUE,
+  created_at bigint NOT NULL
+);
+CREATE TABLE wuts_gateway_device (
+  id         text PRIMARY KEY,
+  user_id    text NOT NULL REFERENCES wuts_user (id) ON DELETE CASCADE,
+  name       text NOT NULL,
+  device_id  bigint NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE INDEX wuts_gateway_device_by_user ON wuts_gateway_device (user_id);
+CREATE TABLE wuts_idempotency (
+  user_id      text NOT NULL REFERENCES wuts_user (id) ON DELETE CASCADE,
+  key          text NOT NULL,
+  request_hash bytea NOT NULL,
+  status       int,
+  body         bytea,
+  created_at   bigint NOT NULL,
+  PRIMARY KEY (user_id, key)
+);
+CREATE INDEX wuts_idempotency_by_age ON wuts_idempotency (created_at);
+CREATE TABLE wuts_event_seq (user_id text PRIMARY KEY, last bigint NOT NULL);
+CREATE TABLE wuts_event (
+  user_id text NOT NULL, seq bigint NOT NULL, body bytea NOT NULL,
+  PRIMARY KEY (user_id, seq)
+);
+CREATE TABLE wuts_pending (
+  user_id text NOT NULL, lane bigint NOT NULL, seq bigint NOT NULL,
+  PRIMARY KEY (user_id, lane, seq)
+);
+CREATE TABLE wuts_delivery (
+  user_id text NOT NULL, seq bigint NOT NULL, record bytea NOT NULL,
+  PRIMARY KEY (user_id, seq)
+);
+CREATE TABLE wuts_webhook (
+  user_id text NOT NULL, scope bigint NOT NULL, config bytea NOT NULL,
+  PRIMARY KEY (user_id, scope)
+);
 "#,
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the version it found.
-///
-/// Boxed as `Send` here, where the lifetimes are concrete: callers that spawn it (the store's
-/// own runtime) would otherwise hit the compiler's higher-ranked `Send` limitation.
-pub fn migrate(
-    conn: &mut PgConnection,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32, PgError>> + Send + '_>> {
-    Box::pin(migrate_now(conn))
-}
-
-async fn migrate_now(conn: &mut PgConnection) -> Result<i32, PgError> {
+pub async fn migrate(conn: &mut PgConnection) -> Result<i32, PgError> {
     let mut tx = conn.begin().await.map_err(backend("begin a migration"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
@@ -90,10 +133,8 @@ async fn migrate_now(conn: &mut PgConnection) -> Result<i32, PgError> {
         .enumerate()
         .skip(usize::try_from(found).unwrap_or(0))
     {
-        // A bare `&str` runs as a simple query, so a step may hold several statements.
-        // (`raw_sql` does too, but its future is not `Send` for every lifetime, which the
-        // store's spawned calls need.)
-        sqlx::Executor::execute(&mut *tx, *step)
+        sqlx::raw_sql(step)
+            .execute(&mut *tx)
             .await
             .map_err(backend("apply a schema step"))?;
         let version = i32::try_from(at + 1).map_err(|_| PgError::Corrupt("a schema step count"))?;
