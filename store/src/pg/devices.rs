@@ -8,8 +8,8 @@
 //! holds no fence for a device gets [`Error::Fenced`], never a silent write. Reads are not
 //! fenced: a node only reads devices it drives, and a stale read is caught by the next write.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use sqlx::Row;
 use sqlx::postgres::PgPool;
@@ -17,6 +17,7 @@ use sqlx::postgres::PgPool;
 use super::bridge::Bridge;
 use super::error::backend;
 use super::fenced::FencedTx;
+use super::fences::Fences;
 use super::{Epoch, Fence, Incarnation, NodeId, device_sql};
 use crate::error::{Error, RecordKind};
 use crate::keys::{DeviceKeys, OneTimePreKey, PairedIdentity, PreKeyId};
@@ -30,40 +31,6 @@ const PAIRED: i16 = 2;
 const PRE_KEY_COUNTER: i16 = 3;
 const PRE_KEYS: i16 = 4;
 const META: i16 = 5;
-
-/// The fences this node holds, by device: what its store writes carry.
-#[derive(Default)]
-pub struct Fences(RwLock<HashMap<DeviceId, Fence>>);
-
-impl Fences {
-    /// The fence for `device`, if this node owns it.
-    pub fn get(&self, device: DeviceId) -> Option<Fence> {
-        self.read().get(&device).cloned()
-    }
-
-    /// Adds or replaces one fence (a device created or claimed here).
-    pub fn grant(&self, fence: Fence) {
-        self.write().insert(fence.device, fence);
-    }
-
-    /// Drops one fence (a device removed or handed off).
-    pub fn revoke(&self, device: DeviceId) {
-        self.write().remove(&device);
-    }
-
-    /// Replaces every fence with `fences` (the claimer's newest view; empty on self-fence).
-    pub fn replace(&self, fences: impl IntoIterator<Item = Fence>) {
-        *self.write() = fences.into_iter().map(|f| (f.device, f)).collect();
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<DeviceId, Fence>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<DeviceId, Fence>> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// The device store on PostgreSQL for one node incarnation.
 pub struct PgStore {

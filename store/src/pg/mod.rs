@@ -17,6 +17,7 @@ mod bridge;
 mod devices;
 mod error;
 mod fenced;
+mod fences;
 mod gateway;
 mod outbox;
 mod ownership;
@@ -25,9 +26,10 @@ mod schema;
 use std::fmt;
 
 pub use bridge::{Bridge, DEFAULT_CALL_TIMEOUT};
-pub use devices::{Fences, PgStore};
+pub use devices::PgStore;
 pub use error::PgError;
 pub use fenced::{FencedTx, Tree, Write, get, write_batch};
+pub use fences::Fences;
 pub use gateway::PgGatewayStore;
 pub use outbox::PgEventStore;
 pub use ownership::{

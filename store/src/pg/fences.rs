@@ -1,0 +1,42 @@
+//! The fences a node holds: what its store writes carry (filled by the claimer, emptied on a
+//! self-fence), shared between the claimer and the store.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use super::Fence;
+use crate::model::DeviceId;
+
+/// The fences this node holds, by device: what its store writes carry.
+#[derive(Default)]
+pub struct Fences(RwLock<HashMap<DeviceId, Fence>>);
+
+impl Fences {
+    /// The fence for `device`, if this node owns it.
+    pub fn get(&self, device: DeviceId) -> Option<Fence> {
+        self.read().get(&device).cloned()
+    }
+
+    /// Adds or replaces one fence (a device created or claimed here).
+    pub fn grant(&self, fence: Fence) {
+        self.write().insert(fence.device, fence);
+    }
+
+    /// Drops one fence (a device removed or handed off).
+    pub fn revoke(&self, device: DeviceId) {
+        self.write().remove(&device);
+    }
+
+    /// Replaces every fence with `fences` (the claimer's newest view; empty on self-fence).
+    pub fn replace(&self, fences: impl IntoIterator<Item = Fence>) {
+        *self.write() = fences.into_iter().map(|f| (f.device, f)).collect();
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<DeviceId, Fence>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<DeviceId, Fence>> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
