@@ -15,22 +15,26 @@ use std::time::Duration;
 
 use wuts::client::api::Devices;
 use wuts::client::{ClientConfig, Registry};
+use wuts::cluster::LeaseTimings;
 use wuts::engine::EngineConfig;
 use wuts::engine::payload::ClientVersion;
 use wuts::http::{self, AppState, GatewayConfig, SandboxInfo};
-use wuts_store::SledStore;
+use wuts::node::ClusterStores;
 use wuts_store::gateway::GatewayStore;
+use wuts_store::pg::NodeId;
+use wuts_store::{SledStore, Store};
 
 pub use super::settings::{LogFormat, ServeArgs, ServeConfig, ServeError, WaEndpoint};
 
-/// Builds the device registry over `store` (the same open `SledStore` the gateway uses: one
-/// process per data directory), pointing every device at `wa`, and restores the paired devices
-/// so they reconnect by themselves.
+/// Builds the device registry over `store`, pointing every device at `wa`. With `restore`
+/// (one process on sled) it restores the paired devices so they reconnect by themselves; in
+/// cluster mode the node's follower starts the devices the node owns instead.
 async fn build_devices(
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     wa: &WaEndpoint,
     request_timeout: Duration,
-) -> Result<Arc<dyn Devices>, ServeError> {
+    restore: bool,
+) -> Result<Registry, ServeError> {
     let config = ClientConfig {
         ws_url: wa.url.clone(),
         engine: Arc::new(EngineConfig {
@@ -42,11 +46,33 @@ async fn build_devices(
         ..ClientConfig::default()
     };
     let registry = Registry::new(store, config);
-    let restored = registry
-        .restore()
-        .map_err(|e| ServeError::Config(format!("restoring devices: {e}")))?;
-    tracing::info!(devices = restored, url = %wa.url, "devices restored");
-    Ok(Arc::new(registry))
+    if restore {
+        let restored = registry
+            .restore()
+            .map_err(|e| ServeError::Config(format!("restoring devices: {e}")))?;
+        tracing::info!(devices = restored, url = %wa.url, "devices restored");
+    }
+    Ok(registry)
+}
+
+/// The stores of this process: sled under `--data`, or the cluster's PostgreSQL.
+async fn open_stores(
+    config: &ServeConfig,
+) -> Result<(Arc<dyn Store>, Arc<dyn GatewayStore>, Option<ClusterStores>), ServeError> {
+    let Some(cluster) = &config.cluster else {
+        let store = Arc::new(SledStore::open_with_cache(
+            &config.data,
+            config.store_cache_bytes,
+        )?);
+        return Ok((store.clone(), store, None));
+    };
+    let node = NodeId::new(cluster.node_id.as_str())
+        .map_err(|e| ServeError::Config(format!("node_id: {e}")))?;
+    let stores = wuts::node::open(&cluster.database_url, node, cluster.rpc_listen.to_string())
+        .await
+        .map_err(ServeError::Cluster)?;
+    tracing::info!(node = %cluster.node_id, "cluster database ready");
+    Ok((stores.devices.clone(), stores.gateway.clone(), Some(stores)))
 }
 
 /// A running in-process sandbox; dropping it stops the sandbox.
@@ -193,7 +219,8 @@ pub fn summary(config: &ServeConfig) -> String {
          \x20 store_cache_mb      {cache}\n\
          \x20 idempotency_keys    {keys} per user\n\
          \x20 webhook_private     {private}\n\
-         \x20 webhook_retry_base  {retry}ms\n",
+         \x20 webhook_retry_base  {retry}ms\n\
+         \x20 cluster             {cluster}\n",
         version = env!("CARGO_PKG_VERSION"),
         listen = config.listen,
         data = config.data.display(),
@@ -218,6 +245,15 @@ pub fn summary(config: &ServeConfig) -> String {
             "refused"
         },
         retry = config.webhook_retry_base.as_millis(),
+        cluster = match &config.cluster {
+            None => "off (sled under data)".to_owned(),
+            Some(c) => format!(
+                "node {} on {}, rpc {}",
+                c.node_id,
+                super::settings::redact_url(&c.database_url),
+                c.rpc_listen
+            ),
+        },
     )
 }
 
@@ -225,10 +261,7 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
     // First, before the store or any device: a taken port is the commonest start-up failure,
     // and it must not restore (and connect) devices only to exit.
     let listener = bind(config.listen).await?;
-    let store = Arc::new(SledStore::open_with_cache(
-        &config.data,
-        config.store_cache_bytes,
-    )?);
+    let (store, gateway_store, cluster) = open_stores(&config).await?;
     let sandbox = if config.sandbox {
         let sandbox = start_sandbox(&config.data).await?;
         // The sandbox replaces the endpoint and its root; the presented version stays.
@@ -240,8 +273,23 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
     } else {
         None
     };
-    let devices = build_devices(store.clone(), &config.wa, config.wa_request_timeout).await?;
-    let gateway_store: Arc<dyn GatewayStore> = store.clone();
+    let registry = build_devices(
+        store,
+        &config.wa,
+        config.wa_request_timeout,
+        cluster.is_none(),
+    )
+    .await?;
+    let node = match cluster {
+        Some(stores) => Some(
+            stores
+                .start(registry.clone(), LeaseTimings::default())
+                .await
+                .map_err(ServeError::Cluster)?,
+        ),
+        None => None,
+    };
+    let devices: Arc<dyn Devices> = Arc::new(registry);
     let (admin_hash, generated) =
         http::resolve_admin_token(gateway_store.as_ref(), admin_token.as_deref())?;
     if let Some(token) = generated {
@@ -268,6 +316,10 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
     // On stdout too, so scripts (and `--listen 127.0.0.1:0`) learn where it is.
     println!("listening on http://{addr}");
     http::serve(listener, state, shutdown_signal()).await?;
+    if let Some(node) = node {
+        // The devices are shut down by now: give them up at once rather than by expiry.
+        node.leave().await;
+    }
     if let Some(sandbox) = sandbox {
         // A failed flush loses at most the sandbox's last half second; say so and exit.
         if let Err(error) = sandbox.handle.shutdown().await {

@@ -98,6 +98,22 @@ pub struct ServeArgs {
     /// retry doubles it, with jitter [default: 5000].
     #[arg(long, value_name = "MS", env = "WUTS_WEBHOOK_RETRY_BASE_MS")]
     webhook_retry_base_ms: Option<String>,
+    /// Cluster mode: `postgres://...` of the PostgreSQL all nodes share (devices, users,
+    /// tokens, events, ownership); needs --node-id and --rpc-listen [default: none, sled under
+    /// --data, one process].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WUTS_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Cluster mode: this node's name, stable across restarts (1-64 of A-Z a-z 0-9 . _ -).
+    #[arg(long, value_name = "NAME", env = "WUTS_NODE_ID")]
+    node_id: Option<String>,
+    /// Cluster mode: the address other nodes forward device requests to (keep it private).
+    #[arg(long, value_name = "ADDR", env = "WUTS_RPC_LISTEN")]
+    rpc_listen: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -120,6 +136,9 @@ struct FileConfig {
     wa_request_timeout: Option<u64>,
     webhook_allow_private: Option<bool>,
     webhook_retry_base_ms: Option<u64>,
+    database_url: Option<String>,
+    node_id: Option<String>,
+    rpc_listen: Option<String>,
 }
 
 /// How logs are written.
@@ -169,6 +188,44 @@ pub struct ServeConfig {
     pub webhook_allow_private: bool,
     /// The first webhook retry's delay.
     pub webhook_retry_base: Duration,
+    /// Cluster mode, when a database URL is set.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Cluster mode's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The shared PostgreSQL.
+    pub database_url: String,
+    /// This node's name.
+    pub node_id: String,
+    /// Where other nodes forward to this one.
+    pub rpc_listen: SocketAddr,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    /// The URL may carry a password: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("node_id", &self.node_id)
+            .field("rpc_listen", &self.rpc_listen)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` shown as `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Why the gateway could not start.
@@ -183,6 +240,9 @@ pub enum ServeError {
     /// Binding or serving failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Cluster mode could not start (database unreachable, node id held by a live process).
+    #[error("{0}")]
+    Cluster(#[from] wuts::node::NodeError),
 }
 
 /// Picks the first value that is set: flag, environment, file.
@@ -365,7 +425,17 @@ impl ServeConfig {
             file.webhook_retry_base_ms,
         )?
         .map_or(Duration::from_secs(5), Duration::from_millis);
+        let cluster = cluster(
+            pick(
+                args.database_url,
+                env("WUTS_DATABASE_URL"),
+                file.database_url,
+            ),
+            pick(args.node_id, env("WUTS_NODE_ID"), file.node_id),
+            pick(args.rpc_listen, env("WUTS_RPC_LISTEN"), file.rpc_listen),
+        )?;
         Ok(Self {
+            cluster,
             wa_request_timeout,
             webhook_allow_private,
             webhook_retry_base,
@@ -384,6 +454,47 @@ impl ServeConfig {
             log_format,
         })
     }
+}
+
+/// Cluster mode is on when a database URL is set, and then needs a node id and an RPC address.
+fn cluster(
+    url: Option<String>,
+    node: Option<String>,
+    rpc: Option<String>,
+) -> Result<Option<ClusterConfig>, ServeError> {
+    let Some(database_url) = url else {
+        if node.is_some() || rpc.is_some() {
+            return Err(ServeError::Config(
+                "node_id and rpc_listen only apply with database_url (cluster mode)".to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        return Err(ServeError::Config(
+            "database_url must be a postgres:// URL".to_owned(),
+        ));
+    }
+    let node_id = node.ok_or_else(|| {
+        ServeError::Config("cluster mode (database_url) needs node_id".to_owned())
+    })?;
+    if wuts_store::pg::NodeId::new(node_id.as_str()).is_err() {
+        return Err(ServeError::Config(format!(
+            "node_id must be 1-64 of A-Z a-z 0-9 . _ -, got {node_id:?}"
+        )));
+    }
+    let rpc = rpc.ok_or_else(|| {
+        ServeError::Config("cluster mode (database_url) needs rpc_listen".to_owned())
+    })?;
+    let rpc_listen = rpc
+        .trim()
+        .parse()
+        .map_err(|_| ServeError::Config(format!("rpc_listen: not an address: {rpc:?}")))?;
+    Ok(Some(ClusterConfig {
+        database_url,
+        node_id,
+        rpc_listen,
+    }))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ServeError> {

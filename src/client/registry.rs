@@ -159,6 +159,41 @@ impl Registry {
         Ok(())
     }
 
+    /// Starts the task of one stored device this process did not start (cluster mode: a
+    /// device claimed from a failed node or handed over). Nothing if it runs already.
+    pub async fn adopt(&self, id: DeviceId) -> Result<(), Error> {
+        if self.clients().contains_key(&id) {
+            return Ok(());
+        }
+        let store = self.inner.store.clone();
+        let (jid, held) = tokio::task::spawn_blocking(move || {
+            let record = store.load_device(id)?;
+            let jid = record.paired.as_ref().map(|p| Jid::from(&p.jid));
+            let held = jid.is_some() && jobs::is_held_offline(store.as_ref(), id)?;
+            Ok::<_, wuts_store::Error>((jid, held))
+        })
+        .await
+        .map_err(|_| Error::Closed)??;
+        let lifecycle = if held {
+            Lifecycle::held_offline(self.lifecycle_settings())
+        } else {
+            Lifecycle::new(jid.is_some(), self.lifecycle_settings())
+        };
+        if !self.clients().contains_key(&id) {
+            self.spawn(id, jid, lifecycle);
+        }
+        Ok(())
+    }
+
+    /// Stops one device's task and closes its connection, keeping everything stored (cluster
+    /// mode: the device moved to another node, or this node lost its lease).
+    pub async fn release(&self, id: DeviceId) {
+        let client = self.clients().remove(&id);
+        if let Some(client) = client {
+            client.shutdown().await;
+        }
+    }
+
     /// Closes every connection cleanly, then flushes the store.
     pub async fn shutdown_all(&self) {
         let clients: Vec<Client> = self.clients().values().cloned().collect();

@@ -6,10 +6,15 @@
 //! - [`forward`]: passes a call to the owning node and checks forwarded calls on arrival.
 //! - [`claimer`]: claims orphaned devices by rendezvous rank, paced, and publishes the fences
 //!   this node holds.
+//! - [`follow`]: runs a driver for every device this node owns, and only for those.
+//! - [`start`]: opens the shared stores and starts the tasks above.
 
 pub mod claimer;
+pub mod follow;
 pub mod forward;
 pub mod lease;
+pub mod start;
 
 pub use claimer::{ClaimerHandle, Owned, start_claimer};
 pub use lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
+pub use start::{ClusterNode, ClusterStores, NodeError, open};

@@ -1,0 +1,152 @@
+//! Starting a cluster node: the shared stores on PostgreSQL, then the lease, the claimer and
+//! the follower that runs the devices this node owns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wuts_store::pg::{
+    self, Bridge, DEFAULT_CALL_TIMEOUT, Fences, Incarnation, NodeId, PgError, PgGatewayStore,
+    PgPool, PgPoolOptions, PgStore,
+};
+
+use super::claimer::{ClaimerHandle, start_claimer};
+use super::follow::start_follower;
+use super::lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
+use crate::client::Registry;
+use crate::cluster::LeaseTimings;
+
+/// Connections the synchronous store calls may hold at once.
+const STORE_CONNECTIONS: u32 = 16;
+/// Connections of the lease, claimer and follower tasks.
+const TASK_CONNECTIONS: u32 = 4;
+/// Claims per second after a failover: devices log in again at this pace, not as a storm.
+const CLAIM_PACE: u32 = 50;
+
+/// The stores of a node, opened but not yet serving.
+pub struct ClusterStores {
+    /// The device store, writes fenced by this node's epochs.
+    pub devices: Arc<PgStore>,
+    /// Tenants, users, tokens, idempotency records, events: shared by every node.
+    pub gateway: Arc<PgGatewayStore>,
+    me: NodeIdentity,
+    fences: Arc<Fences>,
+    pool: PgPool,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// PostgreSQL could not be reached or refused.
+    #[error("cluster database: {0}")]
+    Database(#[from] PgError),
+    /// The lease could not be taken (the node id is held by another live process).
+    #[error("cluster lease: {0}")]
+    Lease(#[from] LeaseError),
+}
+
+/// Connects to the cluster database (migrating it) as `node`, whose forwarding address is
+/// `rpc_addr`. Nothing is claimed or served yet.
+pub async fn open(url: &str, node: NodeId, rpc_addr: String) -> Result<ClusterStores, NodeError> {
+    let owned_url = url.to_owned();
+    // The bridge blocks while it connects and migrates: off the async workers.
+    let bridge = tokio::task::spawn_blocking(move || {
+        Bridge::connect(&owned_url, STORE_CONNECTIONS, DEFAULT_CALL_TIMEOUT)
+    })
+    .await
+    .map_err(|_| PgError::Stopped)??;
+    let bridge = Arc::new(bridge);
+    let pool = PgPoolOptions::new()
+        .max_connections(TASK_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|source| PgError::Backend {
+            op: "connect to the database",
+            source,
+        })?;
+    let me = NodeIdentity {
+        node,
+        incarnation: Incarnation(uuid::Uuid::new_v4()),
+        rpc_addr,
+    };
+    let fences = Arc::new(Fences::default());
+    let devices = Arc::new(PgStore::new(
+        bridge.clone(),
+        me.node.clone(),
+        me.incarnation,
+        fences.clone(),
+    ));
+    Ok(ClusterStores {
+        devices,
+        gateway: Arc::new(PgGatewayStore::new(bridge)),
+        me,
+        fences,
+        pool,
+    })
+}
+
+/// A serving node's tasks.
+pub struct ClusterNode {
+    me: NodeIdentity,
+    pool: PgPool,
+    lease: LeaseHandle,
+    claimer: ClaimerHandle,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+impl ClusterStores {
+    /// Joins the cluster (fails at once if the node id is held by a live process) and starts
+    /// claiming and running devices on `registry`.
+    pub async fn start(
+        self,
+        registry: Registry,
+        timings: LeaseTimings,
+    ) -> Result<ClusterNode, NodeError> {
+        let lease = start_lease(self.pool.clone(), self.me.clone(), timings).await?;
+        let claimer = start_claimer(
+            self.pool.clone(),
+            self.me.clone(),
+            lease.status(),
+            timings,
+            CLAIM_PACE,
+        );
+        let follower = start_follower(
+            self.pool.clone(),
+            self.me.clone(),
+            lease.status(),
+            claimer.owned(),
+            self.fences,
+            registry,
+        );
+        Ok(ClusterNode {
+            me: self.me,
+            pool: self.pool,
+            lease,
+            claimer,
+            follower,
+        })
+    }
+}
+
+impl ClusterNode {
+    /// The lease's status (for `/readyz` and metrics).
+    pub fn status(&self) -> tokio::sync::watch::Receiver<LeaseStatus> {
+        self.lease.status()
+    }
+
+    /// Leaves the cluster after the devices were shut down: stops the tasks and deletes the
+    /// node row, so other nodes claim its devices at once instead of after the lease.
+    pub async fn leave(self) {
+        self.follower.abort();
+        self.claimer.stop();
+        self.lease.stop();
+        match self.pool.acquire().await {
+            Ok(mut conn) => {
+                if let Err(error) = pg::leave(&mut conn, &self.me.node, self.me.incarnation).await {
+                    tracing::warn!(%error, "leaving the cluster");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "leaving the cluster"),
+        }
+    }
+}
