@@ -217,6 +217,21 @@ async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
         replayed, created,
         "the key replays the stored answer across restarts"
     );
+    let (status, ready) = call(http.get(format!("{base}/readyz"))).await;
+    assert_eq!(status, 200, "a node holding its lease is ready: {ready}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("wuts_cluster_serving 1"), "{metrics}");
+    assert!(
+        metrics.contains("wuts_cluster_self_fences_total 0"),
+        "{metrics}"
+    );
     let (status, again) = call(create("k-2")).await;
     assert_eq!(status, 201, "{again}");
     assert_ne!(again["group"]["jid"], created["group"]["jid"]);

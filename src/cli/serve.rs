@@ -19,7 +19,7 @@ use wuts::cluster::LeaseTimings;
 use wuts::engine::EngineConfig;
 use wuts::engine::payload::ClientVersion;
 use wuts::http::{self, AppState, GatewayConfig, SandboxInfo};
-use wuts::node::ClusterStores;
+use wuts::node::{ClusterNode, ClusterStores};
 use wuts_store::gateway::GatewayStore;
 use wuts_store::pg::NodeId;
 use wuts_store::{SledStore, Store};
@@ -308,6 +308,7 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
             retry_base: config.webhook_retry_base,
             ..http::WebhookSettings::default()
         },
+        cluster_lease: node.as_ref().map(ClusterNode::status),
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);

@@ -130,6 +130,9 @@ pub struct GatewayConfig {
     pub idempotency_sweep_every: Duration,
     /// Webhook delivery: retries, and whether private targets are allowed.
     pub webhooks: WebhookSettings,
+    /// Cluster mode: the node's lease. `/readyz` answers 503 while the node does not hold it
+    /// (it then serves no device), and `/metrics` reports it.
+    pub cluster_lease: Option<watch::Receiver<crate::node::LeaseStatus>>,
 }
 
 impl Default for GatewayConfig {
@@ -144,6 +147,7 @@ impl Default for GatewayConfig {
             idempotency_keys_per_user: 10_000,
             idempotency_sweep_every: Duration::from_secs(10 * 60),
             webhooks: WebhookSettings::default(),
+            cluster_lease: None,
         }
     }
 }

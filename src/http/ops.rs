@@ -26,6 +26,15 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
+    if let Some(lease) = &state.config.cluster_lease
+        && !lease.borrow().serving
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "no cluster lease" })),
+        )
+            .into_response();
+    }
     if let Err(error) = state.store.admin_token() {
         tracing::warn!(%error, "readiness check: store unavailable");
         return (
@@ -56,11 +65,34 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .render(&states, state.devices.stats().reconnects);
     super::process_metrics::render(&mut text);
     state.events.render_metrics(&mut text);
+    if let Some(lease) = &state.config.cluster_lease {
+        render_lease(&mut text, &lease.borrow());
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
     )
         .into_response()
+}
+
+/// The cluster lease's gauges and counters (cluster mode only).
+fn render_lease(text: &mut String, lease: &crate::node::LeaseStatus) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        text,
+        "# HELP wuts_cluster_serving Whether this node holds its cluster lease (1) or not (0).\n\
+         # TYPE wuts_cluster_serving gauge\n\
+         wuts_cluster_serving {}\n\
+         # HELP wuts_cluster_self_fences_total Times this node stopped serving because its lease ran out.\n\
+         # TYPE wuts_cluster_self_fences_total counter\n\
+         wuts_cluster_self_fences_total {}\n\
+         # HELP wuts_cluster_failed_renewals_total Lease renewals that failed or timed out.\n\
+         # TYPE wuts_cluster_failed_renewals_total counter\n\
+         wuts_cluster_failed_renewals_total {}\n",
+        u8::from(lease.serving),
+        lease.self_fences,
+        lease.failed_renewals,
+    );
 }
 
 /// `GET /openapi.json`.
