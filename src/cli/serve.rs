@@ -58,6 +58,7 @@ async fn build_devices(
 /// The stores of this process: sled under `--data`, or the cluster's PostgreSQL.
 async fn open_stores(
     config: &ServeConfig,
+    rpc_addr: Option<SocketAddr>,
 ) -> Result<(Arc<dyn Store>, Arc<dyn GatewayStore>, Option<ClusterStores>), ServeError> {
     let Some(cluster) = &config.cluster else {
         let store = Arc::new(SledStore::open_with_cache(
@@ -68,7 +69,8 @@ async fn open_stores(
     };
     let node = NodeId::new(cluster.node_id.as_str())
         .map_err(|e| ServeError::Config(format!("node_id: {e}")))?;
-    let stores = wuts::node::open(&cluster.database_url, node, cluster.rpc_listen.to_string())
+    let rpc_addr = rpc_addr.unwrap_or(cluster.rpc_listen).to_string();
+    let stores = wuts::node::open(&cluster.database_url, node, rpc_addr)
         .await
         .map_err(ServeError::Cluster)?;
     tracing::info!(node = %cluster.node_id, "cluster database ready");
@@ -186,7 +188,7 @@ fn fit_descriptors(mut config: ServeConfig) -> ServeConfig {
 }
 
 /// Binds the listen address, naming the address and the setting when it is taken.
-async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+async fn bind(addr: SocketAddr, flag: &str) -> Result<tokio::net::TcpListener, ServeError> {
     tokio::net::TcpListener::bind(addr).await.map_err(|error| {
         let why = if error.kind() == std::io::ErrorKind::AddrInUse {
             "the address is already in use (another wuts, or another program?)".to_owned()
@@ -195,7 +197,10 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
         };
         ServeError::Io(std::io::Error::new(
             error.kind(),
-            format!("cannot listen on {addr}: {why}; choose another with --listen or WUTS_LISTEN"),
+            format!(
+                "cannot listen on {addr}: {why}; choose another with --{flag} or WUTS_{}",
+                flag.replace('-', "_").to_uppercase()
+            ),
         ))
     })
 }
@@ -260,8 +265,13 @@ pub fn summary(config: &ServeConfig) -> String {
 async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(), ServeError> {
     // First, before the store or any device: a taken port is the commonest start-up failure,
     // and it must not restore (and connect) devices only to exit.
-    let listener = bind(config.listen).await?;
-    let (store, gateway_store, cluster) = open_stores(&config).await?;
+    let listener = bind(config.listen, "listen").await?;
+    let rpc_listener = match &config.cluster {
+        Some(cluster) => Some(bind(cluster.rpc_listen, "rpc-listen").await?),
+        None => None,
+    };
+    let rpc_addr = rpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (store, gateway_store, cluster) = open_stores(&config, rpc_addr).await?;
     let sandbox = if config.sandbox {
         let sandbox = start_sandbox(&config.data).await?;
         // The sandbox replaces the endpoint and its root; the presented version stays.
@@ -309,14 +319,22 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
             ..http::WebhookSettings::default()
         },
         cluster_lease: node.as_ref().map(ClusterNode::status),
+        forward: node.as_ref().map(|node| http::ForwardSettings {
+            secret: node.secret(),
+            deadline: config.wa_request_timeout + Duration::from_secs(5),
+        }),
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);
+    let rpc = rpc_listener.map(|rpc| http::serve_rpc(rpc, state.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, "gateway listening");
     // On stdout too, so scripts (and `--listen 127.0.0.1:0`) learn where it is.
     println!("listening on http://{addr}");
     http::serve(listener, state, shutdown_signal()).await?;
+    if let Some(rpc) = rpc {
+        let _ = rpc.await;
+    }
     if let Some(node) = node {
         // The devices are shut down by now: give them up at once rather than by expiry.
         node.leave().await;

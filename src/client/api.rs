@@ -181,6 +181,10 @@ pub enum Error {
     /// Storage failed.
     #[error("storage failed: {0}")]
     Store(#[from] wuts_store::Error),
+    /// Cluster mode: the device runs on another node (or is between owners); nothing was sent.
+    /// The HTTP layer forwards the request to the owner ([`Devices::locate`]).
+    #[error("{0} runs on another node")]
+    NotHere(DeviceId),
 }
 
 impl Error {
@@ -199,6 +203,7 @@ impl Error {
             Error::Malformed(_) => "malformed_reply",
             Error::Closed => "closed",
             Error::Store(_) => "storage_error",
+            Error::NotHere(_) => "not_here",
         }
     }
 
@@ -226,6 +231,33 @@ impl From<Refusal> for Error {
             Refusal::NotConnected => Error::NotConnected,
         }
     }
+}
+
+/// Where a device's calls run (cluster mode; one process answers [`Placement::Here`] always).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On this node (or the device does not exist: the call says so).
+    Here,
+    /// On the live node at `addr`, which owns it at `epoch`.
+    Owner {
+        /// The owner's forwarding address.
+        addr: std::net::SocketAddr,
+        /// The ownership epoch.
+        epoch: u64,
+    },
+    /// No live node runs it right now (its owner died and it is being taken over).
+    Failover {
+        /// When to try again.
+        retry_after: Duration,
+    },
+}
+
+/// Cluster mode: where devices live, and what another node last published about them.
+pub trait Locator: Send + Sync + 'static {
+    /// Where `id` runs.
+    fn locate(&self, id: DeviceId) -> BoxFuture<'_, Placement>;
+    /// The device's state as its owner last published it, for listings on any node.
+    fn status(&self, id: DeviceId) -> Result<DeviceStatus, Error>;
 }
 
 /// The devices of one process, as the HTTP gateway uses them.
@@ -270,6 +302,11 @@ pub trait Devices: Send + Sync + 'static {
     /// drops it, for registries that emit nothing.
     fn set_event_sink(&self, sink: std::sync::Arc<dyn crate::events::EventSink>) {
         let _ = sink;
+    }
+    /// Where a device's calls run. One process: always here.
+    fn locate(&self, id: DeviceId) -> BoxFuture<'_, Placement> {
+        let _ = id;
+        Box::pin(async { Placement::Here })
     }
     /// Counters for `/metrics`. The default reports zeros, for registries that keep none.
     fn stats(&self) -> DeviceStats {

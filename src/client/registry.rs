@@ -9,7 +9,8 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use wuts_store::{DeviceId, Store};
 
 use super::api::{
-    BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Error, PairCodeInfo, Reason,
+    BoxFuture, DeviceEvent, DeviceStats, DeviceStatus, Devices, Error, Locator, PairCodeInfo,
+    Placement, Reason,
 };
 use super::driver::{ClientConfig, Driver, Shared};
 use super::handle::Client;
@@ -35,6 +36,8 @@ struct Inner {
     connect_slots: Arc<Semaphore>,
     reconnects: Arc<AtomicU64>,
     sink: crate::events::SinkSlot,
+    /// Cluster mode: where the devices this node does not run live.
+    locator: std::sync::OnceLock<Arc<dyn Locator>>,
 }
 
 impl Registry {
@@ -48,6 +51,7 @@ impl Registry {
                 connect_slots: Arc::new(Semaphore::new(DEFAULT_CONNECT_CONCURRENCY)),
                 reconnects: Arc::new(AtomicU64::new(0)),
                 sink: crate::events::SinkSlot::default(),
+                locator: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -129,12 +133,19 @@ impl Registry {
         Ok(self.spawn(id, None, lifecycle))
     }
 
+    /// Cluster mode: devices this registry does not run are answered by `locator` (their
+    /// calls fail with [`Error::NotHere`], for the HTTP layer to forward). Set once.
+    pub fn set_locator(&self, locator: Arc<dyn Locator>) {
+        let _ = self.inner.locator.set(locator);
+    }
+
     /// The handle of a device.
     pub fn client(&self, id: DeviceId) -> Result<Client, Error> {
-        self.clients()
-            .get(&id)
-            .cloned()
-            .ok_or(Error::UnknownDevice(id))
+        match self.clients().get(&id) {
+            Some(client) => Ok(client.clone()),
+            None if self.inner.locator.get().is_some() => Err(Error::NotHere(id)),
+            None => Err(Error::UnknownDevice(id)),
+        }
     }
 
     /// Every device's id.
@@ -235,7 +246,20 @@ impl Devices for Registry {
     }
 
     fn status(&self, id: DeviceId) -> Result<DeviceStatus, Error> {
-        Ok(self.client(id)?.status())
+        match (self.client(id), self.inner.locator.get()) {
+            (Ok(client), _) => Ok(client.status()),
+            (Err(Error::NotHere(_)), Some(locator)) => locator.status(id),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    fn locate(&self, id: DeviceId) -> BoxFuture<'_, Placement> {
+        Box::pin(async move {
+            match self.inner.locator.get() {
+                Some(locator) if !self.clients().contains_key(&id) => locator.locate(id).await,
+                _ => Placement::Here,
+            }
+        })
     }
 
     fn subscribe(&self, id: DeviceId) -> Result<broadcast::Receiver<DeviceEvent>, Error> {

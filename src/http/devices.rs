@@ -24,7 +24,7 @@ use super::body::JsonBody;
 use super::error::rfc3339;
 use super::validate::Object;
 use super::{ApiError, AppState, ErrorCode, durably, qr, unix_now};
-use crate::client::api::{DeviceEvent, DeviceState, DeviceStatus};
+use crate::client::api::{DeviceEvent, DeviceId, DeviceState, DeviceStatus, Placement};
 
 /// How long `GET /qr` waits for the first code of a pairing it started.
 const FIRST_QR_WAIT: Duration = Duration::from_secs(20);
@@ -115,13 +115,33 @@ pub(crate) async fn resolve(
     device_id: Option<&str>,
 ) -> Result<GatewayDevice, ApiError> {
     let mut devices = devices_of(state, user).await?;
-    match device_id.map(str::trim).filter(|id| !id.is_empty()) {
+    let device = match device_id.map(str::trim).filter(|id| !id.is_empty()) {
         Some(id) => devices
             .into_iter()
             .find(|d| d.id.as_str() == id)
-            .ok_or_else(|| ApiError::NotFound(format!("no device {id:?}"))),
-        None if devices.len() == 1 => Ok(devices.remove(0)),
-        None => Err(ApiError::DeviceIdRequired),
+            .ok_or_else(|| ApiError::NotFound(format!("no device {id:?}")))?,
+        None if devices.len() == 1 => devices.remove(0),
+        None => return Err(ApiError::DeviceIdRequired),
+    };
+    here(state, device.device).await?;
+    Ok(device)
+}
+
+/// Cluster mode: fails with [`ApiError::NotHere`] (which the forwarding middleware turns into
+/// a forward to the owner) unless this node runs `device`, so a handler finds out before it
+/// changes anything. A request forwarded here already is not sent on again.
+pub(crate) async fn here(state: &AppState, device: DeviceId) -> Result<(), ApiError> {
+    match state.devices.locate(device).await {
+        Placement::Here => Ok(()),
+        Placement::Failover { retry_after } => Err(ApiError::DeviceFailover {
+            retry_after_secs: retry_after.as_secs().max(1),
+        }),
+        Placement::Owner { .. } if super::forward::is_forwarded() => {
+            Err(ApiError::DeviceFailover {
+                retry_after_secs: 1,
+            })
+        }
+        Placement::Owner { .. } => Err(ApiError::NotHere(device)),
     }
 }
 

@@ -92,11 +92,14 @@ pub enum ErrorCode {
     InviteInvalid,
     /// 410: the invite was revoked (the link was reset) or has expired (WhatsApp's 410 `gone`).
     InviteRevoked,
+    /// 503: cluster mode: the device is between owners (its node died or is handing it over);
+    /// `Retry-After` says when to try again. Nothing was sent to WhatsApp.
+    DeviceFailover,
 }
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::DeviceIdRequired,
@@ -124,6 +127,7 @@ impl ErrorCode {
         ErrorCode::NotAParticipant,
         ErrorCode::InviteInvalid,
         ErrorCode::InviteRevoked,
+        ErrorCode::DeviceFailover,
     ];
 
     /// The code as clients see it.
@@ -156,6 +160,7 @@ impl ErrorCode {
             ErrorCode::NotAParticipant => "NOT_A_PARTICIPANT",
             ErrorCode::InviteInvalid => "INVITE_INVALID",
             ErrorCode::InviteRevoked => "INVITE_REVOKED",
+            ErrorCode::DeviceFailover => "DEVICE_FAILOVER",
         }
     }
 
@@ -180,9 +185,10 @@ impl ErrorCode {
             ErrorCode::TooManyIdempotencyKeys => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::WhatsappError => StatusCode::BAD_GATEWAY,
-            ErrorCode::DeviceOffline | ErrorCode::ServerBusy | ErrorCode::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::DeviceOffline
+            | ErrorCode::ServerBusy
+            | ErrorCode::ShuttingDown
+            | ErrorCode::DeviceFailover => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::GroupNotFound | ErrorCode::InviteInvalid => StatusCode::NOT_FOUND,
             ErrorCode::NotGroupAdmin | ErrorCode::NotAParticipant => StatusCode::FORBIDDEN,
@@ -293,7 +299,24 @@ pub enum ApiError {
     /// An internal failure; the text goes to the log only.
     #[error("internal error")]
     Internal(String),
+    /// Cluster mode: no live node runs the device right now; nothing was sent.
+    #[error(
+        "the device is moving to another gateway node (its node stopped or is handing it over); \
+         retry in {retry_after_secs} s"
+    )]
+    DeviceFailover {
+        /// What `Retry-After` says.
+        retry_after_secs: u64,
+    },
+    /// Cluster mode: another node runs the device. The forwarding middleware passes the
+    /// request there; a client never sees this (if it escapes, it reads as a failover).
+    #[error("the device is moving to another gateway node; retry in 1 s")]
+    NotHere(crate::client::api::DeviceId),
 }
+
+/// On a response: "forward this request to the node that runs this device" (cluster mode).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ForwardTo(pub(crate) crate::client::api::DeviceId);
 
 impl ApiError {
     /// A violation of a single field.
@@ -333,6 +356,7 @@ impl ApiError {
             ApiError::ServerBusy => ErrorCode::ServerBusy,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::Internal(_) => ErrorCode::InternalError,
+            ApiError::DeviceFailover { .. } | ApiError::NotHere(_) => ErrorCode::DeviceFailover,
         }
     }
 
@@ -381,6 +405,7 @@ impl From<ClientError> for ApiError {
         };
         match error {
             ClientError::UnknownDevice(id) => ApiError::NotFound(format!("{id} does not exist")),
+            ClientError::NotHere(id) => ApiError::NotHere(id),
             ClientError::NotPaired => ApiError::DeviceNotPaired,
             ClientError::AlreadyPaired => conflict(ErrorCode::DeviceAlreadyPaired, &error),
             ClientError::Pairing => conflict(ErrorCode::DevicePairing, &error),
@@ -529,6 +554,19 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(axum::http::header::WWW_AUTHENTICATE, value);
             }
+        }
+        let retry_after = match &self {
+            ApiError::DeviceFailover { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::NotHere(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if let ApiError::NotHere(device) = self {
+            response.extensions_mut().insert(ForwardTo(device));
         }
         response.extensions_mut().insert(report);
         response

@@ -69,9 +69,17 @@ pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     durations: Mutex<BTreeMap<String, Histogram>>,
     iq: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
+    /// Cluster mode: requests passed to the node owning their device.
+    forwarded: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
+    /// Counts one request forwarded to another node.
+    pub(crate) fn forwarded(&self) {
+        self.forwarded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Counts one finished request.
     pub(crate) fn observe_request(&self, route: &str, method: &str, status: u16, took: Duration) {
         *self
@@ -114,6 +122,13 @@ impl Metrics {
         );
         out.push_str("# TYPE wuts_device_reconnects_total counter\n");
         let _ = writeln!(out, "wuts_device_reconnects_total {reconnects}");
+
+        out.push_str(
+            "# HELP wuts_cluster_forwarded_requests_total Requests passed to the node owning their device.\n",
+        );
+        out.push_str("# TYPE wuts_cluster_forwarded_requests_total counter\n");
+        let forwarded = self.forwarded.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "wuts_cluster_forwarded_requests_total {forwarded}");
 
         out.push_str(
             "# HELP wuts_http_requests_total HTTP requests by route, method and status.\n",

@@ -21,6 +21,7 @@ mod devices;
 mod docs;
 pub mod error;
 mod events;
+mod forward;
 mod group_admin;
 mod group_bodies;
 mod group_join;
@@ -61,6 +62,7 @@ use wuts_store::gateway::{GatewayStore, TokenHash};
 
 pub use self::auth::{hash_token, resolve_admin_token};
 pub use self::error::{ApiError, ErrorCode, Violation};
+pub use self::forward::ForwardSettings;
 use self::idempotency::InFlight;
 use self::metrics::Metrics;
 pub use self::openapi::openapi_document;
@@ -133,6 +135,8 @@ pub struct GatewayConfig {
     /// Cluster mode: the node's lease. `/readyz` answers 503 while the node does not hold it
     /// (it then serves no device), and `/metrics` reports it.
     pub cluster_lease: Option<watch::Receiver<crate::node::LeaseStatus>>,
+    /// Cluster mode: forward calls for devices other nodes run.
+    pub forward: Option<ForwardSettings>,
 }
 
 impl Default for GatewayConfig {
@@ -148,6 +152,7 @@ impl Default for GatewayConfig {
             idempotency_sweep_every: Duration::from_secs(10 * 60),
             webhooks: WebhookSettings::default(),
             cluster_lease: None,
+            forward: None,
         }
     }
 }
@@ -351,6 +356,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            forward::forward,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             middleware::admission,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -363,6 +372,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(axum::middleware::from_fn(console::security_headers))
         .with_state(state)
+}
+
+/// Cluster mode: serves the same API on the node's forwarding address (other nodes send the
+/// calls for this node's devices there, signed), until the gateway begins to stop.
+pub fn serve_rpc(listener: TcpListener, state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    let mut stop = state.shutdown.subscribe();
+    let app = router(state);
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(%error, "the forwarding listener failed");
+        }
+    })
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then shuts down gracefully: stop

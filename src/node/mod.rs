@@ -13,6 +13,7 @@ pub mod claimer;
 pub mod follow;
 pub mod forward;
 pub mod lease;
+pub mod locate;
 pub mod start;
 
 pub use claimer::{ClaimerHandle, Owned, start_claimer};

@@ -12,8 +12,10 @@ use wuts_store::pg::{
 use super::claimer::{ClaimerHandle, start_claimer};
 use super::follow::start_follower;
 use super::lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
+use super::locate::{PgLocator, start_publisher};
 use crate::client::Registry;
 use crate::cluster::LeaseTimings;
+use crate::cluster::forward::ClusterSecret;
 
 /// Connections the synchronous store calls may hold at once.
 const STORE_CONNECTIONS: u32 = 16;
@@ -31,6 +33,7 @@ pub struct ClusterStores {
     me: NodeIdentity,
     fences: Arc<Fences>,
     pool: PgPool,
+    bridge: Arc<Bridge>,
 }
 
 /// Why a node could not start.
@@ -78,10 +81,11 @@ pub async fn open(url: &str, node: NodeId, rpc_addr: String) -> Result<ClusterSt
     ));
     Ok(ClusterStores {
         devices,
-        gateway: Arc::new(PgGatewayStore::new(bridge)),
+        gateway: Arc::new(PgGatewayStore::new(bridge.clone())),
         me,
         fences,
         pool,
+        bridge,
     })
 }
 
@@ -92,6 +96,8 @@ pub struct ClusterNode {
     lease: LeaseHandle,
     claimer: ClaimerHandle,
     follower: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<()>,
+    secret: Arc<ClusterSecret>,
 }
 
 impl ClusterStores {
@@ -102,6 +108,28 @@ impl ClusterStores {
         registry: Registry,
         timings: LeaseTimings,
     ) -> Result<ClusterNode, NodeError> {
+        let secret = {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|source| PgError::Backend {
+                    op: "connect to the database",
+                    source,
+                })?;
+            let fresh: [u8; 32] = rand::random();
+            pg::cluster_secret(&mut conn, &fresh).await?
+        };
+        let secret = Arc::new(
+            ClusterSecret::new(secret)
+                .map_err(|_| PgError::Corrupt("a cluster secret shorter than 32 bytes"))?,
+        );
+        registry.set_locator(Arc::new(PgLocator::new(
+            self.pool.clone(),
+            self.bridge.clone(),
+            self.me.clone(),
+            timings,
+        )));
         let lease = start_lease(self.pool.clone(), self.me.clone(), timings).await?;
         let claimer = start_claimer(
             self.pool.clone(),
@@ -115,15 +143,18 @@ impl ClusterStores {
             self.me.clone(),
             lease.status(),
             claimer.owned(),
-            self.fences,
-            registry,
+            self.fences.clone(),
+            registry.clone(),
         );
+        let publisher = start_publisher(self.pool.clone(), self.fences, registry);
         Ok(ClusterNode {
             me: self.me,
             pool: self.pool,
             lease,
             claimer,
             follower,
+            publisher,
+            secret,
         })
     }
 }
@@ -134,10 +165,16 @@ impl ClusterNode {
         self.lease.status()
     }
 
+    /// The secret forwarded calls are signed with.
+    pub fn secret(&self) -> Arc<ClusterSecret> {
+        self.secret.clone()
+    }
+
     /// Leaves the cluster after the devices were shut down: stops the tasks and deletes the
     /// node row, so other nodes claim its devices at once instead of after the lease.
     pub async fn leave(self) {
         self.follower.abort();
+        self.publisher.abort();
         self.claimer.stop();
         self.lease.stop();
         match self.pool.acquire().await {

@@ -13,6 +13,7 @@
 //! Statements take a `&mut PgConnection` so a caller (or a test reproducing a race) decides the
 //! transaction they run in. This module is the only code that names sqlx.
 
+mod board;
 mod bridge;
 mod devices;
 mod error;
@@ -25,6 +26,7 @@ mod schema;
 
 use std::fmt;
 
+pub use board::{StatusRow, cluster_secret, publish_status, read_status};
 pub use bridge::{Bridge, DEFAULT_CALL_TIMEOUT};
 pub use devices::PgStore;
 pub use error::PgError;

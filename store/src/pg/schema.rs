@@ -98,6 +98,26 @@ CREATE TABLE wuts_delivery (
   user_id text NOT NULL, seq bigint NOT NULL, record bytea NOT NULL,
   PRIMARY KEY (user_id, seq)
 );
+CREATE TABLE wuts_cluster (
+  id     smallint PRIMARY KEY CHECK (id = 1),
+  secret bytea NOT NULL
+);
+CREATE TABLE wuts_device_status (
+  device_id       bigint PRIMARY KEY,
+  epoch           bigint NOT NULL,
+  state           text NOT NULL,
+  jid             text,
+  reason_code     text,
+  reason_message  text,
+  qr              text,
+  qr_expires_at   bigint,
+  qr_ttl_ms       bigint,
+  pair_code       text,
+  pair_phone      text,
+  pair_expires_at bigint,
+  last_seen       bigint,
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE wuts_webhook (
   user_id text NOT NULL, scope bigint NOT NULL, config bytea NOT NULL,
   PRIMARY KEY (user_id, scope)

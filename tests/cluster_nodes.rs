@@ -1,0 +1,237 @@
+//! Two `wuts serve` nodes on one PostgreSQL and one sandbox (`wuts sim`): any node answers any
+//! call. The device lives on the node that created it; pairing, the QR code, its state and
+//! `POST /groups` work through the other node (forwarded, or read from the status board), an
+//! `Idempotency-Key` replays across nodes, and when the owner is SIGKILLed the survivor takes
+//! the device over after the lease and logs it in again without a QR (the pairing is kept),
+//! answering `DEVICE_FAILOVER` with `Retry-After` in between.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../store/tests/pg_support/mod.rs"]
+mod pg_support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ADMIN: &str = "cluster-admin-token";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sim() -> (Killed, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wuts"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (Killed(child), serde_json::from_str(&line).unwrap())
+}
+
+#[allow(clippy::zombie_processes)] // a child that exits before listening has ended already
+fn node(data: &Path, db: &str, name: &str, sim: &Value) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wuts"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--database-url", db, "--node-id", name, "--rpc-listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .args(["--wa-url", sim["ws_url"].as_str().unwrap()])
+        .args(["--wa-root-key", sim["root_public_key"].as_str().unwrap()])
+        .env("WUTS_ADMIN_TOKEN", ADMIN)
+        .env_remove("WUTS_CONFIG")
+        .stdout(Stdio::piped())
+        // The node's log beside its data directory, for reading when the test fails.
+        .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if let Some(url) = line.unwrap().strip_prefix("listening on ") {
+            return (Killed(child), url.to_owned());
+        }
+    }
+    panic!("node {name} exited before listening");
+}
+
+async fn call(req: reqwest::RequestBuilder) -> (u16, Value, Option<String>) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, r.json().await.unwrap_or(Value::Null), retry)
+}
+
+async fn until<F, Fut>(what: &str, within: Duration, mut check: F) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
+    let Some(pg) = pg_support::TempPostgres::start(
+        "any_node_answers_and_a_survivor_takes_over_a_killed_owners_device",
+    ) else {
+        return;
+    };
+    let db = pg.database("two_nodes");
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, sandbox) = sim();
+    let (n1, one) = node(&dir.path().join("n1"), &db, "n1", &sandbox);
+    let (_n2, two) = node(&dir.path().join("n2"), &db, "n2", &sandbox);
+    let http = reqwest::Client::new();
+
+    // The user (and its device) is created on n1, which therefore owns the device.
+    let (_, tenant, _) = call(
+        http.post(format!("{one}/admin/tenants"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "T"})),
+    )
+    .await;
+    let (status, user, _) = call(
+        http.post(format!("{one}/admin/users"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"tenant_id": tenant["id"], "name": "Ana"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_str().unwrap().to_owned();
+    let token = user["token"].as_str().unwrap().to_owned();
+
+    // Pairing, its QR code and the device's state, all through n2.
+    let (status, body, _) = call(
+        http.post(format!("{two}/admin/users/{id}/pair"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(status < 300, "pairing through n2: {status} {body}");
+    let qr = until("a QR code on n2", Duration::from_secs(30), || async {
+        let (status, body, _) = call(
+            http.get(format!("{two}/admin/users/{id}/qr"))
+                .bearer_auth(ADMIN),
+        )
+        .await;
+        (status == 200).then(|| body["code"].clone())
+    })
+    .await;
+    let control = sandbox["control_url"].as_str().unwrap();
+    let (status, scanned, _) = call(
+        http.post(format!("{control}/scan"))
+            .json(&json!({"qr": qr, "phone": "5511999990902"})),
+    )
+    .await;
+    assert!(status < 300, "{status} {scanned}");
+    let connected = |base: String| {
+        let (http, id) = (http.clone(), id.clone());
+        move || {
+            let (http, id, base) = (http.clone(), id.clone(), base.clone());
+            async move {
+                let (_, body, _) = call(
+                    http.get(format!("{base}/admin/users/{id}"))
+                        .bearer_auth(ADMIN),
+                )
+                .await;
+                (body["state"] == "connected").then_some(body)
+            }
+        }
+    };
+    until(
+        "connected, seen from n2",
+        Duration::from_secs(60),
+        connected(two.clone()),
+    )
+    .await;
+
+    // A keyed POST /groups through n2 runs on n1; the key replays on either node.
+    let create = |base: &str, key: &str| {
+        http.post(format!("{base}/groups"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"name": "Two nodes", "participants": ["5511988887777"]}))
+    };
+    let (status, created, _) = call(create(&two, "k-1")).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, replayed, _) = call(create(&one, "k-1")).await;
+    assert_eq!(
+        (status, &replayed),
+        (201, &created),
+        "replayed on the owner"
+    );
+    let (status, replayed, _) = call(create(&two, "k-1")).await;
+    assert_eq!((status, &replayed), (201, &created), "replayed through n2");
+    let metrics = http
+        .get(format!("{two}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("wuts_cluster_forwarded_requests_total 0"),
+        "n2 forwarded: {metrics}"
+    );
+
+    // The owner dies. Until the survivor has taken over, calls answer DEVICE_FAILOVER with a
+    // Retry-After; then the device is back on n2, without a QR, and creates groups again.
+    drop(n1);
+    let (status, body, retry) = call(create(&two, "k-2")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error_code"], "DEVICE_FAILOVER", "{body}");
+    assert!(retry.is_some(), "a failover says when to retry");
+    // Every answer in between is a documented, retryable refusal; none hangs.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let again = loop {
+        let (status, body, _) = call(create(&two, "k-2")).await;
+        if status == 201 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        let code = body["error_code"].as_str().unwrap_or_default();
+        assert!(
+            ["DEVICE_FAILOVER", "DEVICE_OFFLINE"].contains(&code),
+            "{body}"
+        );
+        assert!(Instant::now() < deadline, "never taken over: {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (_, view, _) = call(
+        http.get(format!("{two}/admin/users/{id}"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(view["state"], "connected", "{view}");
+    assert_ne!(again["group"]["jid"], created["group"]["jid"]);
+}
