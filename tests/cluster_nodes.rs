@@ -9,6 +9,7 @@
 
 #[path = "../store/tests/pg_support/mod.rs"]
 mod pg_support;
+mod webhook_receiver;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -58,6 +59,7 @@ fn node(data: &Path, db: &str, name: &str, sim: &Value) -> (Killed, String) {
         .arg(format!("127.0.0.1:{}", free_port()))
         .args(["--wa-url", sim["ws_url"].as_str().unwrap()])
         .args(["--wa-root-key", sim["root_public_key"].as_str().unwrap()])
+        .args(["--webhook-allow-private", "--webhook-retry-base-ms", "100"])
         .env("WUTS_ADMIN_TOKEN", ADMIN)
         .env_remove("WUTS_CONFIG")
         .stdout(Stdio::piped())
@@ -130,6 +132,26 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     let id = user["id"].as_str().unwrap().to_owned();
     let token = user["token"].as_str().unwrap().to_owned();
 
+    // A webhook, configured through n2; every event must arrive exactly once although both
+    // nodes read the shared outbox (a lane runs only on the node running its device).
+    let mut receiver = webhook_receiver::Receiver::start().await;
+    let (status, hook, _) = call(
+        http.post(format!("{two}/webhook"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "webhook_url": receiver.url,
+                "enabled_events": ["pair.success", "device.connected", "device.disconnected"],
+                "retry_attempts": 20,
+            })),
+    )
+    .await;
+    assert_eq!(status, 200, "{hook}");
+    // Refused for now: the deliveries stay owed in the outbox, where both nodes can see them.
+    receiver
+        .script
+        .always_fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+
     // Pairing, its QR code and the device's state, all through n2.
     let (status, body, _) = call(
         http.post(format!("{two}/admin/users/{id}/pair"))
@@ -173,6 +195,51 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         connected(two.clone()),
     )
     .await;
+
+    // Both nodes rescan the owed deliveries every 5 s; only the owner may deliver them.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    receiver
+        .script
+        .always_fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut ids = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen_connected = false;
+    while !seen_connected {
+        assert!(Instant::now() < deadline, "device.connected delivered");
+        let Some(got) = receiver.try_next() else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if got.answered < 300 {
+            let id = got.header("webhook-id").to_owned();
+            assert!(ids.insert(id.clone()), "delivered twice: {id}");
+            seen_connected = got.json()["event"] == "device.connected";
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Some(got) = receiver.try_next() {
+        let id = got.header("webhook-id").to_owned();
+        assert!(
+            got.answered >= 300 || ids.insert(id.clone()),
+            "delivered twice: {id}"
+        );
+    }
+    // n2 does not run the device: it made no attempt at all, failed or not.
+    let metrics = http
+        .get(format!("{two}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for counter in ["wuts_webhook_delivered_total", "wuts_webhook_failed_total"] {
+        assert!(
+            metrics.contains(&format!("{counter} 0")),
+            "{counter} on n2: {metrics}"
+        );
+    }
 
     // A keyed POST /groups through n2 runs on n1; the key replays on either node.
     let create = |base: &str, key: &str| {
@@ -233,5 +300,36 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     )
     .await;
     assert_eq!(view["state"], "connected", "{view}");
+
+    // After the takeover, n2 delivers the device's events, once each.
+    let mut connected_events = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while connected_events < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "device.connected after the takeover"
+        );
+        let Some(got) = receiver.try_next() else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        if got.answered >= 300 {
+            continue;
+        }
+        let id = got.header("webhook-id").to_owned();
+        assert!(ids.insert(id.clone()), "delivered twice: {id}");
+        if got.json()["event"] == "device.connected" {
+            connected_events += 1;
+        }
+    }
+    // A rescan on either node (every 5 s) would repeat an owed delivery by now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    while let Some(got) = receiver.try_next() {
+        let id = got.header("webhook-id").to_owned();
+        assert!(
+            got.answered >= 300 || ids.insert(id.clone()),
+            "delivered twice: {id}"
+        );
+    }
     assert_ne!(again["group"]["jid"], created["group"]["jid"]);
 }

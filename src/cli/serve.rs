@@ -316,6 +316,7 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
         webhooks: http::WebhookSettings {
             allow_private: config.webhook_allow_private,
             retry_base: config.webhook_retry_base,
+            rescan: config.cluster.as_ref().map(|_| Duration::from_secs(5)),
             ..http::WebhookSettings::default()
         },
         cluster_lease: node.as_ref().map(ClusterNode::status),

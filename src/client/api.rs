@@ -303,6 +303,11 @@ pub trait Devices: Send + Sync + 'static {
     fn set_event_sink(&self, sink: std::sync::Arc<dyn crate::events::EventSink>) {
         let _ = sink;
     }
+    /// Whether this node runs the device (cluster mode: its owner). One process: always.
+    fn runs_here(&self, id: DeviceId) -> bool {
+        let _ = id;
+        true
+    }
     /// Where a device's calls run. One process: always here.
     fn locate(&self, id: DeviceId) -> BoxFuture<'_, Placement> {
         let _ = id;

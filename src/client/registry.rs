@@ -253,6 +253,10 @@ impl Devices for Registry {
         }
     }
 
+    fn runs_here(&self, id: DeviceId) -> bool {
+        self.inner.locator.get().is_none() || self.clients().contains_key(&id)
+    }
+
     fn locate(&self, id: DeviceId) -> BoxFuture<'_, Placement> {
         Box::pin(async move {
             match self.inner.locator.get() {

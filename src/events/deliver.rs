@@ -43,6 +43,9 @@ pub struct WebhookSettings {
     /// Events kept per user, for stream resumes and the delivery log (older ones go, unless a
     /// delivery is still owed).
     pub retain_events: u64,
+    /// Cluster mode: how often the owed deliveries are read again, so a node that took a
+    /// device over resumes its lane (lanes run only on the node running their device).
+    pub rescan: Option<Duration>,
 }
 
 impl Default for WebhookSettings {
@@ -53,6 +56,7 @@ impl Default for WebhookSettings {
             retry_max: Duration::from_secs(10 * 60),
             max_age: Duration::from_secs(24 * 60 * 60),
             retain_events: 10_000,
+            rescan: None,
         }
     }
 }
@@ -151,25 +155,38 @@ pub(crate) struct Lanes {
     pub(super) stats: Stats,
 }
 
-/// Starts lanes for every delivery still owed (after a restart).
+/// Starts lanes for every delivery still owed (after a restart), and in cluster mode keeps
+/// looking for lanes of devices this node took over.
 pub(super) fn resume(inner: Arc<Inner>) {
     inner.lanes.started.store(true, Ordering::SeqCst);
     let scanner = inner.clone();
     let handle = tokio::spawn(async move {
         let inner = scanner;
-        let scan = inner.clone();
-        let owed =
-            tokio::task::spawn_blocking(move || scan.store.outbox().pending_deliveries()).await;
-        match owed {
-            Ok(Ok(owed)) => {
-                let count = i64::try_from(owed.len()).unwrap_or(i64::MAX);
-                inner.lanes.stats.queue.fetch_add(count, Ordering::Relaxed);
-                for p in owed {
-                    wake(&inner, &p.user, p.lane);
+        let mut first = true;
+        loop {
+            let scan = inner.clone();
+            let owed =
+                tokio::task::spawn_blocking(move || scan.store.outbox().pending_deliveries()).await;
+            match owed {
+                Ok(Ok(owed)) => {
+                    if first {
+                        let count = i64::try_from(owed.len()).unwrap_or(i64::MAX);
+                        inner.lanes.stats.queue.fetch_add(count, Ordering::Relaxed);
+                    }
+                    for p in owed {
+                        wake(&inner, &p.user, p.lane);
+                    }
                 }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "owed webhook deliveries could not be read");
+                }
+                Err(error) => tracing::error!(%error, "the delivery scan failed"),
             }
-            Ok(Err(error)) => tracing::error!(%error, "owed webhook deliveries could not be read"),
-            Err(error) => tracing::error!(%error, "the delivery scan failed"),
+            first = false;
+            let Some(every) = inner.settings.rescan else {
+                return;
+            };
+            tokio::time::sleep(every).await;
         }
     });
     inner
@@ -201,7 +218,9 @@ pub(super) fn stop(inner: &Arc<Inner>) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// Wakes (or starts) the lane of `(user, lane)`.
 pub(super) fn wake(inner: &Arc<Inner>, user: &UserId, lane: u64) {
-    if !inner.lanes.started.load(Ordering::SeqCst) {
+    // Cluster mode: a lane runs on the node running its device, so a delivery goes out once.
+    if !inner.lanes.started.load(Ordering::SeqCst) || !inner.devices.runs_here(DeviceId::new(lane))
+    {
         return;
     }
     let key = (user.clone(), lane);
@@ -235,6 +254,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 async fn run_lane(inner: Arc<Inner>, key: (UserId, u64), notify: Arc<Notify>) {
     loop {
+        if !inner.devices.runs_here(DeviceId::new(key.1)) {
+            // The device moved to another node; its new owner runs the lane from here on.
+            inner
+                .lanes
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            return;
+        }
         let wait = notify.notified();
         tokio::pin!(wait);
         wait.as_mut().enable();

@@ -161,6 +161,11 @@ impl Receiver {
         }
     }
 
+    /// A request that has arrived already, without waiting.
+    pub fn try_next(&mut self) -> Option<Received> {
+        self.got.try_recv().ok()
+    }
+
     pub fn stop(self) {
         self.task.abort();
     }
