@@ -9,87 +9,15 @@
 #[path = "../store/tests/pg_support/mod.rs"]
 mod pg_support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "cluster_support/serve.rs"]
+mod serve;
 
-use serde_json::{Value, json};
+use std::process::Stdio;
+
+use serde_json::json;
+use serve::{call, command, pair, sigterm, user};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-
-const ADMIN: &str = "cluster-admin-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn command(data: &Path, db: &str, node: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wuts"));
-    c.args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--database-url", db, "--node-id", node, "--rpc-listen"])
-        .arg(format!("127.0.0.1:{}", free_port()))
-        .env("WUTS_ADMIN_TOKEN", ADMIN)
-        .env_remove("WUTS_CONFIG");
-    c
-}
-
-/// Starts a node and returns it with its base URL.
-#[allow(clippy::zombie_processes)]
-fn serve(data: &Path, db: &str, node: &str) -> (Child, String) {
-    let mut child = command(data, db, node)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            return (child, url.to_owned());
-        }
-    }
-    panic!("wuts serve exited before listening");
-}
-
-async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn state_becomes(http: &reqwest::Client, base: &str, user: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, body) = call(
-            http.get(format!("{base}/admin/users/{user}"))
-                .bearer_auth(ADMIN),
-        )
-        .await;
-        if body["state"] == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never {want}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn sigterm(child: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(
-        child.wait().unwrap().success(),
-        "a node stops cleanly on SIGTERM"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
@@ -102,10 +30,10 @@ async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let http = reqwest::Client::new();
-    let (mut node, base) = serve(&data, &db, "n1");
+    let (mut node, base) = serve::serve(command(&data, Some((&db, "n1"))));
 
     // A second process under the same node id, while the first is live: refused at once.
-    let twin = command(&data, &db, "n1")
+    let twin = command(&data, Some((&db, "n1")))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -114,48 +42,8 @@ async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
     let said = String::from_utf8_lossy(&twin.stderr);
     assert!(said.contains("n1"), "the refusal names the node id: {said}");
 
-    let (_, tenant) = call(
-        http.post(format!("{base}/admin/tenants"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": "T"})),
-    )
-    .await;
-    let (status, user) = call(
-        http.post(format!("{base}/admin/users"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"tenant_id": tenant["id"], "name": "Ana"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{user}");
-    let user_id = user["id"].as_str().unwrap().to_owned();
-    let token = user["token"].as_str().unwrap().to_owned();
-
-    let (status, body) = call(
-        http.post(format!("{base}/admin/users/{user_id}/pair"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert!(status < 300, "{status} {body}");
-    let qr = loop {
-        let (status, body) = call(
-            http.get(format!("{base}/admin/users/{user_id}/qr"))
-                .bearer_auth(ADMIN),
-        )
-        .await;
-        if status == 200 {
-            break body["code"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let (_, sandbox) = call(http.get(format!("{base}/admin/sandbox")).bearer_auth(ADMIN)).await;
-    let control = sandbox["control_url"].as_str().unwrap().to_owned();
-    let (status, scanned) = call(
-        http.post(format!("{control}/scan"))
-            .json(&json!({"qr": qr, "phone": "5511999990901"})),
-    )
-    .await;
-    assert!(status < 300, "{status} {scanned}");
-    state_becomes(&http, &base, &user_id, "connected").await;
+    let (user_id, token) = user(&http, &base).await;
+    pair(&http, &base, &user_id, "5511999990901").await;
 
     let create = |key: &'static str| {
         http.post(format!("{base}/groups"))
@@ -194,8 +82,8 @@ async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
         .await
         .unwrap();
     assert_eq!(n, 0, "a stopped node leaves");
-    let (mut node, base) = serve(&data, &db, "n1");
-    state_becomes(&http, &base, &user_id, "connected").await;
+    let (mut node, base) = serve::serve(command(&data, Some((&db, "n1"))));
+    serve::state_becomes(&http, &base, &user_id, "connected").await;
     let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM wuts_device_owner")
         .fetch_one(&mut conn)
         .await

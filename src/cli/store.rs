@@ -1,4 +1,5 @@
 //! `wuts store backup DEST` and `wuts store restore SRC`: copies of a data directory.
+//! `wuts store migrate --from DIR --to postgres://...`: a sled deployment into cluster mode.
 //!
 //! A data directory is open in one process at a time. When no gateway holds it, `backup` copies
 //! it here; when a running gateway holds it, `backup` asks that gateway to write the copy
@@ -24,6 +25,19 @@ pub enum StoreCommand {
     Backup(BackupArgs),
     /// Restore a backup into the data directory (absent or empty; the gateway stopped).
     Restore(RestoreArgs),
+    /// Move a data directory (the gateway stopped) into an empty cluster database, losing
+    /// nothing; then start nodes with --database-url.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The data directory to move.
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// The cluster database (`postgres://...`), empty of devices and users.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    to: String,
 }
 
 #[derive(Args, Debug)]
@@ -60,6 +74,7 @@ pub fn run(command: StoreCommand) -> ExitCode {
     let result = match command {
         StoreCommand::Backup(args) => backup(args),
         StoreCommand::Restore(args) => restore(args),
+        StoreCommand::Migrate(args) => migrate(args),
     };
     match result {
         Ok(message) => {
@@ -158,4 +173,36 @@ fn ask_gateway(url: &str, token: &str, dest: &Path) -> Result<(), String> {
     }
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     Err(format!("the gateway answered {status}: {body}"))
+}
+
+fn migrate(args: MigrateArgs) -> Result<String, String> {
+    if !args.from.is_dir() {
+        return Err(format!("{} is not a data directory", args.from.display()));
+    }
+    let store = SledStore::open_with_cache(&args.from, CACHE_BYTES).map_err(|e| {
+        format!(
+            "{e} (stop the gateway that uses {} first)",
+            args.from.display()
+        )
+    })?;
+    let report = wuts_store::migrate::sled_to_pg(&store, &args.to).map_err(|e| {
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        text
+    })?;
+    Ok(format!(
+        "migrated {} devices ({} records), {} tenants, {} users, {} idempotency records, \
+         {} events and {} webhooks into the cluster database; start nodes with --database-url",
+        report.devices,
+        report.device_records,
+        report.tenants,
+        report.users,
+        report.idempotency_records,
+        report.events,
+        report.webhooks
+    ))
 }

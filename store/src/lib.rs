@@ -34,6 +34,7 @@ mod jid;
 mod keys;
 mod keyspace;
 mod memory;
+pub mod migrate;
 mod model;
 pub mod pg;
 mod record;

@@ -456,6 +456,7 @@ impl Flush for SledStore {
 }
 
 mod backup;
+mod export;
 mod gateway;
 mod outbox;
 mod pool;

@@ -26,11 +26,11 @@ use crate::record::{self, StoredPreKey};
 use crate::traits::{Credentials, Devices, Flush, Meta, PreKeys};
 
 /// The tree numbers of `wuts_kv` (sled's tree names, numbered).
-const DEVICE_KEYS: i16 = 1;
-const PAIRED: i16 = 2;
-const PRE_KEY_COUNTER: i16 = 3;
-const PRE_KEYS: i16 = 4;
-const META: i16 = 5;
+pub(crate) const DEVICE_KEYS: i16 = 1;
+pub(crate) const PAIRED: i16 = 2;
+pub(crate) const PRE_KEY_COUNTER: i16 = 3;
+pub(crate) const PRE_KEYS: i16 = 4;
+pub(crate) const META: i16 = 5;
 
 /// The device store on PostgreSQL for one node incarnation.
 pub struct PgStore {

@@ -52,6 +52,9 @@ pub enum PgError {
         #[source]
         source: std::io::Error,
     },
+    /// A migration's target already holds devices or users: a cluster is never merged into.
+    #[error("the target database already holds devices or users; migrate into an empty one")]
+    NotEmpty,
     /// The store was shut down.
     #[error("the database client has shut down")]
     Stopped,

@@ -15,11 +15,12 @@
 
 mod board;
 mod bridge;
-mod devices;
+pub(crate) mod devices;
 mod error;
 mod fenced;
 mod fences;
 mod gateway;
+mod import;
 mod outbox;
 mod ownership;
 mod schema;
@@ -33,6 +34,7 @@ pub use error::PgError;
 pub use fenced::{FencedTx, Tree, Write, get, write_batch};
 pub use fences::Fences;
 pub use gateway::PgGatewayStore;
+pub(crate) use import::import;
 pub use outbox::PgEventStore;
 pub use ownership::{
     Claimed, Location, NodeInfo, NodeState, claim, hand_off, join, leave, locate, mark, nodes,

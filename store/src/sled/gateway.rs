@@ -53,6 +53,11 @@ impl Trees {
 }
 
 impl Trees {
+    /// The idempotency records, for the export.
+    pub(super) fn responses_tree(&self) -> &Tree {
+        &self.responses
+    }
+
     /// The users tree, for writes elsewhere that must check the user exists.
     pub(super) fn users_tree(&self) -> &Tree {
         &self.users
