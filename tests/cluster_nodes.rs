@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 const ADMIN: &str = "cluster-admin-token";
 
@@ -112,7 +113,7 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     let dir = tempfile::tempdir().unwrap();
     let (_sim, sandbox) = sim();
     let (n1, one) = node(&dir.path().join("n1"), &db, "n1", &sandbox);
-    let (_n2, two) = node(&dir.path().join("n2"), &db, "n2", &sandbox);
+    let (mut n2, two) = node(&dir.path().join("n2"), &db, "n2", &sandbox);
     let http = reqwest::Client::new();
 
     // The user (and its device) is created on n1, which therefore owns the device.
@@ -332,4 +333,30 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         );
     }
     assert_ne!(again["group"]["jid"], created["group"]["jid"]);
+
+    // n1 comes back; SIGTERM on n2 hands the device to it before n2 exits (no lease wait),
+    // and n1 runs it from its next pass.
+    let (_n1, one) = node(&dir.path().join("n1"), &db, "n1", &sandbox);
+    let status = Command::new("kill")
+        .args(["-TERM", &n2.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(n2.0.wait().unwrap().success(), "n2 stops cleanly");
+    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    let (owner,): (Option<String>,) = sqlx::query_as("SELECT owner_node FROM wuts_device_owner")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some("n1"), "handed over on the way out");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = call(create(&one, "k-3")).await;
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "never resumed on n1: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

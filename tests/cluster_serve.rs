@@ -75,13 +75,14 @@ async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
     assert_eq!(paired, 1, "the pairing is stored in PostgreSQL");
     assert!(!data.join("sled").exists(), "no sled store in cluster mode");
 
-    // A clean stop leaves the cluster; the next incarnation claims the device at once.
+    // A node stopping alone keeps its devices for a restart in place; the next incarnation
+    // takes them back at once, under a new epoch.
     sigterm(&mut node);
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM wuts_node")
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM wuts_node")
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(n, 0, "a stopped node leaves");
+    assert_eq!(state, "restarting", "a node stopping alone waits for its restart");
     let (mut node, base) = serve::serve(command(&data, Some((&db, "n1"))));
     serve::state_becomes(&http, &base, &user_id, "connected").await;
     let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM wuts_device_owner")

@@ -337,8 +337,9 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
         let _ = rpc.await;
     }
     if let Some(node) = node {
-        // The devices are shut down by now: give them up at once rather than by expiry.
-        node.leave().await;
+        // The devices are shut down by now: hand them over (or keep them for a restart in
+        // place) rather than let them wait for the lease to run out.
+        node.stop().await;
     }
     if let Some(sandbox) = sandbox {
         // A failed flush loses at most the sandbox's last half second; say so and exit.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wuts_store::pg::{
-    self, Bridge, DEFAULT_CALL_TIMEOUT, Fences, Incarnation, NodeId, PgError, PgGatewayStore,
-    PgPool, PgPoolOptions, PgStore,
+    self, Bridge, DEFAULT_CALL_TIMEOUT, Fence, Fences, Incarnation, NodeId, NodeState, PgError,
+    PgGatewayStore, PgPool, PgPoolOptions, PgStore,
 };
 
 use super::claimer::{ClaimerHandle, start_claimer};
@@ -14,13 +14,15 @@ use super::follow::start_follower;
 use super::lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
 use super::locate::{PgLocator, start_publisher};
 use crate::client::Registry;
-use crate::cluster::LeaseTimings;
 use crate::cluster::forward::ClusterSecret;
+use crate::cluster::{Candidate, LeaseTimings, place};
 
 /// Connections the synchronous store calls may hold at once.
 const STORE_CONNECTIONS: u32 = 16;
 /// Connections of the lease, claimer and follower tasks.
 const TASK_CONNECTIONS: u32 = 4;
+/// How long a node stopping alone keeps its devices for a restart in place.
+pub const RESTART_KEEP: Duration = Duration::from_secs(60);
 /// Claims per second after a failover: devices log in again at this pace, not as a storm.
 const CLAIM_PACE: u32 = 50;
 
@@ -170,20 +172,86 @@ impl ClusterNode {
         self.secret.clone()
     }
 
-    /// Leaves the cluster after the devices were shut down: stops the tasks and deletes the
-    /// node row, so other nodes claim its devices at once instead of after the lease.
-    pub async fn leave(self) {
+    /// Leaves the cluster after the devices were shut down (SIGTERM), without a failover
+    /// wait for anyone: with other active nodes, every device is handed to its rendezvous
+    /// target among them (they start it on their next pass) and the node row is deleted;
+    /// alone, the node is marked restarting for [`RESTART_KEEP`], so the same node id started
+    /// again takes its devices back at once (restart in place).
+    pub async fn stop(self) {
         self.follower.abort();
         self.publisher.abort();
-        self.claimer.stop();
-        self.lease.stop();
-        match self.pool.acquire().await {
-            Ok(mut conn) => {
-                if let Err(error) = pg::leave(&mut conn, &self.me.node, self.me.incarnation).await {
-                    tracing::warn!(%error, "leaving the cluster");
-                }
+        let ClusterNode {
+            me,
+            pool,
+            lease,
+            claimer,
+            ..
+        } = self;
+        claimer.stop();
+        match hand_over(&pool, &me).await {
+            Ok(handed) => tracing::info!(node = %me.node, handed, "left the cluster"),
+            Err(error) => {
+                tracing::warn!(%error, "leaving the cluster; devices move after the lease")
             }
-            Err(error) => tracing::warn!(%error, "leaving the cluster"),
+        }
+        lease.stop();
+    }
+}
+
+/// The hand-over of [`ClusterNode::stop`]; returns how many devices were handed off.
+async fn hand_over(pool: &PgPool, me: &NodeIdentity) -> Result<usize, PgError> {
+    let mut conn = pool.acquire().await.map_err(|source| PgError::Backend {
+        op: "connect to leave the cluster",
+        source,
+    })?;
+    let nodes = pg::nodes(&mut conn).await?;
+    let others: Vec<Candidate<'_>> = nodes
+        .iter()
+        .filter(|n| n.state == NodeState::Active && n.node != me.node)
+        .map(|n| Candidate {
+            node: n.node.as_str(),
+            weight: n.weight,
+        })
+        .collect();
+    if others.is_empty() {
+        pg::mark(
+            &mut conn,
+            &me.node,
+            me.incarnation,
+            NodeState::Restarting,
+            RESTART_KEEP,
+        )
+        .await?;
+        tracing::info!(node = %me.node, "alone: devices kept for a restart in place");
+        return Ok(0);
+    }
+    pg::mark(
+        &mut conn,
+        &me.node,
+        me.incarnation,
+        NodeState::Draining,
+        Duration::ZERO,
+    )
+    .await?;
+    let mut handed = 0;
+    for (device, epoch) in pg::owned(&mut conn, &me.node, me.incarnation).await? {
+        let Some(target) = place(&device.get().to_string(), &others) else {
+            continue;
+        };
+        let fence = Fence {
+            device,
+            node: me.node.clone(),
+            incarnation: me.incarnation,
+            epoch,
+        };
+        let target = NodeId::new(target)?;
+        if pg::hand_off(&mut conn, &fence, Some(&target))
+            .await?
+            .is_some()
+        {
+            handed += 1;
         }
     }
+    pg::leave(&mut conn, &me.node, me.incarnation).await?;
+    Ok(handed)
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
@@ -87,6 +88,13 @@ pub async fn join(
     ttl: Duration,
     grace: Duration,
 ) -> Result<(), PgError> {
+    let mut tx = conn.begin().await.map_err(backend("join the cluster"))?;
+    let before =
+        sqlx::query("SELECT incarnation, state FROM wuts_node WHERE node_id = $1 FOR UPDATE")
+            .bind(node.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend("join the cluster"))?;
     let row = sqlx::query(
         "INSERT INTO wuts_node (node_id, incarnation, rpc_addr, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(secs => $4))
@@ -103,13 +111,36 @@ pub async fn join(
     .bind(rpc_addr)
     .bind(secs(ttl))
     .bind(secs(grace))
-    .fetch_optional(conn)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(backend("join the cluster"))?;
-    match row {
-        Some(_) => Ok(()),
-        None => Err(PgError::NodeIdTaken(node.clone())),
+    if row.is_none() {
+        return Err(PgError::NodeIdTaken(node.clone()));
     }
+    // Restart in place: the devices the previous incarnation kept for us come back at once,
+    // under a new epoch (so nothing the old process might still write can land).
+    if let Some(before) = before {
+        let old: uuid::Uuid = before
+            .try_get("incarnation")
+            .map_err(backend("join the cluster"))?;
+        let state: String = before
+            .try_get("state")
+            .map_err(backend("join the cluster"))?;
+        if state == "restarting" && old != incarnation.0 {
+            sqlx::query(
+                "UPDATE wuts_device_owner SET owner_inc = $3, epoch = epoch + 1,
+                   changed_at = now()
+                 WHERE owner_node = $1 AND owner_inc = $2",
+            )
+            .bind(node.as_str())
+            .bind(old)
+            .bind(incarnation.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("take devices back after a restart"))?;
+        }
+    }
+    tx.commit().await.map_err(backend("join the cluster"))
 }
 
 /// Renews the node's row for `ttl` on the database clock. `false`: the row is no longer this
