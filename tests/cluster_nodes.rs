@@ -112,8 +112,11 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     let db = pg.database("two_nodes");
     let dir = tempfile::tempdir().unwrap();
     let (_sim, sandbox) = sim();
-    let (n1, one) = node(&dir.path().join("n1"), &db, "n1", &sandbox);
-    let (mut n2, two) = node(&dir.path().join("n2"), &db, "n2", &sandbox);
+    // Node ids chosen so that the rendezvous place of device 1 is the node that creates it
+    // ("n2", reached at `one`) and that of device 2 the other one ("n1", at `two`): nothing
+    // moves before the faults, and the end can check both a rebalancing and a drain.
+    let (n1, one) = node(&dir.path().join("a"), &db, "n2", &sandbox);
+    let (mut n2, two) = node(&dir.path().join("b"), &db, "n1", &sandbox);
     let http = reqwest::Client::new();
 
     // The user (and its device) is created on n1, which therefore owns the device.
@@ -334,21 +337,47 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     }
     assert_ne!(again["group"]["jid"], created["group"]["jid"]);
 
-    // n1 comes back; SIGTERM on n2 hands the device to it before n2 exits (no lease wait),
-    // and n1 runs it from its next pass.
-    let (_n1, one) = node(&dir.path().join("n1"), &db, "n1", &sandbox);
+    // The creator comes back: device 1 moves to its place again (rebalancing) ...
+    let (_n1, one) = node(&dir.path().join("a2"), &db, "n2", &sandbox);
+    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    let owner = |device: i64| {
+        sqlx::query_as::<_, (Option<String>,)>(
+            "SELECT owner_node FROM wuts_device_owner WHERE device_id = $1",
+        )
+        .bind(device)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owner(1).fetch_one(&mut conn).await.unwrap().0.as_deref() != Some("n2") {
+        assert!(
+            Instant::now() < deadline,
+            "device 1 never moved back to its place"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ... and a device created on the survivor, whose place it is, is handed to the creator
+    // when the survivor stops (SIGTERM), before it exits.
+    let (status, other, _) = call(
+        http.post(format!("{two}/admin/users"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"tenant_id": tenant["id"], "name": "Bea"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{other}");
+    assert_eq!(
+        owner(2).fetch_one(&mut conn).await.unwrap().0.as_deref(),
+        Some("n1")
+    );
     let status = Command::new("kill")
         .args(["-TERM", &n2.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(n2.0.wait().unwrap().success(), "n2 stops cleanly");
-    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
-    let (owner,): (Option<String>,) = sqlx::query_as("SELECT owner_node FROM wuts_device_owner")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(owner.as_deref(), Some("n1"), "handed over on the way out");
+    assert!(n2.0.wait().unwrap().success(), "the survivor stops cleanly");
+    assert_eq!(
+        owner(2).fetch_one(&mut conn).await.unwrap().0.as_deref(),
+        Some("n2"),
+        "handed over on the way out"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body, _) = call(create(&one, "k-3")).await;
@@ -356,7 +385,10 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
             break;
         }
         assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "never resumed on n1: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "never resumed on the creator: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -82,7 +82,10 @@ async fn one_node_on_postgresql_pairs_creates_restarts_and_replays() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(state, "restarting", "a node stopping alone waits for its restart");
+    assert_eq!(
+        state, "restarting",
+        "a node stopping alone waits for its restart"
+    );
     let (mut node, base) = serve::serve(command(&data, Some((&db, "n1"))));
     serve::state_becomes(&http, &base, &user_id, "connected").await;
     let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM wuts_device_owner")

@@ -9,16 +9,19 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use wuts_store::DeviceId;
-use wuts_store::pg::{self, Fences, PgPool};
+use wuts_store::pg::{self, Fence, Fences, NodeId, NodeState, PgError, PgPool};
 
 use super::claimer::Owned;
 use super::lease::{LeaseStatus, NodeIdentity};
 use crate::client::Registry;
+use crate::cluster::{Candidate, place};
 
-/// Starts following `owned` while `lease` serves.
+/// Starts following `owned` while `lease` serves, and every `rebalance_every` hands devices
+/// whose rendezvous place is another node over to it (at most [`MOVES_PER_PASS`] at a time).
 pub fn start_follower(
     pool: PgPool,
     me: NodeIdentity,
@@ -26,8 +29,12 @@ pub fn start_follower(
     mut owned: watch::Receiver<Owned>,
     fences: Arc<Fences>,
     registry: Registry,
+    rebalance_every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut rebalance = tokio::time::interval(rebalance_every);
+        rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        rebalance.tick().await;
         loop {
             let serving = lease.borrow_and_update().serving;
             if serving {
@@ -42,6 +49,14 @@ pub fn start_follower(
             tokio::select! {
                 changed = lease.changed() => if changed.is_err() { break },
                 changed = owned.changed() => if changed.is_err() { break },
+                _ = rebalance.tick() => {
+                    if lease.borrow().serving {
+                        let published = owned.borrow().clone();
+                        if let Err(error) = rebalance_pass(&pool, &me, &published, &fences, &registry).await {
+                            tracing::warn!(%error, "rebalancing failed");
+                        }
+                    }
+                }
             }
         }
         // The lease or the claimer is gone: nothing may be served any more.
@@ -73,6 +88,74 @@ async fn follow(
             registry.release(*id).await;
         }
     }
+}
+
+/// Devices one rebalancing pass moves at most: a new node fills up over a few passes instead
+/// of with a storm of logins (each moved device logs in again on its new node).
+pub const MOVES_PER_PASS: usize = 16;
+
+/// Hands devices whose rendezvous place is another active node over to it: close the
+/// socket here first, then move the epoch in one compare-and-set, so two logins of one
+/// device never overlap. The new owner starts it on its next pass.
+async fn rebalance_pass(
+    pool: &PgPool,
+    me: &NodeIdentity,
+    published: &Owned,
+    fences: &Fences,
+    registry: &Registry,
+) -> Result<(), PgError> {
+    let mut conn = pool.acquire().await.map_err(|source| PgError::Backend {
+        op: "connect to rebalance",
+        source,
+    })?;
+    let nodes = pg::nodes(&mut conn).await?;
+    let candidates: Vec<Candidate<'_>> = nodes
+        .iter()
+        .filter(|n| n.state == NodeState::Active)
+        .map(|n| Candidate {
+            node: n.node.as_str(),
+            weight: n.weight,
+        })
+        .collect();
+    let moves: Vec<(&Fence, &str)> = published
+        .values()
+        .filter_map(|fence| {
+            let target = place(&fence.device.get().to_string(), &candidates)?;
+            (target != me.node.as_str()).then_some((fence, target))
+        })
+        .take(MOVES_PER_PASS)
+        .collect();
+    for (fence, target) in moves {
+        let target = NodeId::new(target)?;
+        registry.release(fence.device).await;
+        fences.revoke(fence.device);
+        match pg::hand_off(&mut conn, fence, Some(&target)).await {
+            Ok(Some(epoch)) => {
+                tracing::info!(device = %fence.device, to = %target, %epoch, "moved to its place");
+            }
+            outcome => {
+                // Not moved (the target went away, or the fence is stale): still ours if the
+                // database says so; run it again until the next pass.
+                if let Err(error) = outcome {
+                    tracing::warn!(%error, device = %fence.device, "moving a device failed");
+                }
+                if still_ours_at(&mut conn, me, fence).await {
+                    fences.grant(fence.clone());
+                    if let Err(error) = registry.adopt(fence.device).await {
+                        tracing::error!(device = %fence.device, %error, "restarting a device");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn still_ours_at(conn: &mut pg::PgConnection, me: &NodeIdentity, fence: &Fence) -> bool {
+    matches!(
+        pg::locate(conn, fence.device).await,
+        Ok(Some(at)) if at.node.as_ref() == Some(&me.node) && at.epoch == fence.epoch
+    )
 }
 
 /// Whether the database still names this incarnation as `id`'s owner at the fence we hold.

@@ -147,6 +147,7 @@ impl ClusterStores {
             claimer.owned(),
             self.fences.clone(),
             registry.clone(),
+            timings.renew,
         );
         let publisher = start_publisher(self.pool.clone(), self.fences, registry);
         Ok(ClusterNode {
