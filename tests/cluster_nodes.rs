@@ -156,6 +156,15 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         .always_fail
         .store(true, std::sync::atomic::Ordering::SeqCst);
 
+    // The device's event stream, opened on the node that does not run it: passed through.
+    let mut stream = http
+        .get(format!("{two}/admin/users/{id}/events"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
     // Pairing, its QR code and the device's state, all through n2.
     let (status, body, _) = call(
         http.post(format!("{two}/admin/users/{id}/pair"))
@@ -199,6 +208,20 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         connected(two.clone()),
     )
     .await;
+    let mut seen = String::new();
+    while !seen.contains("connected") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.chunk())
+            .await
+            .expect("the forwarded stream flows")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("qr"),
+        "the QR events came through too: {seen}"
+    );
+    drop(stream);
 
     // Both nodes rescan the owed deliveries every 5 s; only the owner may deliver them.
     tokio::time::sleep(Duration::from_secs(6)).await;

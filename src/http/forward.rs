@@ -22,7 +22,9 @@ use super::AppState;
 use super::error::{ApiError, ForwardTo};
 use crate::client::api::Placement;
 use crate::cluster::forward::{ClusterSecret, ForwardMeta};
-use crate::node::forward::{ForwardError, Outgoing, check_forwarded, forward as send, unix_ms};
+use crate::node::forward::{
+    ForwardError, Outgoing, check_forwarded, forward as send, forward_stream, unix_ms,
+};
 
 tokio::task_local! {
     /// Set while serving a request another node forwarded here.
@@ -111,6 +113,25 @@ pub(crate) async fn forward(
         body: bytes,
     };
     state.metrics.forwarded();
+    if method == Method::GET
+        && outgoing
+            .path
+            .split('?')
+            .next()
+            .is_some_and(|p| p.ends_with("/events"))
+    {
+        // An event stream: passed through as it flows, not collected.
+        return match forward_stream(&settings.secret, addr, &outgoing, &meta).await {
+            Ok(answer) => {
+                let (parts, body) = answer.into_parts();
+                let mut response = Response::new(Body::new(body));
+                *response.status_mut() = parts.status;
+                copy_end_to_end(&parts.headers, &mut response);
+                response
+            }
+            Err(_) => failover(1),
+        };
+    }
     match send(&settings.secret, addr, &outgoing, &meta).await {
         Ok(answer) => answer_response(answer.status, &answer.headers, answer.body),
         Err(ForwardError::Connect { .. }) => failover(1),
@@ -134,6 +155,12 @@ fn failover(retry_after_secs: u64) -> Response {
 /// The owner's answer as ours: its status, body and end-to-end headers.
 fn answer_response(status: axum::http::StatusCode, headers: &HeaderMap, body: Bytes) -> Response {
     let mut response = (status, body).into_response();
+    copy_end_to_end(headers, &mut response);
+    response
+}
+
+/// The owner's headers that describe the answer itself (not its connection or framing).
+fn copy_end_to_end(headers: &HeaderMap, response: &mut Response) {
     for (name, value) in headers {
         let hop_by_hop = name == header::CONNECTION
             || name == header::TRANSFER_ENCODING
@@ -141,8 +168,7 @@ fn answer_response(status: axum::http::StatusCode, headers: &HeaderMap, body: By
             || name == header::DATE
             || name.as_str() == "keep-alive";
         if !hop_by_hop {
-            response.headers_mut().append(name.clone(), value.clone());
+            response.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    response
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::cluster::forward::{
@@ -98,12 +99,13 @@ pub async fn forward(
         .unwrap_or(Err(ForwardError::Timeout))
 }
 
-async fn exchange(
+/// Sends the request and reads the answer's head; the body is left to the caller.
+async fn open(
     secret: &ClusterSecret,
     to: SocketAddr,
     request: &Outgoing,
     meta: &ForwardMeta,
-) -> Result<Answer, ForwardError> {
+) -> Result<(hyper::Response<Incoming>, tokio::task::JoinHandle<()>), ForwardError> {
     let signature = sign(
         secret,
         request.method.as_str(),
@@ -135,11 +137,23 @@ async fn exchange(
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(ForwardError::Exchange)?;
-    let driver = tokio::spawn(conn);
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
     let response = sender
         .send_request(built)
         .await
         .map_err(ForwardError::Exchange)?;
+    Ok((response, driver))
+}
+
+async fn exchange(
+    secret: &ClusterSecret,
+    to: SocketAddr,
+    request: &Outgoing,
+    meta: &ForwardMeta,
+) -> Result<Answer, ForwardError> {
+    let (response, driver) = open(secret, to, request, meta).await?;
     let (parts, body) = response.into_parts();
     let body = Limited::new(body, MAX_ANSWER)
         .collect()
@@ -152,6 +166,22 @@ async fn exchange(
         headers: parts.headers,
         body,
     })
+}
+
+/// Like [`forward`] for a stream (server-sent events): the deadline covers reaching the
+/// owner's answer head; the body then flows through for as long as the owner keeps it open.
+pub async fn forward_stream(
+    secret: &ClusterSecret,
+    to: SocketAddr,
+    request: &Outgoing,
+    meta: &ForwardMeta,
+) -> Result<hyper::Response<Incoming>, ForwardError> {
+    let left = Duration::from_millis(meta.deadline_ms.saturating_sub(unix_ms()));
+    match tokio::time::timeout(left, open(secret, to, request, meta)).await {
+        // The connection task ends by itself when the stream does.
+        Ok(opened) => opened.map(|(response, _driver)| response),
+        Err(_) => Err(ForwardError::Timeout),
+    }
 }
 
 fn header<T: std::str::FromStr>(
