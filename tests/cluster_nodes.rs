@@ -414,4 +414,22 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // The sandbox's records: every login presented its epoch, a device's epochs only grew,
+    // and no login ever cut another (kills, moves and drains close the old socket first).
+    let (_, logins, _) = call(http.get(format!("{control}/logins"))).await;
+    let logins = logins.as_array().cloned().unwrap_or_default();
+    assert!(logins.len() >= 3, "{logins:?}");
+    let mut highest: std::collections::HashMap<String, u64> = Default::default();
+    for login in &logins {
+        let jid = login["jid"].as_str().unwrap().to_owned();
+        let epoch = login["epoch"]
+            .as_u64()
+            .expect("a debug build presents its epoch");
+        let top = highest.entry(jid).or_insert(0);
+        assert!(epoch >= *top, "a login under a stale epoch: {logins:?}");
+        *top = epoch;
+    }
+    let (_, kicks, _) = call(http.get(format!("{control}/kicks"))).await;
+    assert_eq!(kicks, json!([]), "no login replaced another");
 }

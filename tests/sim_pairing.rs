@@ -267,6 +267,22 @@ async fn a_second_login_replaces_the_first() {
         Some(r#"<stream:error><conflict type="replaced"/></stream:error>"#)
     );
     assert!(sb.devices()[0].connected);
+    // Both logins are on record with their addresses, and the kick names both connections.
+    let get = |what: &str| reqwest::get(format!("{}/{what}", sb.control_url()));
+    let logins: serde_json::Value = get("logins").await.unwrap().json().await.unwrap();
+    let logins = logins.as_array().unwrap();
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert!(logins.iter().all(|l| l["jid"] == paired.jid.as_str()));
+    assert!(
+        logins
+            .iter()
+            .all(|l| l["source"].as_str().is_some_and(|s| s.starts_with("127.0.0.1:"))),
+        "{logins:?}"
+    );
+    let kicks: serde_json::Value = get("kicks").await.unwrap().json().await.unwrap();
+    assert_eq!(kicks.as_array().map(Vec::len), Some(1), "{kicks}");
+    assert_eq!(kicks[0]["old_conn"], logins[0]["conn"]);
+    assert_eq!(kicks[0]["new_conn"], logins[1]["conn"]);
 }
 
 #[tokio::test]

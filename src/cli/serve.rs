@@ -26,14 +26,14 @@ use wuts_store::{SledStore, Store};
 
 pub use super::settings::{LogFormat, ServeArgs, ServeConfig, ServeError, WaEndpoint};
 
-/// Builds the device registry over `store`, pointing every device at `wa`. With `restore`
-/// (one process on sled) it restores the paired devices so they reconnect by themselves; in
-/// cluster mode the node's follower starts the devices the node owns instead.
+/// Builds the device registry over `store`, pointing every device at `wa`. One process on
+/// sled restores the paired devices so they reconnect by themselves; in cluster mode the
+/// node's follower starts the devices the node owns instead.
 async fn build_devices(
     store: Arc<dyn Store>,
     wa: &WaEndpoint,
     request_timeout: Duration,
-    restore: bool,
+    cluster: Option<&ClusterStores>,
 ) -> Result<Registry, ServeError> {
     let config = ClientConfig {
         ws_url: wa.url.clone(),
@@ -43,10 +43,11 @@ async fn build_devices(
             iq_timeout: request_timeout,
             ..EngineConfig::default()
         }),
+        test_epoch_from: cluster.map(ClusterStores::fences),
         ..ClientConfig::default()
     };
     let registry = Registry::new(store, config);
-    if restore {
+    if cluster.is_none() {
         let restored = registry
             .restore()
             .map_err(|e| ServeError::Config(format!("restoring devices: {e}")))?;
@@ -287,7 +288,7 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
         store,
         &config.wa,
         config.wa_request_timeout,
-        cluster.is_none(),
+        cluster.as_ref(),
     )
     .await?;
     let node = match cluster {

@@ -45,6 +45,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Reconnect backoff and fault retries.
     pub lifecycle: lifecycle::Settings,
+    /// Cluster mode, debug builds only: the fences whose epoch each login presents in an
+    /// `x-wuts-test-epoch` header, for the sandbox's records (WhatsApp never sees it).
+    pub test_epoch_from: Option<Arc<wuts_store::pg::Fences>>,
 }
 
 impl Default for ClientConfig {
@@ -55,6 +58,7 @@ impl Default for ClientConfig {
             engine: Arc::new(EngineConfig::default()),
             connect_timeout: Duration::from_secs(20),
             lifecycle: lifecycle::Settings::default(),
+            test_epoch_from: None,
         }
     }
 }
@@ -388,7 +392,13 @@ impl Driver {
         Box::pin(async move {
             let _slot = slots.acquire_owned().await;
             let c = &config;
-            match transport::connect(&c.ws_url, &c.origin, c.connect_timeout).await {
+            let epoch = c
+                .test_epoch_from
+                .as_ref()
+                .filter(|_| cfg!(debug_assertions))
+                .and_then(|fences| fences.get(id))
+                .map(|fence| fence.epoch.0);
+            match transport::connect(&c.ws_url, &c.origin, c.connect_timeout, epoch).await {
                 Ok(socket) => Some(socket),
                 Err(e) => {
                     tracing::warn!(device = id.get(), error = %e, "connect failed");

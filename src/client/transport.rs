@@ -35,13 +35,25 @@ pub enum ConnectError {
     Timeout(Duration),
 }
 
-/// Opens the websocket with WhatsApp Web's `Origin` header.
-pub async fn connect(url: &str, origin: &str, timeout: Duration) -> Result<Socket, ConnectError> {
+pub use crate::cluster::TEST_EPOCH_HEADER;
+
+/// Opens the websocket with WhatsApp Web's `Origin` header (and, from a debug build's cluster
+/// node, [`TEST_EPOCH_HEADER`]).
+pub async fn connect(
+    url: &str,
+    origin: &str,
+    timeout: Duration,
+    test_epoch: Option<u64>,
+) -> Result<Socket, ConnectError> {
     let mut req = url
         .into_client_request()
         .map_err(|e| ConnectError::Request(e.to_string()))?;
     let origin = HeaderValue::from_str(origin).map_err(|e| ConnectError::Request(e.to_string()))?;
     req.headers_mut().insert("Origin", origin);
+    if let Some(epoch) = test_epoch {
+        req.headers_mut()
+            .insert(TEST_EPOCH_HEADER, HeaderValue::from(epoch));
+    }
     let fut = tokio_tungstenite::connect_async_with_config(req, Some(ws_config()), true);
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => Ok(r?.0),

@@ -19,5 +19,9 @@ pub mod lease;
 pub mod rendezvous;
 
 pub use claim::ClaimPlanner;
+
+/// The websocket upgrade header in which a debug build's cluster node presents its ownership
+/// epoch, so the sandbox's login records can be checked (release builds never send it).
+pub const TEST_EPOCH_HEADER: &str = "x-wuts-test-epoch";
 pub use lease::{LeaseAction, LeaseKeeper, LeasePhase, LeaseTimings};
 pub use rendezvous::{Candidate, place, rank};

@@ -103,6 +103,11 @@ pub struct ClusterNode {
 }
 
 impl ClusterStores {
+    /// The fences this node's writes (and, in debug builds, its logins) carry.
+    pub fn fences(&self) -> Arc<Fences> {
+        self.fences.clone()
+    }
+
     /// Joins the cluster (fails at once if the node id is held by a live process) and starts
     /// claiming and running devices on `registry`.
     pub async fn start(

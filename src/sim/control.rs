@@ -44,7 +44,19 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> R
         .route("/join-request", post(join_request))
         .route("/phones/{phone}", put(set_phone).get(get_phone))
         .route("/faults", post(inject))
+        .route("/logins", get(logins))
+        .route("/kicks", get(kicks))
         .with_state(state)
+}
+
+/// `GET /control/logins`: every accepted login (the cluster checker's record).
+async fn logins(State(app): State<ControlState>) -> Response {
+    Json(app.shared.audit.logins()).into_response()
+}
+
+/// `GET /control/kicks`: every `replaced` kick, naming both connections.
+async fn kicks(State(app): State<ControlState>) -> Response {
+    Json(app.shared.audit.kicks()).into_response()
 }
 
 async fn info(State(app): State<ControlState>) -> Response {

@@ -34,6 +34,7 @@
 //!
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
+mod audit;
 mod codes;
 mod conn;
 mod control;

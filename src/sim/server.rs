@@ -4,14 +4,18 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::any;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::audit::{PEER, Peer};
 use super::conn;
 use super::control::{self, ControlState};
 use super::shared::Shared;
@@ -45,14 +49,28 @@ fn router(ws: WsState, control: ControlState) -> Router {
         .nest(CONTROL_PATH, control::router(control))
 }
 
-async fn upgrade(State(app): State<WsState>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(app): State<WsState>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let peer = Peer {
+        source: Some(source),
+        epoch: headers
+            .get(crate::cluster::TEST_EPOCH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+    };
     // Any Origin is accepted: whatsapp-rust can connect without one (facts sheet 11.16).
     ws.read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_message_size(WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| async move {
-            conn::serve(app.shared, socket, app.stop).await;
-            drop(app.alive);
+        .on_upgrade(move |socket| {
+            PEER.scope(peer, async move {
+                conn::serve(app.shared, socket, app.stop).await;
+                drop(app.alive);
+            })
         })
 }
 
@@ -80,11 +98,14 @@ pub(crate) fn spawn(
     );
     let mut stop = stop;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
     });
     (task, finished)
 }

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     /// The data directory, if there is one.
     store: Option<Store>,
     next_conn: AtomicU64,
+    /// Logins and kicks, for `GET /control/logins` and `/control/kicks`.
+    pub(crate) audit: super::audit::Audit,
 }
 
 /// Unix seconds now. The sandbox's only wall-clock read; schedules use tokio's clock.
@@ -71,6 +73,7 @@ impl Shared {
             events: broadcast::channel(1024).0,
             store,
             next_conn: AtomicU64::new(1),
+            audit: super::audit::Audit::default(),
         }
     }
 
@@ -160,11 +163,8 @@ impl Shared {
         if let Some(reason) = st.faults.take_reject(&jid) {
             return Err(reason);
         }
-        let replaced = st
-            .online
-            .insert(jid.clone(), id)
-            .and_then(|old| st.conns.get(&old))
-            .map(|c| c.tx.clone());
+        let old = st.online.insert(jid.clone(), id);
+        let replaced = old.and_then(|old| st.conns.get(&old)).map(|c| c.tx.clone());
         let phase = Phase::LoggedIn { jid: jid.clone() };
         st.conns.insert(
             id,
@@ -175,6 +175,8 @@ impl Shared {
             },
         );
         drop(st);
+        self.audit
+            .login(&jid, id, old.filter(|_| replaced.is_some()));
         Ok(LoginOk {
             success: stanzas::success(unix_now(), lid, creation, &enc_static),
             jid,

@@ -8,7 +8,7 @@ use super::Fence;
 use crate::model::DeviceId;
 
 /// The fences this node holds, by device: what its store writes carry.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Fences(RwLock<HashMap<DeviceId, Fence>>);
 
 impl Fences {
