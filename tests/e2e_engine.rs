@@ -14,8 +14,9 @@ use wuts::engine::EngineConfig;
 use wuts::engine::lifecycle::Settings;
 use wuts::ops::groups::{CreateGroup, ParticipantOutcome};
 use wuts::ops::{Iq, IqKind};
+use wuts::sim::prekeys::KeyFault;
 use wuts::sim::{
-    AddRule, Fault, PhoneBehaviour, Sandbox, SandboxConfig, SandboxHandle, StreamError,
+    AddRule, Fault, PhoneBehaviour, Sandbox, SandboxConfig, SandboxHandle, SimEvent, StreamError,
 };
 use wuts_store::{SledStore, Store};
 
@@ -404,5 +405,68 @@ async fn an_expired_qr_times_out_and_pairing_can_start_again() {
     assert!(!codes.contains(&qr));
     sim.scan(&qr, "5511999990009").await.unwrap();
     connected(&mut rx).await;
+    reg.shutdown_all().await;
+}
+
+/// Waits for the sandbox to accept a key upload from `jid`; returns how many one-time keys it
+/// carried.
+async fn keys_uploaded(events: &mut broadcast::Receiver<SimEvent>, jid: &str) -> u32 {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(SimEvent::KeysUploaded { jid: j, prekeys }) if j == jid => return prekeys,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("sandbox events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("an upload in time")
+}
+
+/// The server's copy of the key bundle is checked after each login: corrupted, it is uploaded
+/// again; dropped (the digest answers 404), uploaded whole; consumed below the low mark, the
+/// server's notification brings more.
+#[tokio::test]
+async fn the_server_copy_of_the_keys_is_checked_and_mended() {
+    let sim = sandbox(6).await;
+    let mut sim_events = sim.subscribe();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let reg = Registry::new(store, config(&sim));
+    let client = paired_device(&reg, &sim, "5511999990006").await;
+    let jid = client.status().jid.unwrap().to_string();
+    assert_eq!(keys_uploaded(&mut sim_events, &jid).await, 812);
+    let intact = sim.key_bundle(&jid).unwrap();
+    assert!(intact.signature_valid);
+    assert_eq!(intact.prekeys, 812);
+
+    let reconnect = async || {
+        let mut rx = client.subscribe();
+        client.disconnect().await.unwrap();
+        client.connect().await.unwrap();
+        connected(&mut rx).await;
+    };
+    let corrupted = sim.inject_key_fault(&jid, KeyFault::CorruptSigned).unwrap();
+    assert!(!corrupted.signature_valid);
+    assert_ne!(corrupted.hash, intact.hash);
+    reconnect().await;
+    keys_uploaded(&mut sim_events, &jid).await;
+    let mended = sim.key_bundle(&jid).unwrap();
+    assert!(mended.signature_valid);
+    assert_eq!(mended.hash, intact.hash, "the same bundle as before");
+
+    let dropped = sim.inject_key_fault(&jid, KeyFault::Drop).unwrap();
+    assert_eq!((dropped.prekeys, dropped.hash), (0, None));
+    reconnect().await;
+    assert_eq!(keys_uploaded(&mut sim_events, &jid).await, 812);
+    assert!(sim.key_bundle(&jid).unwrap().signature_valid);
+
+    let low = sim
+        .inject_key_fault(&jid, KeyFault::Consume { count: 810 })
+        .unwrap();
+    assert_eq!(low.prekeys, 2);
+    assert_eq!(keys_uploaded(&mut sim_events, &jid).await, 50);
+    assert_eq!(sim.key_bundle(&jid).unwrap().prekeys, 52);
     reg.shutdown_all().await;
 }

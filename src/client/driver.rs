@@ -30,6 +30,7 @@ use crate::types::{Jid, UserJid};
 use outcome::{iq_error, transition_event};
 
 mod groups;
+mod keys;
 mod outcome;
 
 /// Where and how devices connect.
@@ -480,19 +481,10 @@ impl Driver {
                         platform,
                     });
                 }
-                Event::NeedPreKeys(n) => {
-                    let (store, id) = (self.store.clone(), self.id);
-                    let seed: [u8; 32] = rand::random();
-                    let keys =
-                        blocking(move || jobs::prepare_pre_keys(store.as_ref(), id, n, seed)).await;
-                    match keys {
-                        Ok(keys) => l.conn.pre_keys_ready(base.elapsed(), &keys),
-                        Err(e) => {
-                            tracing::warn!(device = self.id.get(), error = %e, "pre-keys not prepared");
-                            l.conn.pre_keys_ready(base.elapsed(), &[]);
-                        }
-                    }
-                }
+                ev @ (Event::NeedPreKeys(_)
+                | Event::CheckDigest(_)
+                | Event::SaveSignedPreKey(_)
+                | Event::SignedPreKeyRotated { .. }) => self.key_job(l, ev, base).await,
                 Event::LoggedIn { .. } => {
                     if p.logged_in_before {
                         self.reconnects.fetch_add(1, Ordering::Relaxed);

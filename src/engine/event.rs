@@ -48,6 +48,21 @@ pub enum Event {
     /// generate and durably add the rest, then call
     /// [`Connection::pre_keys_ready`](super::Connection::pre_keys_ready).
     NeedPreKeys(usize),
+    /// The server's pre-key digest: load the one-time keys it lists (in its order, skipping
+    /// any not held), then call
+    /// [`Connection::digest_keys_loaded`](super::Connection::digest_keys_loaded).
+    CheckDigest(Box<crate::ops::prekeys::KeyDigest>),
+    /// A new signed pre-key to store durably (replacing the current one) before the server
+    /// hears of it; answer with
+    /// [`Connection::signed_pre_key_saved`](super::Connection::signed_pre_key_saved).
+    SaveSignedPreKey(Box<store::SignedPreKey>),
+    /// The server holds the signed pre-key as of this time (unix seconds): a rotation it
+    /// accepted, or the first schedule of a device that never rotated. Keep it, so the next
+    /// connection ([`Resume`](super::Resume)) keeps the schedule.
+    SignedPreKeyRotated {
+        /// Unix seconds.
+        at: u64,
+    },
     /// Logged in.
     LoggedIn {
         /// Our LID, from `success`.

@@ -336,7 +336,7 @@ impl Shared {
             os: registration.os.clone(),
             paired_at: now,
             removed: false,
-            prekeys: 0,
+            keys: Default::default(),
             signed_identity: Vec::new(),
         };
         (node, pending, draft)

@@ -60,8 +60,8 @@ pub(crate) struct Device {
     pub os: Option<String>,
     pub paired_at: u64,
     pub removed: bool,
-    /// One-time pre-keys held for this device.
-    pub prekeys: u32,
+    /// The key bundle the server holds for this device.
+    pub keys: super::bundle::KeyBundle,
     /// The `ADVSignedDeviceIdentity` the device returned in `pair-device-sign`.
     pub signed_identity: Vec<u8>,
 }
@@ -424,7 +424,7 @@ impl State {
             noise_key: hex(d.noise_key.as_bytes()),
             identity_key: hex(d.identity_key.as_bytes()),
             paired_at: d.paired_at,
-            prekeys: d.prekeys,
+            prekeys: d.keys.count(),
             removed: d.removed,
         }
     }

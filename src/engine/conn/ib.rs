@@ -42,10 +42,8 @@ impl Connection {
             .child("count")
             .and_then(|c| c.attr("value"))
             .and_then(|v| v.as_str().parse::<u32>().ok());
-        if let (true, Some(count), true) = (is_encrypt, count, self.is_logged_in()) {
-            if count < self.config.min_pre_keys && !self.iq.has_internal(Internal::PreKeyUpload) {
-                self.request_pre_keys(self.config.pre_key_batch.1);
-            }
+        if let (true, Some(count)) = (is_encrypt, count) {
+            self.low_pre_keys(count);
         }
     }
 
