@@ -470,3 +470,65 @@ async fn the_server_copy_of_the_keys_is_checked_and_mended() {
     assert_eq!(sim.key_bundle(&jid).unwrap().prekeys, 52);
     reg.shutdown_all().await;
 }
+
+/// What a device missed while away is announced after it goes active, delivered only in the
+/// batches it asks for (`<ib><offline_batch>`), then closed with `<ib><offline count>`.
+#[tokio::test]
+async fn notifications_kept_while_away_are_handed_over_after_the_preview() {
+    let sim = sandbox(7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let reg = Registry::new(store, config(&sim));
+    let client = paired_device(&reg, &sim, "5511999990007").await;
+    let jid = client.status().jid.unwrap().to_string();
+    let carla = "5511777770007";
+    let group = client
+        .create_group(CreateGroup {
+            participants: vec![user(carla)],
+            ..named("Away")
+        })
+        .await
+        .unwrap();
+    let mut rx = client.subscribe();
+    client.disconnect().await.unwrap();
+    let control = reqwest::Client::new();
+    for subject in ["Away 1", "Away 2"] {
+        let body = serde_json::json!({
+            "group": group.jid.to_string(), "actor_phone": carla,
+            "action": "subject", "value": subject,
+        });
+        let r = control
+            .post(format!("{}/group-action", sim.control_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(
+        !sim.notifications(&jid)
+            .iter()
+            .any(|n| n.kind.as_deref() == Some("w:gp2")),
+        "nothing reached the absent device"
+    );
+    client.connect().await.unwrap();
+    connected(&mut rx).await;
+    let mut subjects = Vec::new();
+    while subjects.len() < 2 {
+        let subject = wait_for(&mut rx, |e| match e {
+            DeviceEvent::Group(g) => Some(format!("{g:?}")),
+            _ => None,
+        })
+        .await;
+        subjects.push(subject);
+    }
+    assert!(subjects[0].contains("Away 1"), "{subjects:?}");
+    assert!(subjects[1].contains("Away 2"), "{subjects:?}");
+    let sent = sim.notifications(&jid);
+    let offline: Vec<_> = sent
+        .iter()
+        .filter(|n| n.stanza.contains("offline=\"1\""))
+        .collect();
+    assert_eq!(offline.len(), 2, "{sent:?}");
+    reg.shutdown_all().await;
+}

@@ -380,3 +380,56 @@ fn hosted_accounts_verify_with_their_own_prefix() {
         }
     }
 }
+
+/// WhatsApp Web's offline hand-over: a preview with a count is answered with batch requests of
+/// 200, the next once the last batch has arrived; the end marker reports the count.
+#[test]
+fn the_offline_queue_is_pulled_in_batches_after_the_preview() {
+    let mut world = World::new(12);
+    pair(&mut world);
+    let (mut conn, mut server) = login(&mut world);
+    let ib = |child: Node| {
+        Node::new("ib")
+            .with_attr("from", Jid::server_only("s.whatsapp.net"))
+            .with_children(vec![child])
+    };
+    let batch_requests = |sent: &[Node]| -> Vec<String> {
+        sent.iter()
+            .filter_map(|n| n.child("offline_batch"))
+            .map(|b| attr(b, "count"))
+            .collect()
+    };
+    let preview = Node::new("offline_preview").with_attr("count", "250");
+    server.send(&mut conn, S(120), &ib(preview));
+    assert_eq!(batch_requests(&server.recv(&mut conn)), ["200"]);
+    for i in 0..250 {
+        let receipt = Node::new("receipt")
+            .with_attr("from", Jid::new("5511777770000", "s.whatsapp.net"))
+            .with_attr("id", format!("r{i}"))
+            .with_attr("offline", "1");
+        server.send(&mut conn, S(121), &receipt);
+        let asked = batch_requests(&server.recv(&mut conn));
+        assert_eq!(
+            asked.len(),
+            usize::from(i == 199),
+            "after stanza {i}: {asked:?}"
+        );
+    }
+    server.send(
+        &mut conn,
+        S(122),
+        &ib(Node::new("offline").with_attr("count", "250")),
+    );
+    assert!(
+        events(&mut conn)
+            .iter()
+            .any(|e| matches!(e, Event::OfflineSynced { count: 250 }))
+    );
+    // Nothing announced: nothing asked for.
+    server.send(
+        &mut conn,
+        S(123),
+        &ib(Node::new("offline_preview").with_attr("count", "0")),
+    );
+    assert!(batch_requests(&server.recv(&mut conn)).is_empty());
+}

@@ -520,6 +520,7 @@ impl Driver {
                         let _ = tx.send(result.map_err(iq_error));
                     }
                 }
+                Event::OfflineSynced { .. } => {}
                 Event::Closed(reason) => closed = Some(reason),
             }
         }

@@ -107,6 +107,7 @@ pub struct Connection {
     login_count: u32,
     /// Pre-key count, digest and signed pre-key rotation.
     upkeep: prekeys::Upkeep,
+    offline: Option<ib::OfflineSync>,
     /// The latest `now` any input carried.
     now: Duration,
 }
@@ -170,6 +171,7 @@ impl Connection {
             code_wanted: None,
             login_count,
             upkeep: prekeys::Upkeep::new(signed_pre_key_rotated_at),
+            offline: None,
             now,
             config,
             rng,
@@ -406,6 +408,7 @@ impl Connection {
 
     fn dispatch(&mut self, now: Duration, node: Node) {
         tracing::trace!(device = self.device.get(), stanza = %node, "recv");
+        self.note_offline(now, &node);
         match node.tag.as_str() {
             "iq" => self.handle_iq(now, node),
             "success" => self.handle_success(now, &node),

@@ -63,6 +63,12 @@ pub enum Event {
         /// Unix seconds.
         at: u64,
     },
+    /// The server handed over what it kept while the device was away
+    /// (`<ib><offline count=N/>`): the connection is caught up.
+    OfflineSynced {
+        /// Stanzas the server says it delivered.
+        count: u32,
+    },
     /// Logged in.
     LoggedIn {
         /// Our LID, from `success`.

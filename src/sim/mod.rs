@@ -44,6 +44,7 @@ pub mod groups;
 mod keys;
 mod legacy;
 pub mod model;
+mod offline;
 pub mod paircode;
 pub mod pairing;
 mod pairing_error;
@@ -254,6 +255,12 @@ impl SandboxHandle {
     pub fn login_counts(&self, jid: &str) -> Vec<Option<i32>> {
         let st = self.shared.lock();
         st.login_counts.get(jid).cloned().unwrap_or_default()
+    }
+
+    /// The notifications sent to the device `jid`, oldest first (the last 256;
+    /// `GET /control/notifications`).
+    pub fn notifications(&self, jid: &str) -> Vec<SentStanza> {
+        self.shared.notifications(jid)
     }
 
     /// The key bundle the server holds for the device `jid` (`GET /control/prekeys`).

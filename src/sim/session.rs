@@ -8,6 +8,7 @@
 use super::group_ops;
 use super::groups::{self, Creation};
 use super::model::SimEvent;
+use super::offline;
 use super::prekeys;
 use super::shared::Shared;
 use super::stanzas::{self, IqError};
@@ -31,10 +32,10 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
         // Keepalive, with or without Baileys' <ping/> child.
         ("w:p", "get") => vec![stanzas::pong(&id, now)],
         ("passive", "set") => match iq.children().first().map(|c| c.tag.as_str()) {
-            // Going active releases the offline queue, which the sandbox keeps empty, and
-            // tells of state to catch up on (dirty bits).
+            // Going active starts the offline hand-over (`offline`), and tells of state to
+            // catch up on (dirty bits).
             Some("active") => {
-                let mut out = vec![reply(Ok(Vec::new())), stanzas::offline_done(0)];
+                let mut out = vec![reply(Ok(Vec::new())), offline::on_active(shared, jid)];
                 if let Some((kind, ts)) = shared.lock().dirty.get(jid) {
                     out.push(stanzas::dirty(kind, *ts));
                 }

@@ -232,6 +232,10 @@ pub(crate) struct State {
     /// Pairing codes companions asked for, by phone number (the latest hello wins).
     pub codes: HashMap<String, LinkCode>,
     pub online: HashMap<String, ConnId>,
+    /// Stanzas kept for devices that were away, by device JID (live only; `offline`).
+    pub offline: HashMap<String, std::collections::VecDeque<Node>>,
+    /// Offline stanzas delivered so far in each device's current hand-over (live only).
+    pub offline_sent: HashMap<String, u32>,
     pub faults: Faults,
     next_iq: u64,
 }
@@ -258,6 +262,8 @@ impl State {
             pongs: HashMap::new(),
             login_counts: HashMap::new(),
             online: HashMap::new(),
+            offline: HashMap::new(),
+            offline_sent: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
         }
