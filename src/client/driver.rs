@@ -484,7 +484,8 @@ impl Driver {
                 ev @ (Event::NeedPreKeys(_)
                 | Event::CheckDigest(_)
                 | Event::SaveSignedPreKey(_)
-                | Event::SignedPreKeyRotated { .. }) => self.key_job(l, ev, base).await,
+                | Event::SignedPreKeyRotated { .. }
+                | Event::DeriveCodeKey(_)) => self.key_job(l, ev, base).await,
                 Event::LoggedIn { .. } => {
                     if p.logged_in_before {
                         self.reconnects.fetch_add(1, Ordering::Relaxed);

@@ -29,6 +29,10 @@ pub enum Event {
         /// When it stops being accepted, unix seconds.
         expires_at: u64,
     },
+    /// A pairing code's key to derive (PBKDF2, slow on purpose): run
+    /// [`CodeKeyJob::run`](super::paircode::CodeKeyJob::run) off the async workers and answer
+    /// with [`Connection::code_key_derived`](super::Connection::code_key_derived).
+    DeriveCodeKey(Box<super::paircode::CodeKeyJob>),
     /// A pairing code could not be issued: WhatsApp refused or did not answer the hello.
     PairCodeFailed(IqError),
     /// A verified pairing to persist durably; answer with

@@ -276,6 +276,7 @@ impl Conn {
                         .expect("pre-keys");
                     self.inner.pre_keys_ready(now, &keys);
                 }
+                Event::DeriveCodeKey(job) => self.inner.code_key_derived(now, job.run()),
                 Event::CheckDigest(digest) => {
                     let store: &dyn Store = self.store.as_ref();
                     let held = wuts::client::jobs::listed_pre_keys(

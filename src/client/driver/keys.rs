@@ -1,5 +1,5 @@
-//! The store work of the key upkeep (pre-keys, the digest check, signed pre-key rotation), on
-//! the blocking pool, answered back to the connection.
+//! Key work off the async workers, answered back to the connection: the store work of the key
+//! upkeep (pre-keys, the digest check, signed pre-key rotation) and a pairing code's PBKDF2.
 
 use tokio::time::Instant;
 
@@ -40,6 +40,10 @@ impl Driver {
                 if let Err(e) = saved.await {
                     tracing::warn!(device, error = %e, "rotation time not kept");
                 }
+            }
+            Event::DeriveCodeKey(job) => {
+                let key = blocking(move || job.run()).await;
+                l.conn.code_key_derived(base.elapsed(), key);
             }
             _ => {}
         }
