@@ -490,7 +490,20 @@ async fn notifications_kept_while_away_are_handed_over_after_the_preview() {
         .await
         .unwrap();
     let mut rx = client.subscribe();
+    let mut sim_events = sim.subscribe();
     client.disconnect().await.unwrap();
+    // Away once the server saw the connection end.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(SimEvent::Closed { jid: Some(j) }) = sim_events.recv().await {
+                if j == jid {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the server sees the device leave");
     let control = reqwest::Client::new();
     for subject in ["Away 1", "Away 2"] {
         let body = serde_json::json!({
