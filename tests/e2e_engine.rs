@@ -14,8 +14,9 @@ use wuts::engine::EngineConfig;
 use wuts::engine::lifecycle::Settings;
 use wuts::ops::groups::{CreateGroup, ParticipantOutcome};
 use wuts::ops::{Iq, IqKind};
+use wuts::sim::prekeys::KeyFault;
 use wuts::sim::{
-    AddRule, Fault, PhoneBehaviour, Sandbox, SandboxConfig, SandboxHandle, StreamError,
+    AddRule, Fault, PhoneBehaviour, Sandbox, SandboxConfig, SandboxHandle, SimEvent, StreamError,
 };
 use wuts_store::{SledStore, Store};
 
@@ -404,5 +405,143 @@ async fn an_expired_qr_times_out_and_pairing_can_start_again() {
     assert!(!codes.contains(&qr));
     sim.scan(&qr, "5511999990009").await.unwrap();
     connected(&mut rx).await;
+    reg.shutdown_all().await;
+}
+
+/// Waits for the sandbox to accept a key upload from `jid`; returns how many one-time keys it
+/// carried.
+async fn keys_uploaded(events: &mut broadcast::Receiver<SimEvent>, jid: &str) -> u32 {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(SimEvent::KeysUploaded { jid: j, prekeys }) if j == jid => return prekeys,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("sandbox events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("an upload in time")
+}
+
+/// The server's copy of the key bundle is checked after each login: corrupted, it is uploaded
+/// again; dropped (the digest answers 404), uploaded whole; consumed below the low mark, the
+/// server's notification brings more.
+#[tokio::test]
+async fn the_server_copy_of_the_keys_is_checked_and_mended() {
+    let sim = sandbox(6).await;
+    let mut sim_events = sim.subscribe();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let reg = Registry::new(store, config(&sim));
+    let client = paired_device(&reg, &sim, "5511999990006").await;
+    let jid = client.status().jid.unwrap().to_string();
+    assert_eq!(keys_uploaded(&mut sim_events, &jid).await, 812);
+    let intact = sim.key_bundle(&jid).unwrap();
+    assert!(intact.signature_valid);
+    assert_eq!(intact.prekeys, 812);
+
+    let reconnect = async || {
+        let mut rx = client.subscribe();
+        client.disconnect().await.unwrap();
+        client.connect().await.unwrap();
+        connected(&mut rx).await;
+    };
+    let corrupted = sim.inject_key_fault(&jid, KeyFault::CorruptSigned).unwrap();
+    assert!(!corrupted.signature_valid);
+    assert_ne!(corrupted.hash, intact.hash);
+    reconnect().await;
+    keys_uploaded(&mut sim_events, &jid).await;
+    let mended = sim.key_bundle(&jid).unwrap();
+    assert!(mended.signature_valid);
+    assert_eq!(mended.hash, intact.hash, "the same bundle as before");
+
+    let dropped = sim.inject_key_fault(&jid, KeyFault::Drop).unwrap();
+    assert_eq!((dropped.prekeys, dropped.hash), (0, None));
+    reconnect().await;
+    assert_eq!(keys_uploaded(&mut sim_events, &jid).await, 812);
+    assert!(sim.key_bundle(&jid).unwrap().signature_valid);
+
+    let low = sim
+        .inject_key_fault(&jid, KeyFault::Consume { count: 810 })
+        .unwrap();
+    assert_eq!(low.prekeys, 2);
+    assert_eq!(keys_uploaded(&mut sim_events, &jid).await, 50);
+    assert_eq!(sim.key_bundle(&jid).unwrap().prekeys, 52);
+    reg.shutdown_all().await;
+}
+
+/// What a device missed while away is announced after it goes active, delivered only in the
+/// batches it asks for (`<ib><offline_batch>`), then closed with `<ib><offline count>`.
+#[tokio::test]
+async fn notifications_kept_while_away_are_handed_over_after_the_preview() {
+    let sim = sandbox(7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let reg = Registry::new(store, config(&sim));
+    let client = paired_device(&reg, &sim, "5511999990007").await;
+    let jid = client.status().jid.unwrap().to_string();
+    let carla = "5511777770007";
+    let group = client
+        .create_group(CreateGroup {
+            participants: vec![user(carla)],
+            ..named("Away")
+        })
+        .await
+        .unwrap();
+    let mut rx = client.subscribe();
+    let mut sim_events = sim.subscribe();
+    client.disconnect().await.unwrap();
+    // Away once the server saw the connection end.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(SimEvent::Closed { jid: Some(j) }) = sim_events.recv().await {
+                if j == jid {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the server sees the device leave");
+    let control = reqwest::Client::new();
+    for subject in ["Away 1", "Away 2"] {
+        let body = serde_json::json!({
+            "group": group.jid.to_string(), "actor_phone": carla,
+            "action": "subject", "value": subject,
+        });
+        let r = control
+            .post(format!("{}/group-action", sim.control_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(
+        !sim.notifications(&jid)
+            .iter()
+            .any(|n| n.kind.as_deref() == Some("w:gp2")),
+        "nothing reached the absent device"
+    );
+    client.connect().await.unwrap();
+    connected(&mut rx).await;
+    let mut subjects = Vec::new();
+    while subjects.len() < 2 {
+        let subject = wait_for(&mut rx, |e| match e {
+            DeviceEvent::Group(g) => Some(format!("{g:?}")),
+            _ => None,
+        })
+        .await;
+        subjects.push(subject);
+    }
+    assert!(subjects[0].contains("Away 1"), "{subjects:?}");
+    assert!(subjects[1].contains("Away 2"), "{subjects:?}");
+    let sent = sim.notifications(&jid);
+    let offline: Vec<_> = sent
+        .iter()
+        .filter(|n| n.stanza.contains("offline=\"1\""))
+        .collect();
+    assert_eq!(offline.len(), 2, "{sent:?}");
     reg.shutdown_all().await;
 }

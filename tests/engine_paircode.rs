@@ -306,3 +306,25 @@ fn asking_again_replaces_the_code_and_the_old_ref_is_ignored() {
         })]
     ));
 }
+
+/// The code's PBKDF2 is the driver's to run off the async workers: the hello waits for the
+/// derived key, and so does the finish for the phone's hello.
+#[test]
+fn the_code_key_is_derived_outside_the_connection() {
+    let mut world = World::new(31);
+    let (mut conn, mut server) = world.connect(S(0));
+    server.send(&mut conn, S(1), &pair_device(6));
+    drop(server.recv(&mut conn));
+    drop(events(&mut conn));
+    conn.request_pair_code(S(2), phone(PHONE).unwrap());
+    // Straight from the connection, not through the support's inline job runner.
+    let job = match conn.poll_event() {
+        Some(Event::DeriveCodeKey(job)) => job,
+        other => panic!("expected a derivation, got {other:?}"),
+    };
+    assert!(conn.poll_transmit().is_none(), "no hello before the key");
+    conn.code_key_derived(S(3), job.run());
+    let hello = server.recv(&mut conn).pop().unwrap();
+    let reg = hello.child("link_code_companion_reg").unwrap();
+    assert_eq!(attr(reg, "stage"), "companion_hello");
+}

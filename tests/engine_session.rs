@@ -11,134 +11,10 @@ use std::time::Duration;
 use engine_support::*;
 use wuts::binary::{Jid, Node};
 use wuts::engine::{CloseReason, Event, IqError, IqId, NextStep, PairError};
-use wuts::noise::xeddsa;
 use wuts::ops::{Iq, IqKind};
-use wuts::proto::waadv::AdvSignedDeviceIdentity;
 use wuts_store::Credentials;
 
 const S: fn(u64) -> Duration = Duration::from_secs;
-
-/// Pairs the world's device; returns the QR string shown first.
-fn pair(world: &mut World) -> String {
-    let (mut conn, mut server) = world.connect(S(0));
-    assert!(
-        server.payload.device_pairing_data.is_some(),
-        "registration payload"
-    );
-    server.send(&mut conn, S(0), &pair_device(6));
-    let qr = match events(&mut conn).as_slice() {
-        [
-            Event::Qr {
-                code,
-                ttl,
-                expires_at,
-            },
-        ] => {
-            assert_eq!(*ttl, S(60));
-            assert_eq!(*expires_at, UNIX + 60);
-            code.clone()
-        }
-        other => panic!("expected one QR, got {other:?}"),
-    };
-    let acks = server.recv(&mut conn);
-    assert_eq!(attr(&acks[0], "type"), "result");
-    assert_eq!(attr(&acks[0], "id"), "pd-1");
-    let ps = world.pair_success(&qr, |_| {});
-    server.send(&mut conn, S(5), &ps);
-    let evs = events(&mut conn);
-    assert!(matches!(&evs[..], [Event::Paired { platform, .. }] if platform == "android"));
-    // Saved before the phone hears back.
-    let saved = world
-        .store
-        .load_device(world.device)
-        .unwrap()
-        .paired
-        .unwrap();
-    assert_eq!(saved.jid.to_string(), "5511999990000:7@s.whatsapp.net");
-    assert_eq!(saved.key_index, 19);
-    let sign = server.recv(&mut conn).pop().unwrap();
-    let di = sign
-        .child("pair-device-sign")
-        .unwrap()
-        .child("device-identity")
-        .unwrap();
-    assert_eq!(attr(di, "key-index"), "19");
-    let signed: AdvSignedDeviceIdentity =
-        prost::Message::decode(di.content_bytes().unwrap().as_ref()).unwrap();
-    assert!(
-        signed.account_signature_key.is_none(),
-        "reply leaves the account key out"
-    );
-    let keys = world.store.load_device(world.device).unwrap().keys;
-    let identity = wuts::noise::PublicKey::from_bytes(*keys.identity.public.as_bytes());
-    let msg = [
-        &[6u8, 1][..],
-        signed.details.as_deref().unwrap(),
-        identity.as_bytes(),
-        world.account.public().as_bytes(),
-    ]
-    .concat();
-    assert!(xeddsa::verify(
-        &identity,
-        &msg,
-        signed.device_signature.as_deref().unwrap()
-    ));
-    server.send(
-        &mut conn,
-        S(6),
-        &Node::new("stream:error").with_attr("code", "515"),
-    );
-    let evs = events(&mut conn);
-    assert!(matches!(
-        evs.last(),
-        Some(Event::Closed(CloseReason::RestartRequired))
-    ));
-    assert_eq!(
-        CloseReason::RestartRequired.next_step(),
-        NextStep::ReconnectNow
-    );
-    qr
-}
-
-/// Logs the paired device in; returns the live connection.
-fn login(world: &mut World) -> (Conn, Server) {
-    let (mut conn, mut server) = world.connect(S(100));
-    assert_eq!(server.payload.username, Some(5_511_999_990_000));
-    assert_eq!(server.payload.device, Some(7));
-    assert!(server.payload.device_pairing_data.is_none());
-    server.send(
-        &mut conn,
-        S(100),
-        &Node::new("success")
-            .with_attr("t", UNIX.to_string())
-            .with_attr("lid", "100000000000001:7@lid"),
-    );
-    assert!(matches!(
-        events(&mut conn).as_slice(),
-        [Event::LoggedIn { lid: Some(_) }]
-    ));
-    let sent = server.recv(&mut conn);
-    let kinds: Vec<String> = sent.iter().map(|n| attr(n, "xmlns")).collect();
-    assert_eq!(kinds, ["passive", "encrypt"]);
-    server.send(&mut conn, S(100), &result_for(&sent[0], vec![]));
-    let count = Node::new("count").with_attr("value", "0");
-    server.send(&mut conn, S(100), &result_for(&sent[1], vec![count]));
-    let upload = server.recv(&mut conn).pop().unwrap();
-    let list = upload.child("list").unwrap();
-    assert_eq!(list.children().len(), 812);
-    assert_eq!(
-        upload
-            .child("registration")
-            .unwrap()
-            .content_bytes()
-            .unwrap()
-            .len(),
-        4
-    );
-    assert_eq!(upload.child("skey").unwrap().children().len(), 3);
-    server.send(&mut conn, S(100), &result_for(&upload, vec![]));
-    (conn, server)
-}
 
 #[test]
 fn pairs_by_qr_then_logs_in_with_the_stored_identity() {
@@ -503,4 +379,57 @@ fn hosted_accounts_verify_with_their_own_prefix() {
             ));
         }
     }
+}
+
+/// WhatsApp Web's offline hand-over: a preview with a count is answered with batch requests of
+/// 200, the next once the last batch has arrived; the end marker reports the count.
+#[test]
+fn the_offline_queue_is_pulled_in_batches_after_the_preview() {
+    let mut world = World::new(12);
+    pair(&mut world);
+    let (mut conn, mut server) = login(&mut world);
+    let ib = |child: Node| {
+        Node::new("ib")
+            .with_attr("from", Jid::server_only("s.whatsapp.net"))
+            .with_children(vec![child])
+    };
+    let batch_requests = |sent: &[Node]| -> Vec<String> {
+        sent.iter()
+            .filter_map(|n| n.child("offline_batch"))
+            .map(|b| attr(b, "count"))
+            .collect()
+    };
+    let preview = Node::new("offline_preview").with_attr("count", "250");
+    server.send(&mut conn, S(120), &ib(preview));
+    assert_eq!(batch_requests(&server.recv(&mut conn)), ["200"]);
+    for i in 0..250 {
+        let receipt = Node::new("receipt")
+            .with_attr("from", Jid::new("5511777770000", "s.whatsapp.net"))
+            .with_attr("id", format!("r{i}"))
+            .with_attr("offline", "1");
+        server.send(&mut conn, S(121), &receipt);
+        let asked = batch_requests(&server.recv(&mut conn));
+        assert_eq!(
+            asked.len(),
+            usize::from(i == 199),
+            "after stanza {i}: {asked:?}"
+        );
+    }
+    server.send(
+        &mut conn,
+        S(122),
+        &ib(Node::new("offline").with_attr("count", "250")),
+    );
+    assert!(
+        events(&mut conn)
+            .iter()
+            .any(|e| matches!(e, Event::OfflineSynced { count: 250 }))
+    );
+    // Nothing announced: nothing asked for.
+    server.send(
+        &mut conn,
+        S(123),
+        &ib(Node::new("offline_preview").with_attr("count", "0")),
+    );
+    assert!(batch_requests(&server.recv(&mut conn)).is_empty());
 }

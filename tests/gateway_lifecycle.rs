@@ -1,6 +1,7 @@
 //! The device lifecycle end to end, over real HTTP against the in-process sandbox: pairing again
 //! from every state (unlinked by the phone, logged out, timed out, never paired) with the user's
-//! token surviving; a restart with a logged-out device; a wrong root key shown as an error.
+//! token surviving; a restart with a logged-out device; a wrong root key shown as an error; a
+//! device held offline, or replaced by another login, waiting for the operator's connect.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +13,7 @@ use gateway_e2e_support::{Options, WAIT, sandbox, start, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wuts::noise::KeyPair;
-use wuts::sim::SimEvent;
+use wuts::sim::{Fault, SimEvent, StreamError};
 use wuts_store::{PairedIdentity, PublicKey, SledStore};
 
 /// `POST /admin/users/{id}/pair` answers 202.
@@ -303,6 +304,51 @@ async fn a_disconnected_device_stays_offline_across_a_restart_until_connect() {
     assert_eq!(status, 202, "{body}");
     wait_state(&gw, &user, "connected").await;
     let (status, body) = gw.create(&user.token, json!({"name": "back"})).await;
+    assert_eq!(status, 201, "{body}");
+    gw.stop().await;
+}
+
+/// `conflict type="replaced"`: another login took the device. It does not fight back: it stays
+/// offline and says why until the operator connects it again (`POST /connect`, user token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_device_stays_offline_until_the_operator_connects_it() {
+    let sim = sandbox(37).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(&sim, dir.path(), Options::default()).await;
+    let tenant = gw.tenant("T").await;
+    let user = gw.user_in(&tenant, "Taken").await;
+    let jid = gw.pair(&sim, &user, "5511999990107").await;
+    let mut sim_events = sim.subscribe();
+    sim.inject(Fault::StreamError {
+        device: jid,
+        error: StreamError::Replaced,
+    })
+    .await
+    .unwrap();
+    wait_state(&gw, &user, "disconnected").await;
+    let shown = gw.show_user(&user).await;
+    assert_eq!(shown["reason"]["code"], "replaced", "{shown}");
+    let user_call = |method: Method, path: &str| {
+        gw.http
+            .request(method, format!("{}{path}", gw.url))
+            .bearer_auth(&user.token)
+            .send()
+    };
+    let (status, body) = status_json(user_call(Method::GET, "/status").await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "disconnected", "{body}");
+    assert_eq!(body["data"]["connected"], false, "{body}");
+    // The lifecycle chose to wait (not a backoff): nothing logged in since.
+    assert!(
+        !std::iter::from_fn(|| sim_events.try_recv().ok())
+            .any(|e| matches!(e, SimEvent::LoggedIn { .. })),
+        "no login of its own"
+    );
+    let (status, body) = status_json(user_call(Method::POST, "/connect").await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["needs_qr"], false, "{body}");
+    wait_state(&gw, &user, "connected").await;
+    let (status, body) = gw.create(&user.token, json!({"name": "mine again"})).await;
     assert_eq!(status, 201, "{body}");
     gw.stop().await;
 }

@@ -9,9 +9,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
@@ -28,9 +28,12 @@ use crate::engine::{CloseReason, Connection, EngineConfig, Event, IqId, NextStep
 use crate::ops::Iq;
 use crate::types::{Jid, UserJid};
 use outcome::{iq_error, transition_event};
+use wait::{blocking, connected, next_message, sleep_until_opt, unix_now};
 
 mod groups;
+mod keys;
 mod outcome;
+mod wait;
 
 /// Where and how devices connect.
 #[derive(Clone, Debug)]
@@ -162,44 +165,6 @@ impl Pending {
         for tx in self.code_waiters.drain(..) {
             let _ = tx.send(answer());
         }
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Runs store work on the blocking pool. A panic there is a bug and is passed on; cancellation
-/// only happens when the runtime shuts down, which ends this task too.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => std::future::pending().await,
-    }
-}
-
-async fn next_message(live: &mut Option<Live>) -> Option<Result<Message, ()>> {
-    match live {
-        Some(l) => l.socket.next().await.map(|r| r.map_err(|_| ())),
-        None => std::future::pending().await,
-    }
-}
-
-async fn connected(connecting: &mut Option<Connecting>) -> Option<Socket> {
-    match connecting {
-        Some(c) => c.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -490,19 +455,11 @@ impl Driver {
                         platform,
                     });
                 }
-                Event::NeedPreKeys(n) => {
-                    let (store, id) = (self.store.clone(), self.id);
-                    let seed: [u8; 32] = rand::random();
-                    let keys =
-                        blocking(move || jobs::prepare_pre_keys(store.as_ref(), id, n, seed)).await;
-                    match keys {
-                        Ok(keys) => l.conn.pre_keys_ready(base.elapsed(), &keys),
-                        Err(e) => {
-                            tracing::warn!(device = self.id.get(), error = %e, "pre-keys not prepared");
-                            l.conn.pre_keys_ready(base.elapsed(), &[]);
-                        }
-                    }
-                }
+                ev @ (Event::NeedPreKeys(_)
+                | Event::CheckDigest(_)
+                | Event::SaveSignedPreKey(_)
+                | Event::SignedPreKeyRotated { .. }
+                | Event::DeriveCodeKey(_)) => self.key_job(l, ev, base).await,
                 Event::LoggedIn { .. } => {
                     if p.logged_in_before {
                         self.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -538,6 +495,7 @@ impl Driver {
                         let _ = tx.send(result.map_err(iq_error));
                     }
                 }
+                Event::OfflineSynced { .. } => {}
                 Event::Closed(reason) => closed = Some(reason),
             }
         }

@@ -47,10 +47,45 @@ pub fn resume(store: &dyn Store, id: DeviceId) -> Result<Resume, wuts_store::Err
     let login_count = count
         .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
         .map_or(0, u32::from_be_bytes);
+    let rotated = store.meta(id, &rotation_key()?)?;
+    let signed_pre_key_rotated_at = rotated
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(u64::from_be_bytes);
     Ok(Resume {
         routing_info: store.meta(id, &routing_key()?)?,
         login_count,
+        signed_pre_key_rotated_at,
     })
+}
+
+fn rotation_key() -> Result<MetaKey, wuts_store::Error> {
+    MetaKey::new("spk-rotated-at")
+}
+
+/// For [`crate::engine::Event::SignedPreKeyRotated`]: keeps the schedule across restarts
+/// (flushed: a lost mark would rotate again early, harmless but wasteful).
+pub fn record_rotation(store: &dyn Store, id: DeviceId, at: u64) -> Result<(), wuts_store::Error> {
+    store.set_meta(id, &rotation_key()?, &at.to_be_bytes())?;
+    store.flush()
+}
+
+/// For [`crate::engine::Event::CheckDigest`]: the one-time keys with these ids that the store
+/// holds, in the given order.
+pub fn listed_pre_keys(
+    store: &dyn Store,
+    id: DeviceId,
+    ids: &[u32],
+) -> Result<Vec<OneTimePreKey>, wuts_store::Error> {
+    let mut held = Vec::with_capacity(ids.len());
+    for raw in ids {
+        let Some(key_id) = wuts_store::PreKeyId::new(*raw) else {
+            continue;
+        };
+        if let Some(key) = store.pre_key(id, key_id)? {
+            held.push(key);
+        }
+    }
+    Ok(held)
 }
 
 /// A login succeeded: the counter the next one sends goes up (not flushed: a crash may send

@@ -30,6 +30,9 @@ pub struct EngineConfig {
     pub min_pre_keys: u32,
     /// How many to upload when the server has none (WA Web: 812), and otherwise.
     pub pre_key_batch: (usize, usize),
+    /// How often the signed pre-key is replaced: 27 days, the interval WA Web's `RotateKeyJob`
+    /// returns to its scheduler (whatsapp-rust `SIGNED_PRE_KEY_ROTATION_INTERVAL_MS`).
+    pub signed_pre_key_rotation: Duration,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             pair_code_ttl: Duration::from_secs(180),
             min_pre_keys: 5,
             pre_key_batch: (812, 50),
+            signed_pre_key_rotation: Duration::from_secs(27 * 24 * 60 * 60),
         }
     }
 }

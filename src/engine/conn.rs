@@ -29,13 +29,15 @@ use crate::noise::{FrameDecoder, Initiator, InitiatorConfig, RecvCipher, SendCip
 use crate::ops::companion::RemoveCompanion;
 use crate::ops::keepalive::{self, Ping};
 use crate::ops::passive::SetPassive;
-use crate::ops::prekeys::{Count, Upload};
 use crate::ops::{Iq, IqSpec, stanzas};
 use crate::types::Jid;
 
 mod ib;
 mod paircode;
 mod pairing;
+mod prekeys;
+
+pub use prekeys::{Rotation, rotation};
 
 use ib::stream_error;
 
@@ -75,6 +77,9 @@ pub struct Resume {
     pub routing_info: Option<Vec<u8>>,
     /// Successful logins since the device paired.
     pub login_count: u32,
+    /// When the server got the current signed pre-key, unix seconds
+    /// ([`Event::SignedPreKeyRotated`]); `None` if never recorded.
+    pub signed_pre_key_rotated_at: Option<u64>,
 }
 
 /// One websocket connection's protocol state.
@@ -100,7 +105,9 @@ pub struct Connection {
     /// A code asked for before `pair-device` came.
     code_wanted: Option<crate::types::UserJid>,
     login_count: u32,
-    pre_keys_requested: bool,
+    /// Pre-key count, digest and signed pre-key rotation.
+    upkeep: prekeys::Upkeep,
+    offline: Option<ib::OfflineSync>,
     /// The latest `now` any input carried.
     now: Duration,
 }
@@ -133,6 +140,7 @@ impl Connection {
         let Resume {
             routing_info,
             login_count,
+            signed_pre_key_rotated_at,
         } = resume;
         let mut rng = StdRng::from_seed(seed);
         let ephemeral = crate::noise::SecretKey::generate(&mut rng);
@@ -162,7 +170,8 @@ impl Connection {
             code: None,
             code_wanted: None,
             login_count,
-            pre_keys_requested: false,
+            upkeep: prekeys::Upkeep::new(signed_pre_key_rotated_at),
+            offline: None,
             now,
             config,
             rng,
@@ -206,6 +215,7 @@ impl Connection {
             self.qr.as_ref().map(|q| q.next_at),
             self.code_deadline(),
             self.iq.next_deadline(),
+            self.upkeep.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -268,6 +278,7 @@ impl Connection {
             }
         }
         self.expire_code(now);
+        self.key_upkeep_timeout(now);
         if self.qr.as_ref().is_some_and(|q| q.next_at <= now) {
             self.show_next_qr(now);
             if self.is_closed() {
@@ -313,22 +324,6 @@ impl Connection {
             self.send_internal(now, iq, Internal::Logout, deadline);
         }
         self.close(now, CloseReason::LoggedOut(LogoutReason::Requested));
-    }
-
-    /// The driver prepared the pre-keys [`Event::NeedPreKeys`] asked for (durably stored and
-    /// marked uploaded): send them.
-    pub fn pre_keys_ready(&mut self, now: Duration, keys: &[store::OneTimePreKey]) {
-        self.pre_keys_requested = false;
-        if !self.is_logged_in() || keys.is_empty() {
-            return;
-        }
-        let iq = Upload {
-            keys: &self.keys,
-            pending: keys,
-        }
-        .iq();
-        let deadline = now + self.config.iq_timeout;
-        self.send_internal(now, iq, Internal::PreKeyUpload, deadline);
     }
 
     /// Ends the connection from our side (shutdown, disconnect).
@@ -413,6 +408,7 @@ impl Connection {
 
     fn dispatch(&mut self, now: Duration, node: Node) {
         tracing::trace!(device = self.device.get(), stanza = %node, "recv");
+        self.note_offline(now, &node);
         match node.tag.as_str() {
             "iq" => self.handle_iq(now, node),
             "success" => self.handle_success(now, &node),
@@ -491,7 +487,7 @@ impl Connection {
         self.events.push_back(Event::LoggedIn { lid });
         let deadline = now + self.config.iq_timeout;
         self.send_internal(now, SetPassive(false).iq(), Internal::Active, deadline);
-        self.send_internal(now, Count.iq(), Internal::PreKeyCount, deadline);
+        self.start_key_upkeep(now);
         self.schedule_ping(now);
     }
 
@@ -510,23 +506,12 @@ impl Connection {
         match w {
             Waiter::Caller(id) => self.events.push_back(Event::IqDone { id, result: r }),
             Waiter::Internal(Internal::Ping) => self.schedule_ping(now),
-            Waiter::Internal(Internal::PreKeyCount) => {
-                // An unreadable count reads as none left: uploading too many is harmless.
-                let count = r.ok().and_then(|n| Count.parse(&n).ok()).unwrap_or(0);
-                if count < self.config.min_pre_keys {
-                    let n = if count == 0 {
-                        self.config.pre_key_batch.0
-                    } else {
-                        self.config.pre_key_batch.1
-                    };
-                    self.request_pre_keys(n);
-                }
-            }
-            Waiter::Internal(Internal::PreKeyUpload) => {
-                if let Err(e) = r {
-                    tracing::warn!(device = self.device.get(), error = ?e, "pre-keys refused");
-                }
-            }
+            Waiter::Internal(
+                k @ (Internal::PreKeyCount
+                | Internal::PreKeyUpload
+                | Internal::Digest
+                | Internal::Rotate),
+            ) => self.finish_key_iq(now, k, r),
             Waiter::Internal(Internal::PairCodeHello) => self.hello_answered(now, r),
             Waiter::Internal(Internal::PairCodeFinish) => {
                 if let Err(e) = r {
@@ -539,14 +524,6 @@ impl Connection {
                 }
             }
             Waiter::Internal(Internal::Active | Internal::Logout) => {}
-        }
-    }
-
-    /// Asks the driver for `n` one-time pre-keys to upload (facts §5.5), once at a time.
-    fn request_pre_keys(&mut self, n: usize) {
-        if !self.pre_keys_requested {
-            self.pre_keys_requested = true;
-            self.events.push_back(Event::NeedPreKeys(n));
         }
     }
 

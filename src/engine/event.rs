@@ -29,6 +29,10 @@ pub enum Event {
         /// When it stops being accepted, unix seconds.
         expires_at: u64,
     },
+    /// A pairing code's key to derive (PBKDF2, slow on purpose): run
+    /// [`CodeKeyJob::run`](super::paircode::CodeKeyJob::run) off the async workers and answer
+    /// with [`Connection::code_key_derived`](super::Connection::code_key_derived).
+    DeriveCodeKey(Box<super::paircode::CodeKeyJob>),
     /// A pairing code could not be issued: WhatsApp refused or did not answer the hello.
     PairCodeFailed(IqError),
     /// A verified pairing to persist durably; answer with
@@ -48,6 +52,27 @@ pub enum Event {
     /// generate and durably add the rest, then call
     /// [`Connection::pre_keys_ready`](super::Connection::pre_keys_ready).
     NeedPreKeys(usize),
+    /// The server's pre-key digest: load the one-time keys it lists (in its order, skipping
+    /// any not held), then call
+    /// [`Connection::digest_keys_loaded`](super::Connection::digest_keys_loaded).
+    CheckDigest(Box<crate::ops::prekeys::KeyDigest>),
+    /// A new signed pre-key to store durably (replacing the current one) before the server
+    /// hears of it; answer with
+    /// [`Connection::signed_pre_key_saved`](super::Connection::signed_pre_key_saved).
+    SaveSignedPreKey(Box<store::SignedPreKey>),
+    /// The server holds the signed pre-key as of this time (unix seconds): a rotation it
+    /// accepted, or the first schedule of a device that never rotated. Keep it, so the next
+    /// connection ([`Resume`](super::Resume)) keeps the schedule.
+    SignedPreKeyRotated {
+        /// Unix seconds.
+        at: u64,
+    },
+    /// The server handed over what it kept while the device was away
+    /// (`<ib><offline count=N/>`): the connection is caught up.
+    OfflineSynced {
+        /// Stanzas the server says it delivered.
+        count: u32,
+    },
     /// Logged in.
     LoggedIn {
         /// Our LID, from `success`.

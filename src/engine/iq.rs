@@ -27,6 +27,8 @@ pub(super) enum Internal {
     Active,
     PreKeyCount,
     PreKeyUpload,
+    Digest,
+    Rotate,
     Logout,
     PairCodeHello,
     PairCodeFinish,

@@ -11,24 +11,34 @@ use crate::noise::{self, xeddsa};
 /// the ADV secret the phone will HMAC with.
 pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> store::DeviceKeys {
     let noise = noise::KeyPair::generate(rng);
-    let identity = noise::KeyPair::generate(rng);
-    let spk = noise::KeyPair::generate(rng);
-    let mut msg = [0u8; 33];
-    msg[0] = 0x05;
-    msg[1..].copy_from_slice(spk.public().as_bytes());
-    let signature = xeddsa::sign_with_rng(identity.secret(), &msg, rng);
+    let identity = to_store(&noise::KeyPair::generate(rng));
+    let signed_pre_key = signed_pre_key(rng, &identity, store::PreKeyId::FIRST);
     let mut adv = [0u8; 32];
     rng.fill_bytes(&mut adv);
     store::DeviceKeys {
         noise: to_store(&noise),
-        identity: to_store(&identity),
-        signed_pre_key: store::SignedPreKey {
-            id: store::PreKeyId::FIRST,
-            key_pair: to_store(&spk),
-            signature: store::Signature::from_bytes(signature),
-        },
+        identity,
+        signed_pre_key,
         registration_id: store::RegistrationId::from_random(rng.next_u32()),
         adv_secret: store::AdvSecret::from_bytes(adv),
+    }
+}
+
+/// A fresh signed pre-key with this id: XEdDSA by the identity key over `05 || public`.
+pub fn signed_pre_key(
+    rng: &mut (impl RngCore + CryptoRng),
+    identity: &store::KeyPair,
+    id: store::PreKeyId,
+) -> store::SignedPreKey {
+    let spk = noise::KeyPair::generate(rng);
+    let mut msg = [0u8; 33];
+    msg[0] = 0x05;
+    msg[1..].copy_from_slice(spk.public().as_bytes());
+    let signature = xeddsa::sign_with_rng(to_noise(identity).secret(), &msg, rng);
+    store::SignedPreKey {
+        id,
+        key_pair: to_store(&spk),
+        signature: store::Signature::from_bytes(signature),
     }
 }
 

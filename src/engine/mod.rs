@@ -20,7 +20,7 @@ mod iq;
 
 pub use close::{CloseReason, LogoutReason, NextStep, ProtocolError};
 pub use config::EngineConfig;
-pub use conn::{Connection, Resume};
+pub use conn::{Connection, Resume, Rotation, rotation};
 pub use event::Event;
 pub use iq::{IqError, IqId};
 pub use pair::PairError;

@@ -35,6 +35,9 @@ pub enum PairCodeError {
     /// A key agreement gave all zeros (a low-order point).
     #[error("the phone sent a weak key")]
     WeakKey,
+    /// A key was derived with another salt than the wrapped key's.
+    #[error("the derived key is for another salt")]
+    SaltMismatch,
     /// The key bundle did not seal (it cannot fail with valid lengths).
     #[error("the key bundle could not be sealed")]
     Seal,
@@ -83,12 +86,64 @@ impl PairCode {
         let s = self.as_str();
         format!("{}-{}", &s[..4], &s[4..])
     }
+}
 
-    fn key(&self, salt: &[u8]) -> Zeroizing<[u8; 32]> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        pbkdf2::pbkdf2_hmac::<Sha256>(&self.0, salt, ITERATIONS, key.as_mut());
-        key
+/// The key a code and a salt derive: PBKDF2-HMAC-SHA256, [`ITERATIONS`] rounds. Costly on
+/// purpose (tens of milliseconds in release builds), so the driver runs it off the async
+/// workers ([`CodeKeyJob`]).
+pub struct CodeKey {
+    salt: [u8; 32],
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl CodeKey {
+    /// The salt it was derived with.
+    pub fn salt(&self) -> &[u8; 32] {
+        &self.salt
     }
+}
+
+impl std::fmt::Debug for CodeKey {
+    /// Redacted: the key unwraps what the code protects.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeKey(<redacted>)")
+    }
+}
+
+/// A derivation to run: [`CodeKeyJob::run`] is pure and slow.
+#[derive(Clone, Debug)]
+pub struct CodeKeyJob {
+    code: PairCode,
+    salt: [u8; 32],
+}
+
+impl CodeKeyJob {
+    /// The derivation of `code` with `salt`.
+    pub fn new(code: &PairCode, salt: [u8; 32]) -> Self {
+        CodeKeyJob {
+            code: code.clone(),
+            salt,
+        }
+    }
+
+    /// Derives the key.
+    pub fn run(&self) -> CodeKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        pbkdf2::pbkdf2_hmac::<Sha256>(&self.code.0, &self.salt, ITERATIONS, key.as_mut());
+        CodeKey {
+            salt: self.salt,
+            key,
+        }
+    }
+}
+
+/// The salt a wrapped key was made with (its first 32 bytes).
+pub fn wrapped_salt(wrapped: &[u8]) -> Result<[u8; 32], PairCodeError> {
+    wrapped
+        .get(..32)
+        .filter(|_| wrapped.len() == WRAPPED_LEN)
+        .and_then(|s| <[u8; 32]>::try_from(s).ok())
+        .ok_or(PairCodeError::WrappedLength(wrapped.len()))
 }
 
 impl std::fmt::Debug for PairCode {
@@ -101,25 +156,35 @@ impl std::fmt::Debug for PairCode {
 /// Wraps an ephemeral public key with the code: what the companion sends in `companion_hello`
 /// and the phone in its `primary_hello`.
 pub fn wrap(code: &PairCode, salt: [u8; 32], iv: [u8; 16], key: &PublicKey) -> [u8; WRAPPED_LEN] {
+    wrap_with(&CodeKeyJob::new(code, salt).run(), iv, key)
+}
+
+/// [`wrap`] with the key derived already.
+pub fn wrap_with(derived: &CodeKey, iv: [u8; 16], key: &PublicKey) -> [u8; WRAPPED_LEN] {
     let mut out = [0u8; WRAPPED_LEN];
-    out[..32].copy_from_slice(&salt);
+    out[..32].copy_from_slice(&derived.salt);
     out[32..48].copy_from_slice(&iv);
     out[48..].copy_from_slice(key.as_bytes());
-    let derived = code.key(&salt);
-    Aes256Ctr::new(derived.as_ref().into(), (&iv).into()).apply_keystream(&mut out[48..]);
+    Aes256Ctr::new(derived.key.as_ref().into(), (&iv).into()).apply_keystream(&mut out[48..]);
     out
 }
 
 /// Unwraps the other side's ephemeral public key.
 pub fn unwrap(code: &PairCode, wrapped: &[u8]) -> Result<PublicKey, PairCodeError> {
-    if wrapped.len() != WRAPPED_LEN {
-        return Err(PairCodeError::WrappedLength(wrapped.len()));
+    let salt = wrapped_salt(wrapped)?;
+    unwrap_with(&CodeKeyJob::new(code, salt).run(), wrapped)
+}
+
+/// [`unwrap`] with the key derived already (from the wrapped key's own salt).
+pub fn unwrap_with(derived: &CodeKey, wrapped: &[u8]) -> Result<PublicKey, PairCodeError> {
+    if wrapped_salt(wrapped)? != derived.salt {
+        return Err(PairCodeError::SaltMismatch);
     }
-    let (salt, rest) = wrapped.split_at(32);
+    let (_, rest) = wrapped.split_at(32);
     let (iv, sealed) = rest.split_at(16);
     let mut key = [0u8; 32];
     key.copy_from_slice(sealed);
-    let derived = code.key(salt);
+    let derived = &derived.key;
     let iv: [u8; 16] = iv
         .try_into()
         .map_err(|_| PairCodeError::WrappedLength(wrapped.len()))?;
@@ -146,15 +211,16 @@ pub struct Finish {
 }
 
 /// The companion's answer to the phone's `primary_hello` (facts §7.4).
+/// `derived` is the code's key for the salt of `primary_wrapped` ([`wrapped_salt`]).
 pub fn finish(
-    code: &PairCode,
+    derived: &CodeKey,
     companion_ephemeral: &SecretKey,
     identity: &KeyPair,
     primary_wrapped: &[u8],
     primary_identity: &PublicKey,
     random: &FinishRandom,
 ) -> Result<Finish, PairCodeError> {
-    let primary_ephemeral = unwrap(code, primary_wrapped)?;
+    let primary_ephemeral = unwrap_with(derived, primary_wrapped)?;
     let shared_e = companion_ephemeral
         .diffie_hellman(&primary_ephemeral)
         .ok_or(PairCodeError::WeakKey)?;
@@ -247,8 +313,15 @@ mod tests {
             bundle_nonce: [8; 12],
             adv_random: [9; 32],
         };
+        // A key for another salt is refused.
+        let other = CodeKeyJob::new(&code, [1; 32]).run();
+        assert_eq!(
+            unwrap_with(&other, &primary_hello),
+            Err(PairCodeError::SaltMismatch)
+        );
+        let derived = CodeKeyJob::new(&code, wrapped_salt(&primary_hello).unwrap()).run();
         let done = finish(
-            &code,
+            &derived,
             &companion_e,
             &identity,
             &primary_hello,

@@ -17,7 +17,7 @@ use wuts_store::gateway::GatewayDevice;
 
 use super::admin::load_user;
 use super::auth::AdminAuth;
-use super::devices::{devices_of, view};
+use super::devices::{self, view};
 use super::qr::QrQuery;
 use super::{ApiError, AppState, events, qr};
 
@@ -43,12 +43,7 @@ pub(crate) async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let user = load_user(&state, &id)?;
-    let devices = devices_of(&state, &user)
-        .await?
-        .iter()
-        .map(|d| view(&state, d))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"success": true, "devices": devices})))
+    devices::listing(&state, &user).await
 }
 
 /// `POST /admin/devices/{device_id}/pair`: starts pairing by QR code.

@@ -205,10 +205,16 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     UserAuth(user): UserAuth,
 ) -> Result<Json<Value>, ApiError> {
-    let devices = devices_of(&state, &user)
+    listing(&state, &user).await
+}
+
+/// The user's devices, oldest first, as `GET /devices` and `GET /admin/users/{id}/devices`
+/// list them.
+pub(crate) async fn listing(state: &Arc<AppState>, user: &User) -> Result<Json<Value>, ApiError> {
+    let devices = devices_of(state, user)
         .await?
         .iter()
-        .map(|d| view(&state, d))
+        .map(|d| view(state, d))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({"success": true, "devices": devices})))
 }

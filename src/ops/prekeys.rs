@@ -82,6 +82,8 @@ pub struct KeyDigest {
     pub registration_id: u32,
     /// Signed pre-key id.
     pub signed_pre_key_id: u32,
+    /// The identity key it holds (empty when the reply left it out).
+    pub identity: Vec<u8>,
     /// Ids of the one-time keys it holds.
     pub pre_key_ids: Vec<u32>,
     /// SHA-1 over identity, signed pre-key, its signature and every one-time key, as the server
@@ -113,9 +115,54 @@ impl IqSpec for Digest {
         Ok(KeyDigest {
             registration_id: be_number(&registration),
             signed_pre_key_id: be_number(&bytes(skey, "id")?),
+            identity: digest
+                .child("identity")
+                .and_then(Node::content_bytes)
+                .map(|b| b.into_owned())
+                .unwrap_or_default(),
             pre_key_ids,
             hash: bytes(digest, "hash")?.into_owned(),
         })
+    }
+}
+
+/// The hash the digest carries, over what the device holds (WA Web `validateLocalKeyBundle`,
+/// whatsapp-rust `compute_key_bundle_digest`): SHA-1 of the identity key, the signed pre-key,
+/// its signature, then each one-time key in the order the server listed their ids.
+pub fn bundle_hash<'a>(
+    identity: &[u8],
+    signed: &store::SignedPreKey,
+    one_time: impl IntoIterator<Item = &'a [u8]>,
+) -> [u8; 20] {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(identity);
+    h.update(signed.key_pair.public.as_bytes());
+    h.update(signed.signature.as_bytes());
+    for key in one_time {
+        h.update(key);
+    }
+    h.finalize().into()
+}
+
+/// `<iq xmlns="encrypt" type="set"><rotate><skey>…</skey></rotate></iq>`: a new signed pre-key
+/// (WA Web `RotateKeyJob`, whatsapp-rust `RotateSignedPreKeySpec`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rotate<'a> {
+    /// The new signed pre-key, signed by the identity key.
+    pub key: &'a store::SignedPreKey,
+}
+
+impl IqSpec for Rotate<'_> {
+    type Output = ();
+
+    fn iq(&self) -> Iq {
+        let rotate = Node::new("rotate").with_children(vec![signed_pre_key(self.key)]);
+        Iq::to_server("encrypt", IqKind::Set, vec![rotate])
+    }
+
+    fn parse(&self, _reply: &Node) -> Result<(), ParseError> {
+        Ok(())
     }
 }
 

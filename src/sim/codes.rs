@@ -104,17 +104,11 @@ impl Shared {
             (tx, node, wait, rx)
         };
         // The account may be new: keep it.
-        tx.send(Command::CodeHello {
+        let command = Command::CodeHello {
             node,
             wait: Box::new(wait),
-        })
-        .await
-        .map_err(|_| PairingError::ConnectionClosed)?;
-        match tokio::time::timeout(self.timing.pair_reply, rx).await {
-            Err(_) => Err(PairingError::Timeout),
-            Ok(Err(_)) => Err(PairingError::ConnectionClosed),
-            Ok(Ok(result)) => result,
-        }
+        };
+        self.await_pairing(&tx, command, rx).await
     }
 
     /// A companion's finish, checked against what the phone kept. A right code spends the

@@ -18,6 +18,7 @@ use tokio::time::{Instant, sleep_until};
 use super::codes::FinishOutcome;
 use super::keys;
 use super::model::{PairedDevice, SimEvent, StreamError};
+use super::offline;
 use super::paircode;
 use super::pairing::{self, PairingError, PendingSign};
 use super::payload::{self, Hello, Registration};
@@ -411,6 +412,11 @@ impl Conn<'_> {
     async fn on_stanza(&mut self, node: Node) -> Result<Flow, ConnError> {
         if node.tag == "xmlstreamend" {
             return Ok(Flow::Close(None));
+        }
+        if let (true, Mode::LoggedIn { jid, .. }) = (node.tag == "ib", &self.mode) {
+            for out in offline::on_ib(self.shared, jid, &node) {
+                self.link.send(&out).await?;
+            }
         }
         if node.tag != "iq" {
             // Acks, receipts, presence and telemetry (<ib><unified_session/>) need no answer.

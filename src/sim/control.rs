@@ -18,6 +18,7 @@ use super::error::Error;
 use super::group_ops;
 use super::model::{Fault, PhoneBehaviour, StreamError};
 use super::pairing::PairingError;
+use super::prekeys;
 use super::shared::Shared;
 use super::shared::unix_now;
 
@@ -46,6 +47,7 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: ControlState) -> R
         .route("/faults", post(inject))
         .route("/logins", get(logins))
         .route("/kicks", get(kicks))
+        .route("/prekeys", get(key_bundle).post(key_fault))
         .with_state(state)
 }
 
@@ -198,6 +200,53 @@ async fn join_request(
     match group_ops::join_request(&app.shared, &req.group, phone, unix_now()) {
         Ok(pending) => Json(json!({ "pending": pending })).into_response(),
         Err(e) => refused(e),
+    }
+}
+
+/// `?jid=DEVICE` of `GET /control/prekeys`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JidQuery {
+    jid: String,
+}
+
+/// `GET /control/prekeys?jid=DEVICE`: the key bundle the server holds for the device.
+async fn key_bundle(
+    State(app): State<ControlState>,
+    query: Result<axum::extract::Query<JidQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(q)) = query else {
+        let body = json!({ "error": "bad_query", "message": "give the device as ?jid=" });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    match prekeys::bundle_info(&app.shared, &q.jid) {
+        Some(info) => Json(info).into_response(),
+        None => error(&Error::UnknownDevice(q.jid)),
+    }
+}
+
+/// `POST /control/prekeys` body: `{"jid", "fault": "corrupt_signed" | "drop" | "consume",
+/// "count"}`.
+#[derive(Deserialize)]
+struct KeyFaultRequest {
+    jid: String,
+    #[serde(flatten)]
+    fault: prekeys::KeyFault,
+}
+
+/// `POST /control/prekeys`: a fault on the server's copy of a device's keys; answers what the
+/// server holds afterwards.
+async fn key_fault(
+    State(app): State<ControlState>,
+    body: Result<Json<KeyFaultRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return rejection(e),
+    };
+    match prekeys::inject(&app.shared, &req.jid, req.fault) {
+        Some(info) => Json(info).into_response(),
+        None => error(&Error::UnknownDevice(req.jid)),
     }
 }
 

@@ -143,6 +143,7 @@ pub(crate) fn notify(st: &mut State, members: &[String], node: &Node, now: u64) 
             st.log_sent(&device, now, node);
             sends.push(tx);
         }
+        super::offline::queue_for_absent(st, phone, node);
     }
     if sends.is_empty() {
         return;

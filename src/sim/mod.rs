@@ -35,6 +35,7 @@
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
 mod audit;
+mod bundle;
 mod codes;
 mod conn;
 mod control;
@@ -44,11 +45,13 @@ pub mod groups;
 mod keys;
 mod legacy;
 pub mod model;
+mod offline;
 pub mod paircode;
 pub mod pairing;
 mod pairing_error;
 pub mod payload;
 mod persist;
+pub mod prekeys;
 mod records;
 mod server;
 mod session;
@@ -253,6 +256,27 @@ impl SandboxHandle {
     pub fn login_counts(&self, jid: &str) -> Vec<Option<i32>> {
         let st = self.shared.lock();
         st.login_counts.get(jid).cloned().unwrap_or_default()
+    }
+
+    /// The notifications sent to the device `jid`, oldest first (the last 256;
+    /// `GET /control/notifications`).
+    pub fn notifications(&self, jid: &str) -> Vec<SentStanza> {
+        self.shared.notifications(jid)
+    }
+
+    /// The key bundle the server holds for the device `jid` (`GET /control/prekeys`).
+    pub fn key_bundle(&self, jid: &str) -> Result<prekeys::KeyBundleInfo, Error> {
+        prekeys::bundle_info(&self.shared, jid).ok_or_else(|| Error::UnknownDevice(jid.into()))
+    }
+
+    /// Corrupts, drops or consumes the server's copy of a device's keys
+    /// (`POST /control/prekeys`); returns what the server holds afterwards.
+    pub fn inject_key_fault(
+        &self,
+        jid: &str,
+        fault: prekeys::KeyFault,
+    ) -> Result<prekeys::KeyBundleInfo, Error> {
+        prekeys::inject(&self.shared, jid, fault).ok_or_else(|| Error::UnknownDevice(jid.into()))
     }
 
     /// How many of the server's pings the device `jid` answered (`Timing::server_ping`).

@@ -323,6 +323,20 @@ pub enum SimEvent {
         /// The device JID if it was logged in.
         jid: Option<String>,
     },
+    /// A device's key bundle upload was accepted.
+    KeysUploaded {
+        /// Device JID.
+        jid: String,
+        /// One-time keys in the upload.
+        prekeys: u32,
+    },
+    /// A device's signed pre-key rotation was accepted.
+    SignedPreKeyRotated {
+        /// Device JID.
+        jid: String,
+        /// The new signed pre-key's id.
+        id: u32,
+    },
     /// A group was created.
     GroupCreated {
         /// Group JID.

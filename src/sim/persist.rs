@@ -358,7 +358,7 @@ mod tests {
             os: Some("wuts".into()),
             paired_at: 5,
             removed: false,
-            prekeys: 3,
+            keys: Default::default(),
             signed_identity: vec![1, 2, 3],
         }
     }

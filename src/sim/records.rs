@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::bundle::{KeyBundle, SignedKey};
 use super::keys::{hex, secret_from_hex, unhex};
 use super::model::{GroupRecord, PhoneBehaviour};
 use super::state::{Account, Device};
@@ -194,8 +195,70 @@ pub(crate) struct DeviceRecord {
     os: Option<String>,
     paired_at: u64,
     removed: bool,
+    /// One-time keys held (older builds kept only this count).
+    #[serde(default)]
     prekeys: u32,
     signed_identity: String,
+    /// The key bundle itself; absent in older records (read as none: the device's digest
+    /// check then uploads it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bundle: Option<BundleRecord>,
+}
+
+/// A device's key bundle as stored: keys in hex.
+#[derive(Serialize, Deserialize)]
+struct BundleRecord {
+    signed: Option<SignedRecord>,
+    one_time: Vec<(u32, String)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedRecord {
+    id: u32,
+    value: String,
+    signature: String,
+}
+
+impl BundleRecord {
+    fn new(b: &KeyBundle) -> Option<Self> {
+        if b.signed.is_none() && b.one_time.is_empty() {
+            return None;
+        }
+        Some(BundleRecord {
+            signed: b.signed.as_ref().map(|s| SignedRecord {
+                id: s.id,
+                value: hex(&s.value),
+                signature: hex(&s.signature),
+            }),
+            one_time: b.one_time.iter().map(|(id, k)| (*id, hex(k))).collect(),
+        })
+    }
+
+    fn into_bundle(self) -> Result<KeyBundle, Damage> {
+        fn fixed<const N: usize>(s: &str) -> Result<[u8; N], Damage> {
+            unhex(s)
+                .and_then(|b| <[u8; N]>::try_from(b.as_slice()).ok())
+                .ok_or(Damage::Field("bundle"))
+        }
+        let signed = match self.signed {
+            Some(s) => Some(SignedKey {
+                id: s.id,
+                value: fixed(&s.value)?,
+                signature: fixed(&s.signature)?,
+            }),
+            None => None,
+        };
+        let one_time = self
+            .one_time
+            .iter()
+            .map(|(id, k)| Ok((*id, fixed(k)?)))
+            .collect::<Result<_, Damage>>()?;
+        Ok(KeyBundle {
+            signed,
+            one_time,
+            ..KeyBundle::default()
+        })
+    }
 }
 
 impl DeviceRecord {
@@ -211,8 +274,9 @@ impl DeviceRecord {
             os: d.os.clone(),
             paired_at: d.paired_at,
             removed: d.removed,
-            prekeys: d.prekeys,
+            prekeys: d.keys.count(),
             signed_identity: hex(&d.signed_identity),
+            bundle: BundleRecord::new(&d.keys),
         }
     }
 
@@ -235,7 +299,11 @@ impl DeviceRecord {
             os: self.os,
             paired_at: self.paired_at,
             removed: self.removed,
-            prekeys: self.prekeys,
+            keys: self
+                .bundle
+                .map(BundleRecord::into_bundle)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

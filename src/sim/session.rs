@@ -1,25 +1,19 @@
 //! IQs of a logged-in device (facts sheet protocol-connection.md 5.5, protocol-binary.md §6):
-//! keepalive, passive/active, pre-key count and upload, group creation, logout. Everything else gets
+//! keepalive, passive/active, pre-keys (count, upload, digest, rotation: `prekeys`), group creation, logout. Everything else gets
 //! 501 `feature-not-implemented`, so an engine that depends on an IQ the sandbox lacks finds
 //! out at once.
 //!
 //! Synchronous: takes the state lock for lookups and updates, returns the stanzas to send.
 
-use std::collections::HashSet;
-
 use super::group_ops;
 use super::groups::{self, Creation};
 use super::model::SimEvent;
-use super::payload::be;
+use super::offline;
+use super::prekeys;
 use super::shared::Shared;
 use super::stanzas::{self, IqError};
 use crate::binary::jid::{SERVER_LID, SERVER_PN};
 use crate::binary::{Jid, Node};
-use crate::noise::{PublicKey, xeddsa};
-
-/// Most one-time pre-keys accepted in one upload: WA Web's `UPLOAD_KEYS_COUNT` (812), the
-/// largest batch any reference client sends.
-pub const MAX_PREKEYS_PER_UPLOAD: usize = 812;
 
 /// Handles one `get`/`set` IQ from device `jid`; returns the stanzas to send back (the reply
 /// first). An IQ without an id cannot be answered and is dropped.
@@ -38,10 +32,10 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
         // Keepalive, with or without Baileys' <ping/> child.
         ("w:p", "get") => vec![stanzas::pong(&id, now)],
         ("passive", "set") => match iq.children().first().map(|c| c.tag.as_str()) {
-            // Going active releases the offline queue, which the sandbox keeps empty, and
-            // tells of state to catch up on (dirty bits).
+            // Going active starts the offline hand-over (`offline`), and tells of state to
+            // catch up on (dirty bits).
             Some("active") => {
-                let mut out = vec![reply(Ok(Vec::new())), stanzas::offline_done(0)];
+                let mut out = vec![reply(Ok(Vec::new())), offline::on_active(shared, jid)];
                 if let Some((kind, ts)) = shared.lock().dirty.get(jid) {
                     out.push(stanzas::dirty(kind, *ts));
                 }
@@ -51,12 +45,18 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
             _ => vec![reply(Err(IqError::BAD_REQUEST))],
         },
         ("encrypt", "get") if iq.child("count").is_some() => {
-            let count = shared.lock().devices.get(jid).map_or(0, |d| d.prekeys);
+            let count = shared.lock().devices.get(jid).map_or(0, |d| d.keys.count());
             let node = Node::new("count").with_attr("value", count.to_string());
             vec![reply(Ok(vec![node]))]
         }
+        ("encrypt", "get") if iq.child("digest").is_some() => {
+            vec![reply(prekeys::digest(shared, jid))]
+        }
         ("encrypt", "set") if iq.child("registration").is_some() => {
-            vec![reply(upload_prekeys(shared, jid, iq))]
+            vec![reply(prekeys::upload(shared, jid, iq))]
+        }
+        ("encrypt", "set") if iq.child("rotate").is_some() => {
+            vec![reply(prekeys::rotate(shared, jid, iq))]
         }
         ("w:g2", "set") if iq.child("create").is_some() => {
             match create_group(shared, jid, iq, now) {
@@ -91,61 +91,6 @@ fn clean(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
         }
         _ => Ok(Vec::new()),
     }
-}
-
-/// Checks a pre-key upload's shape (facts sheet 5.5) against the device's keys and stores the
-/// count: registration id (4 bytes, the one sent at pairing), type `05`, identity (the
-/// device's), 0–812 keys with 3-byte unique ids and 32-byte values, and a signed pre-key whose
-/// signature verifies under the identity.
-fn upload_prekeys(shared: &Shared, jid: &str, iq: &Node) -> Result<Vec<Node>, IqError> {
-    let bad = IqError::BAD_REQUEST;
-    let bytes = |parent: &Node, tag: &str, len: usize| -> Result<Vec<u8>, IqError> {
-        parent
-            .child(tag)
-            .and_then(Node::content_bytes)
-            .map(|b| b.into_owned())
-            .filter(|b| b.len() == len)
-            .ok_or(bad)
-    };
-    let registration = be(&bytes(iq, "registration", 4)?);
-    if bytes(iq, "type", 1)? != [0x05] {
-        return Err(bad);
-    }
-    let identity = PublicKey::from_slice(&bytes(iq, "identity", 32)?).ok_or(bad)?;
-    let list = iq.child("list").ok_or(bad)?;
-    if list.children().len() > MAX_PREKEYS_PER_UPLOAD {
-        return Err(IqError::NOT_ACCEPTABLE);
-    }
-    let mut ids = HashSet::new();
-    for key in list.children() {
-        if key.tag != "key" {
-            return Err(bad);
-        }
-        let id = be(&bytes(key, "id", 3)?);
-        bytes(key, "value", 32)?;
-        if !ids.insert(id) {
-            return Err(bad);
-        }
-    }
-    let skey = iq.child("skey").ok_or(bad)?;
-    bytes(skey, "id", 3)?;
-    let value = bytes(skey, "value", 32)?;
-    let signature = bytes(skey, "signature", 64)?;
-    let mut signed = Vec::with_capacity(33);
-    signed.push(0x05);
-    signed.extend_from_slice(&value);
-    if !xeddsa::verify(&identity, &signed, &signature) {
-        return Err(bad);
-    }
-    let mut st = shared.lock();
-    let device = st.devices.get_mut(jid).ok_or(IqError::NOT_AUTHORIZED)?;
-    if device.identity_key != identity || device.registration_id != registration {
-        return Err(bad);
-    }
-    let added = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-    device.prekeys = device.prekeys.saturating_add(added);
-    shared.persist(|s| s.put_device(device));
-    Ok(Vec::new())
 }
 
 /// A companion logging itself out (whatsmeow `Logout`): `<remove-companion-device jid=own

@@ -284,6 +284,17 @@ impl Shared {
             };
             (tx, command, rx)
         };
+        self.await_pairing(&tx, command, rx).await
+    }
+
+    /// Hands the phone's message (`pair-success`, or a `primary_hello` for a typed code) to
+    /// the companion's connection and waits for the pairing it leads to.
+    pub(crate) async fn await_pairing(
+        &self,
+        tx: &mpsc::Sender<Command>,
+        command: Command,
+        rx: oneshot::Receiver<Result<PairedDevice, PairingError>>,
+    ) -> Result<PairedDevice, PairingError> {
         tx.send(command)
             .await
             .map_err(|_| PairingError::ConnectionClosed)?;
@@ -338,7 +349,7 @@ impl Shared {
             os: registration.os.clone(),
             paired_at: now,
             removed: false,
-            prekeys: 0,
+            keys: Default::default(),
             signed_identity: Vec::new(),
         };
         (node, pending, draft)

@@ -60,8 +60,8 @@ pub(crate) struct Device {
     pub os: Option<String>,
     pub paired_at: u64,
     pub removed: bool,
-    /// One-time pre-keys held for this device.
-    pub prekeys: u32,
+    /// The key bundle the server holds for this device.
+    pub keys: super::bundle::KeyBundle,
     /// The `ADVSignedDeviceIdentity` the device returned in `pair-device-sign`.
     pub signed_identity: Vec<u8>,
 }
@@ -232,6 +232,10 @@ pub(crate) struct State {
     /// Pairing codes companions asked for, by phone number (the latest hello wins).
     pub codes: HashMap<String, LinkCode>,
     pub online: HashMap<String, ConnId>,
+    /// Stanzas kept for devices that were away, by device JID (live only; `offline`).
+    pub offline: HashMap<String, std::collections::VecDeque<Node>>,
+    /// Offline stanzas delivered so far in each device's current hand-over (live only).
+    pub offline_sent: HashMap<String, u32>,
     pub faults: Faults,
     next_iq: u64,
 }
@@ -258,6 +262,8 @@ impl State {
             pongs: HashMap::new(),
             login_counts: HashMap::new(),
             online: HashMap::new(),
+            offline: HashMap::new(),
+            offline_sent: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
         }
@@ -424,7 +430,7 @@ impl State {
             noise_key: hex(d.noise_key.as_bytes()),
             identity_key: hex(d.identity_key.as_bytes()),
             paired_at: d.paired_at,
-            prekeys: d.prekeys,
+            prekeys: d.keys.count(),
             removed: d.removed,
         }
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::error::Error;
-use crate::keys::{DeviceKeys, KeyPair, OneTimePreKey, PairedIdentity, PreKeyId};
+use crate::keys::{DeviceKeys, KeyPair, OneTimePreKey, PairedIdentity, PreKeyId, SignedPreKey};
 use crate::model::{DeviceId, DeviceInfo, DeviceRecord, MetaKey, PreKeyCount};
 use crate::traits::{Credentials, Devices, Flush, Meta, PreKeys};
 
@@ -131,6 +131,13 @@ impl Credentials for MemStore {
                 d.paired = Some(paired.clone());
                 Ok(())
             }
+        })
+    }
+
+    fn replace_signed_pre_key(&self, device: DeviceId, key: &SignedPreKey) -> Result<(), Error> {
+        self.with_device(device, |d| {
+            d.keys.signed_pre_key = key.clone();
+            Ok(())
         })
     }
 }

@@ -41,7 +41,7 @@ use fs2::FileExt;
 
 use crate::codec::RecordError;
 use crate::error::{BackendError, Error, RecordKind};
-use crate::keys::{DeviceKeys, PairedIdentity};
+use crate::keys::{DeviceKeys, PairedIdentity, SignedPreKey};
 use crate::keyspace::{DEVICE_KEY_LEN, device_key, parse_device_prefix, parse_pre_key_key};
 use crate::model::{DeviceId, DeviceInfo, DeviceRecord};
 use crate::record::{self, StoredPreKey};
@@ -446,6 +446,24 @@ impl Credentials for SledStore {
         // Flush even when the identity was already there: a retry after a failed flush must
         // still end with the pairing on disk.
         self.flush_for("save pairing")
+    }
+
+    fn replace_signed_pre_key(&self, device: DeviceId, key: &SignedPreKey) -> Result<(), Error> {
+        let id = device_key(device);
+        let result = self.device_keys.transaction(|devices| {
+            let Some(bytes) = devices.get(id)? else {
+                return abort(Error::UnknownDevice(device));
+            };
+            let mut keys = match record::decode_device_keys(&bytes) {
+                Ok(keys) => keys,
+                Err(source) => return abort(Error::decode(device, RecordKind::DeviceKeys, source)),
+            };
+            keys.signed_pre_key = key.clone();
+            devices.insert(&id, record::encode_device_keys(&keys).as_slice())?;
+            Ok(())
+        });
+        transaction("replace signed pre-key", result)?;
+        self.flush_for("replace signed pre-key")
     }
 }
 

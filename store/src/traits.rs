@@ -14,7 +14,7 @@
 //! and marked **durable** on each method.
 
 use crate::error::Error;
-use crate::keys::{DeviceKeys, OneTimePreKey, PairedIdentity, PreKeyId};
+use crate::keys::{DeviceKeys, OneTimePreKey, PairedIdentity, PreKeyId, SignedPreKey};
 use crate::model::{DeviceId, DeviceInfo, DeviceRecord, MetaKey, PreKeyCount};
 
 /// Creating, listing and removing device slots.
@@ -53,6 +53,10 @@ pub trait Credentials {
     /// Saving the same identity again is a no-op, so a retried write is harmless; a different
     /// identity on an already-paired device fails with [`Error::AlreadyPaired`].
     fn save_pairing(&self, device: DeviceId, paired: &PairedIdentity) -> Result<(), Error>;
+
+    /// Replaces the device's signed pre-key (a rotation), keeping every other key. **Durable**:
+    /// the new key must survive a crash before the server is told of it.
+    fn replace_signed_pre_key(&self, device: DeviceId, key: &SignedPreKey) -> Result<(), Error>;
 }
 
 /// The pool of one-time pre-keys.

@@ -74,6 +74,7 @@ for_each_backend!(
     remove_device_wipes_only_that_device,
     reset_device_starts_over_under_the_same_id,
     concurrent_creation_hands_out_unique_ids,
+    signed_pre_key_is_replaced_alone,
 );
 
 fn created_devices_load_back_with_increasing_ids(store: Arc<dyn Store>) -> TestResult {
@@ -129,6 +130,24 @@ fn pairing_is_saved_idempotent_and_exclusive(store: Arc<dyn Store>) -> TestResul
         Err(Error::AlreadyPaired(d)) if d == device
     ));
     assert_eq!(store.load_device(device)?.paired, Some(identity));
+    Ok(())
+}
+
+fn signed_pre_key_is_replaced_alone(store: Arc<dyn Store>) -> TestResult {
+    let device = store.create_device(&device_keys(1))?;
+    let identity = paired("559984726662:77@s.whatsapp.net");
+    store.save_pairing(device, &identity)?;
+    let mut rotated = device_keys(2).signed_pre_key;
+    rotated.id = pre_key_id(2)?;
+    store.replace_signed_pre_key(device, &rotated)?;
+    let loaded = store.load_device(device)?;
+    assert_eq!(loaded.keys.signed_pre_key, rotated);
+    assert_eq!(loaded.keys.identity, device_keys(1).identity);
+    assert_eq!(loaded.paired, Some(identity));
+    assert!(matches!(
+        store.replace_signed_pre_key(DeviceId::new(999), &rotated),
+        Err(Error::UnknownDevice(_))
+    ));
     Ok(())
 }
 

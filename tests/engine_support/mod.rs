@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::Sha256;
 use wuts::binary::{self, Jid, Node};
-use wuts::engine::{Connection, EngineConfig, Event, keys};
+use wuts::engine::{CloseReason, Connection, EngineConfig, Event, NextStep, keys};
 use wuts::noise::{
     CertChainBuilder, FrameDecoder, KeyPair, PublicKey, Responder, SecretKey, ServerIdentity,
     Transport, xeddsa,
@@ -37,6 +37,8 @@ pub struct World {
     pub device: DeviceId,
     pub config: Arc<EngineConfig>,
     pub account: KeyPair,
+    /// Wall time a new connection starts at.
+    unix: u64,
     rng: StdRng,
 }
 
@@ -63,8 +65,14 @@ impl World {
             device,
             config,
             account,
+            unix: UNIX,
             rng,
         }
+    }
+
+    /// Sets the wall time the next connection starts at.
+    pub fn set_unix(&mut self, unix: u64) {
+        self.unix = unix;
     }
 
     /// A connection and the server side of it, handshake done.
@@ -72,7 +80,10 @@ impl World {
         let record = self.store.load_device(self.device).expect("load");
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut self.rng, &mut seed);
-        let inner = Connection::new(record, self.config.clone(), now, UNIX, seed).expect("conn");
+        // What the driver carries over (the rotation schedule, ...), read from the store.
+        let resume = wuts::client::jobs::resume(self.store.as_ref(), self.device).expect("resume");
+        let inner = Connection::resume(record, self.config.clone(), now, self.unix, seed, resume)
+            .expect("conn");
         let mut conn = Conn {
             inner,
             store: self.store.clone(),
@@ -265,6 +276,26 @@ impl Conn {
                         .expect("pre-keys");
                     self.inner.pre_keys_ready(now, &keys);
                 }
+                Event::DeriveCodeKey(job) => self.inner.code_key_derived(now, job.run()),
+                Event::CheckDigest(digest) => {
+                    let store: &dyn Store = self.store.as_ref();
+                    let held = wuts::client::jobs::listed_pre_keys(
+                        store,
+                        self.device,
+                        &digest.pre_key_ids,
+                    )
+                    .expect("listed keys");
+                    self.inner.digest_keys_loaded(now, &digest, &held);
+                }
+                Event::SaveSignedPreKey(key) => {
+                    let saved = self.store.replace_signed_pre_key(self.device, &key);
+                    self.inner.signed_pre_key_saved(now, saved);
+                }
+                Event::SignedPreKeyRotated { at } => {
+                    let store: &dyn Store = self.store.as_ref();
+                    wuts::client::jobs::record_rotation(store, self.device, at).expect("record");
+                    self.events.push_back(Event::SignedPreKeyRotated { at });
+                }
                 other => self.events.push_back(other),
             }
         }
@@ -312,6 +343,37 @@ pub fn attr(n: &Node, k: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The server's `<digest>` for what the world's store holds: ids `ids`, its hash over them
+/// (`tamper` may change the node before it goes out).
+pub fn digest_reply(world: &World, req: &Node, ids: &[u32]) -> Node {
+    let keys = world.store.load_device(world.device).expect("load").keys;
+    let held =
+        wuts::client::jobs::listed_pre_keys(world.store.as_ref(), world.device, ids).expect("keys");
+    let hash = wuts::ops::prekeys::bundle_hash(
+        keys.identity.public.as_bytes(),
+        &keys.signed_pre_key,
+        held.iter().map(|k| k.key_pair.public.as_bytes().as_slice()),
+    );
+    let id3 = |id: u32| id.to_be_bytes()[1..].to_vec();
+    let digest = Node::new("digest").with_children(vec![
+        Node::new("registration").with_bytes(keys.registration_id.get().to_be_bytes().to_vec()),
+        Node::new("type").with_bytes(vec![5]),
+        Node::new("identity").with_bytes(keys.identity.public.as_bytes().to_vec()),
+        Node::new("skey").with_children(vec![
+            Node::new("id").with_bytes(id3(keys.signed_pre_key.id.get())),
+            Node::new("value").with_bytes(keys.signed_pre_key.key_pair.public.as_bytes().to_vec()),
+            Node::new("signature").with_bytes(keys.signed_pre_key.signature.as_bytes().to_vec()),
+        ]),
+        Node::new("list").with_children(
+            ids.iter()
+                .map(|i| Node::new("id").with_bytes(id3(*i)))
+                .collect(),
+        ),
+        Node::new("hash").with_bytes(hash.to_vec()),
+    ]);
+    result_for(req, vec![digest])
+}
+
 /// The IQ reply the server gives to `req`.
 pub fn result_for(req: &Node, children: Vec<Node>) -> Node {
     Node::new("iq")
@@ -319,4 +381,141 @@ pub fn result_for(req: &Node, children: Vec<Node>) -> Node {
         .with_attr("id", attr(req, "id"))
         .with_attr("type", "result")
         .with_children(children)
+}
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+/// Pairs the world's device; returns the QR string shown first.
+pub fn pair(world: &mut World) -> String {
+    let (mut conn, mut server) = world.connect(S(0));
+    assert!(
+        server.payload.device_pairing_data.is_some(),
+        "registration payload"
+    );
+    server.send(&mut conn, S(0), &pair_device(6));
+    let qr = match events(&mut conn).as_slice() {
+        [
+            Event::Qr {
+                code,
+                ttl,
+                expires_at,
+            },
+        ] => {
+            assert_eq!(*ttl, S(60));
+            assert_eq!(*expires_at, UNIX + 60);
+            code.clone()
+        }
+        other => panic!("expected one QR, got {other:?}"),
+    };
+    let acks = server.recv(&mut conn);
+    assert_eq!(attr(&acks[0], "type"), "result");
+    assert_eq!(attr(&acks[0], "id"), "pd-1");
+    let ps = world.pair_success(&qr, |_| {});
+    server.send(&mut conn, S(5), &ps);
+    let evs = events(&mut conn);
+    assert!(matches!(&evs[..], [Event::Paired { platform, .. }] if platform == "android"));
+    // Saved before the phone hears back.
+    let saved = world
+        .store
+        .load_device(world.device)
+        .unwrap()
+        .paired
+        .unwrap();
+    assert_eq!(saved.jid.to_string(), "5511999990000:7@s.whatsapp.net");
+    assert_eq!(saved.key_index, 19);
+    let sign = server.recv(&mut conn).pop().unwrap();
+    let di = sign
+        .child("pair-device-sign")
+        .unwrap()
+        .child("device-identity")
+        .unwrap();
+    assert_eq!(attr(di, "key-index"), "19");
+    let signed: AdvSignedDeviceIdentity =
+        prost::Message::decode(di.content_bytes().unwrap().as_ref()).unwrap();
+    assert!(
+        signed.account_signature_key.is_none(),
+        "reply leaves the account key out"
+    );
+    let keys = world.store.load_device(world.device).unwrap().keys;
+    let identity = wuts::noise::PublicKey::from_bytes(*keys.identity.public.as_bytes());
+    let msg = [
+        &[6u8, 1][..],
+        signed.details.as_deref().unwrap(),
+        identity.as_bytes(),
+        world.account.public().as_bytes(),
+    ]
+    .concat();
+    assert!(xeddsa::verify(
+        &identity,
+        &msg,
+        signed.device_signature.as_deref().unwrap()
+    ));
+    server.send(
+        &mut conn,
+        S(6),
+        &Node::new("stream:error").with_attr("code", "515"),
+    );
+    let evs = events(&mut conn);
+    assert!(matches!(
+        evs.last(),
+        Some(Event::Closed(CloseReason::RestartRequired))
+    ));
+    assert_eq!(
+        CloseReason::RestartRequired.next_step(),
+        NextStep::ReconnectNow
+    );
+    qr
+}
+
+/// Logs the paired device in; returns the live connection.
+pub fn login(world: &mut World) -> (Conn, Server) {
+    let (mut conn, mut server) = world.connect(S(100));
+    assert_eq!(server.payload.username, Some(5_511_999_990_000));
+    assert_eq!(server.payload.device, Some(7));
+    assert!(server.payload.device_pairing_data.is_none());
+    server.send(
+        &mut conn,
+        S(100),
+        &Node::new("success")
+            .with_attr("t", UNIX.to_string())
+            .with_attr("lid", "100000000000001:7@lid"),
+    );
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::LoggedIn { lid: Some(_) }]
+    ));
+    let sent = server.recv(&mut conn);
+    let kinds: Vec<String> = sent.iter().map(|n| attr(n, "xmlns")).collect();
+    assert_eq!(kinds, ["passive", "encrypt"]);
+    server.send(&mut conn, S(100), &result_for(&sent[0], vec![]));
+    let count = Node::new("count").with_attr("value", "0");
+    server.send(&mut conn, S(100), &result_for(&sent[1], vec![count]));
+    let upload = server.recv(&mut conn).pop().unwrap();
+    let list = upload.child("list").unwrap();
+    assert_eq!(list.children().len(), 812);
+    assert_eq!(
+        upload
+            .child("registration")
+            .unwrap()
+            .content_bytes()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(upload.child("skey").unwrap().children().len(), 3);
+    server.send(&mut conn, S(100), &result_for(&upload, vec![]));
+    // Then the digest, once: the server holds what was uploaded, so nothing more is sent.
+    let digest = server.recv(&mut conn).pop().unwrap();
+    assert!(digest.child("digest").is_some(), "{digest}");
+    let ids: Vec<u32> = (1..=812).collect();
+    server.send(&mut conn, S(100), &digest_reply(world, &digest, &ids));
+    assert!(server.recv(&mut conn).is_empty());
+    // The first login starts the rotation schedule.
+    let evs = events(&mut conn);
+    assert!(
+        evs.iter()
+            .all(|e| matches!(e, Event::SignedPreKeyRotated { .. })),
+        "{evs:?}"
+    );
+    (conn, server)
 }

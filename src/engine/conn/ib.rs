@@ -42,16 +42,64 @@ impl Connection {
             .child("count")
             .and_then(|c| c.attr("value"))
             .and_then(|v| v.as_str().parse::<u32>().ok());
-        if let (true, Some(count), true) = (is_encrypt, count, self.is_logged_in()) {
-            if count < self.config.min_pre_keys && !self.iq.has_internal(Internal::PreKeyUpload) {
-                self.request_pre_keys(self.config.pre_key_batch.1);
-            }
+        if let (true, Some(count)) = (is_encrypt, count) {
+            self.low_pre_keys(count);
         }
     }
 
-    /// `<ib>`: the edge routing info to present on the next connect (facts §5.6), and dirty
-    /// bits, answered as clean.
+    /// A stanza the server kept while we were away (`offline` attribute): counted, and the
+    /// next batch asked for once this one has arrived.
+    pub(super) fn note_offline(&mut self, now: Duration, node: &Node) {
+        let Some(sync) = self.offline.as_mut() else {
+            return;
+        };
+        if node.attr("offline").is_none() {
+            return;
+        }
+        sync.received = sync.received.saturating_add(1);
+        if sync.received >= sync.requested && sync.received < sync.expected {
+            self.request_offline_batch(now);
+        }
+    }
+
+    /// Asks for the next batch of the offline queue (WA Web: 200 at a time).
+    fn request_offline_batch(&mut self, now: Duration) {
+        if let Some(sync) = self.offline.as_mut() {
+            sync.requested = sync.requested.saturating_add(OFFLINE_BATCH);
+            let batch = Node::new("ib").with_children(vec![
+                Node::new("offline_batch").with_attr("count", OFFLINE_BATCH.to_string()),
+            ]);
+            self.send_node(now, &batch);
+        }
+    }
+
+    /// `<ib>`: the offline hand-over (preview, then the end marker), the edge routing info to
+    /// present on the next connect (facts §5.6), and dirty bits, answered as clean.
     pub(super) fn handle_ib(&mut self, now: Duration, node: &Node) {
+        let count = |child: &Node| {
+            child
+                .attr("count")
+                .and_then(|c| c.as_str().parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        // whatsapp-rust `offline_resume.rs`: the server waits for `offline_batch` requests
+        // before delivering a backlog it announced.
+        if let (Some(preview), true) = (node.child("offline_preview"), self.is_logged_in()) {
+            let expected = count(preview);
+            if expected > 0 {
+                self.offline = Some(OfflineSync {
+                    expected,
+                    ..OfflineSync::default()
+                });
+                self.request_offline_batch(now);
+            }
+        }
+        if let Some(done) = node.child("offline") {
+            self.offline = None;
+            let count = count(done);
+            tracing::info!(device = self.device.get(), count, "offline queue delivered");
+            self.events.push_back(Event::OfflineSynced { count });
+        }
         if let (Some(clean), true) = (Clean::answering(node), self.is_logged_in()) {
             let deadline = now + self.config.iq_timeout;
             self.send_internal(now, clean.iq(), Internal::Clean, deadline);
@@ -73,6 +121,20 @@ impl Connection {
             }
         }
     }
+}
+
+/// How many offline stanzas one `offline_batch` asks for (WA Web `WAWebOfflineHandler`).
+const OFFLINE_BATCH: u32 = 200;
+
+/// An offline hand-over in progress.
+#[derive(Debug, Default)]
+pub(super) struct OfflineSync {
+    /// What the preview announced.
+    expected: u32,
+    /// Asked for so far.
+    requested: u32,
+    /// Arrived so far.
+    received: u32,
 }
 
 /// Reads a `<stream:error>` (facts §5.4).

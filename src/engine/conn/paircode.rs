@@ -14,10 +14,10 @@ use crate::binary::Node;
 use crate::engine::event::Event;
 use crate::engine::iq::IqError;
 use crate::engine::keys;
-use crate::engine::paircode::{self, FinishRandom, PairCode};
+use crate::engine::paircode::{self, CodeKey, CodeKeyJob, FinishRandom, PairCode};
 use crate::noise::SecretKey;
 use crate::ops::IqSpec;
-use crate::ops::paircode::{CompanionFinish, CompanionHello, primary_hello};
+use crate::ops::paircode::{CompanionFinish, CompanionHello, PrimaryHello, primary_hello};
 use crate::types::UserJid;
 
 /// `companion_platform_display`: a browser and OS the server knows (facts §7.2).
@@ -25,10 +25,16 @@ const PLATFORM_DISPLAY: &str = "Chrome (Linux)";
 
 /// One code's state on the connection.
 pub(super) struct CodePairing {
-    /// The request sent; its spec reads the reply.
-    hello: CompanionHello,
+    phone: UserJid,
+    /// The request sent, once the code's key is derived; its spec reads the reply.
+    hello: Option<CompanionHello>,
     code: PairCode,
     ephemeral: SecretKey,
+    /// Salt and IV our wrapped ephemeral is made with.
+    salt: [u8; 32],
+    iv: [u8; 16],
+    /// A phone's hello waiting for the key its salt derives.
+    primary: Option<PrimaryHello>,
     /// The ref WhatsApp gave our hello; `None` until it answered.
     reference: Option<String>,
     /// When the code stops being accepted (monotonic); set when WhatsApp accepted the hello.
@@ -74,25 +80,55 @@ impl Connection {
         let code = PairCode::from_random(random);
         let ephemeral = SecretKey::generate(&mut self.rng);
         let (salt, iv): ([u8; 32], [u8; 16]) = (self.rng.r#gen(), self.rng.r#gen());
-        let wrapped = paircode::wrap(&code, salt, iv, &ephemeral.public_key());
-        let hello = CompanionHello {
-            phone,
-            wrapped_ephemeral: wrapped.to_vec(),
-            noise_public: *self.keys.noise.public.as_bytes(),
-            platform_id: crate::engine::pair::CLIENT_TYPE,
-            platform_display: PLATFORM_DISPLAY.to_owned(),
-        };
-        let iq = hello.iq();
+        let job = CodeKeyJob::new(&code, salt);
         self.code = Some(Box::new(CodePairing {
-            hello,
+            phone,
+            hello: None,
             code,
             ephemeral,
+            salt,
+            iv,
+            primary: None,
             reference: None,
             expires: None,
             adv_secret: None,
         }));
-        let deadline = now + self.config.iq_timeout;
-        self.send_internal(now, iq, Internal::PairCodeHello, deadline);
+        // The hello goes out once the driver derived the key (PBKDF2, off the async workers).
+        self.now = self.now.max(now);
+        self.events.push_back(Event::DeriveCodeKey(Box::new(job)));
+    }
+
+    /// The driver ran an [`Event::DeriveCodeKey`]: send the hello it was for, or answer the
+    /// phone's hello it was for. A key for a code since replaced is dropped.
+    pub fn code_key_derived(&mut self, now: Duration, key: CodeKey) {
+        self.now = self.now.max(now);
+        if self.is_closed() {
+            return;
+        }
+        let Some(code) = self.code.as_mut() else {
+            return;
+        };
+        if code.hello.is_none() && key.salt() == &code.salt {
+            let wrapped = paircode::wrap_with(&key, code.iv, &code.ephemeral.public_key());
+            let hello = CompanionHello {
+                phone: code.phone.clone(),
+                wrapped_ephemeral: wrapped.to_vec(),
+                noise_public: *self.keys.noise.public.as_bytes(),
+                platform_id: crate::engine::pair::CLIENT_TYPE,
+                platform_display: PLATFORM_DISPLAY.to_owned(),
+            };
+            let iq = hello.iq();
+            code.hello = Some(hello);
+            let deadline = now + self.config.iq_timeout;
+            return self.send_internal(now, iq, Internal::PairCodeHello, deadline);
+        }
+        let salt = *key.salt();
+        let waiting = code
+            .primary
+            .take_if(|p| paircode::wrapped_salt(&p.wrapped_ephemeral) == Ok(salt));
+        if let Some(hello) = waiting {
+            self.finish_code(now, &key, hello);
+        }
     }
 
     /// The reply to our hello: the ref, and with it the code to show.
@@ -103,10 +139,13 @@ impl Connection {
             return; // replaced by a newer request meanwhile
         };
         let reference = reply.and_then(|node| {
-            code.hello.parse(&node).map_err(|_| IqError::Rejected {
-                code: 500,
-                text: "no link_code_pairing_ref".to_owned(),
-            })
+            code.hello
+                .as_ref()
+                .and_then(|h| h.parse(&node).ok())
+                .ok_or_else(|| IqError::Rejected {
+                    code: 500,
+                    text: "no link_code_pairing_ref".to_owned(),
+                })
         });
         match reference {
             Ok(reference) => {
@@ -168,6 +207,23 @@ impl Connection {
             tracing::info!(device = self.device.get(), "primary_hello for another code");
             return;
         }
+        match paircode::wrapped_salt(&hello.wrapped_ephemeral) {
+            Ok(salt) => {
+                let job = CodeKeyJob::new(&code.code, salt);
+                code.primary = Some(hello);
+                self.events.push_back(Event::DeriveCodeKey(Box::new(job)));
+            }
+            Err(e) => {
+                tracing::warn!(device = self.device.get(), error = %e, "primary_hello refused")
+            }
+        }
+    }
+
+    /// Our finish for the phone's hello, with the key its salt derived.
+    fn finish_code(&mut self, now: Duration, key: &CodeKey, hello: PrimaryHello) {
+        let Some(code) = self.code.as_mut() else {
+            return;
+        };
         let mut random = FinishRandom {
             bundle_salt: [0; 32],
             bundle_nonce: [0; 12],
@@ -179,7 +235,7 @@ impl Connection {
         let identity = keys::to_noise(&self.keys.identity);
         let primary = crate::noise::PublicKey::from_bytes(hello.primary_identity);
         let finished = paircode::finish(
-            &code.code,
+            key,
             &code.ephemeral,
             &identity,
             &hello.wrapped_ephemeral,
@@ -195,7 +251,7 @@ impl Connection {
         };
         code.adv_secret = Some(done.adv_secret);
         let finish = CompanionFinish {
-            phone: code.hello.phone.clone(),
+            phone: code.phone.clone(),
             wrapped_bundle: done.wrapped_bundle,
             identity_public: *identity.public().as_bytes(),
             reference: hello.reference,

@@ -20,7 +20,7 @@ use super::fenced::FencedTx;
 use super::fences::Fences;
 use super::{Epoch, Fence, Incarnation, NodeId, device_sql};
 use crate::error::{Error, RecordKind};
-use crate::keys::{DeviceKeys, OneTimePreKey, PairedIdentity, PreKeyId};
+use crate::keys::{DeviceKeys, OneTimePreKey, PairedIdentity, PreKeyId, SignedPreKey};
 use crate::model::{DeviceId, DeviceInfo, DeviceRecord, MetaKey, PreKeyCount};
 use crate::record::{self, StoredPreKey};
 use crate::traits::{Credentials, Devices, Flush, Meta, PreKeys};
@@ -377,6 +377,20 @@ impl Credentials for PgStore {
                     }
                 },
             }
+            Ok(((), tx))
+        })
+    }
+
+    fn replace_signed_pre_key(&self, device: DeviceId, key: &SignedPreKey) -> Result<(), Error> {
+        let key = key.clone();
+        self.fenced(device, "replace the signed pre-key", move |mut tx| async move {
+            let Some(bytes) = get_in(&mut tx, DEVICE_KEYS, b"").await? else {
+                return Err(Error::UnknownDevice(device));
+            };
+            let mut keys = record::decode_device_keys(&bytes)
+                .map_err(|source| Error::decode(device, RecordKind::DeviceKeys, source))?;
+            keys.signed_pre_key = key;
+            put(&mut tx, DEVICE_KEYS, b"", &record::encode_device_keys(&keys)).await?;
             Ok(((), tx))
         })
     }
