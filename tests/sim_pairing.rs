@@ -274,9 +274,9 @@ async fn a_second_login_replaces_the_first() {
     assert_eq!(logins.len(), 2, "{logins:?}");
     assert!(logins.iter().all(|l| l["jid"] == paired.jid.as_str()));
     assert!(
-        logins
-            .iter()
-            .all(|l| l["source"].as_str().is_some_and(|s| s.starts_with("127.0.0.1:"))),
+        logins.iter().all(|l| l["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("127.0.0.1:"))),
         "{logins:?}"
     );
     let kicks: serde_json::Value = get("kicks").await.unwrap().json().await.unwrap();

@@ -329,11 +329,12 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);
     let rpc = rpc_listener.map(|rpc| http::serve_rpc(rpc, state.clone()));
+    let shutdown = shutdown_signal();
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, "gateway listening");
     // On stdout too, so scripts (and `--listen 127.0.0.1:0`) learn where it is.
     println!("listening on http://{addr}");
-    http::serve(listener, state, shutdown_signal()).await?;
+    http::serve(listener, state, shutdown).await?;
     if let Some(rpc) = rpc {
         let _ = rpc.await;
     }
@@ -351,26 +352,45 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM on Unix (what container runtimes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ctrl-C, or SIGTERM on Unix (what container runtimes send). The handlers are installed
+/// when this is called, not when the future is first polled: a signal that arrives right
+/// after "listening on" is printed must stop the gateway cleanly, not kill it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let mut handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match handlers.0.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match handlers.1.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = int => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -383,16 +383,26 @@ impl Credentials for PgStore {
 
     fn replace_signed_pre_key(&self, device: DeviceId, key: &SignedPreKey) -> Result<(), Error> {
         let key = key.clone();
-        self.fenced(device, "replace the signed pre-key", move |mut tx| async move {
-            let Some(bytes) = get_in(&mut tx, DEVICE_KEYS, b"").await? else {
-                return Err(Error::UnknownDevice(device));
-            };
-            let mut keys = record::decode_device_keys(&bytes)
-                .map_err(|source| Error::decode(device, RecordKind::DeviceKeys, source))?;
-            keys.signed_pre_key = key;
-            put(&mut tx, DEVICE_KEYS, b"", &record::encode_device_keys(&keys)).await?;
-            Ok(((), tx))
-        })
+        self.fenced(
+            device,
+            "replace the signed pre-key",
+            move |mut tx| async move {
+                let Some(bytes) = get_in(&mut tx, DEVICE_KEYS, b"").await? else {
+                    return Err(Error::UnknownDevice(device));
+                };
+                let mut keys = record::decode_device_keys(&bytes)
+                    .map_err(|source| Error::decode(device, RecordKind::DeviceKeys, source))?;
+                keys.signed_pre_key = key;
+                put(
+                    &mut tx,
+                    DEVICE_KEYS,
+                    b"",
+                    &record::encode_device_keys(&keys),
+                )
+                .await?;
+                Ok(((), tx))
+            },
+        )
     }
 }
 
