@@ -501,6 +501,9 @@ impl Driver {
         }
         while let Some(bytes) = l.conn.poll_transmit() {
             if l.socket.send(Message::Binary(bytes.into())).await.is_err() {
+                // The server may have said why before closing (a `<stream:error>`, such as
+                // `replaced`): read what has arrived already, then call it the end.
+                wait::read_buffered(l, base.elapsed());
                 l.conn.handle_eof(base.elapsed());
                 break;
             }

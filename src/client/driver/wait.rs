@@ -34,6 +34,16 @@ pub(super) async fn next_message(live: &mut Option<Live>) -> Option<Result<Messa
     }
 }
 
+/// Feeds the connection every message the socket has received already, without waiting.
+pub(super) fn read_buffered(live: &mut Live, now: std::time::Duration) {
+    use futures_util::FutureExt as _;
+    while let Some(Some(Ok(message))) = live.socket.next().now_or_never() {
+        if let Message::Binary(bytes) = message {
+            live.conn.handle_bytes(now, &bytes);
+        }
+    }
+}
+
 pub(super) async fn connected(connecting: &mut Option<Connecting>) -> Option<Socket> {
     match connecting {
         Some(c) => c.await,
