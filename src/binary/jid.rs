@@ -162,6 +162,15 @@ impl<'a> JidRef<'a> {
 
     /// Copies the JID out of the frame.
     pub fn to_owned(&self) -> Jid {
+        Jid {
+            user: super::node::text_of(self.user),
+            ..self.owned_except_user()
+        }
+    }
+
+    /// The owned JID with an empty user, for the owned decoder to fill in place.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(super) fn owned_except_user(&self) -> Jid {
         let server = match self.server {
             Str::Static(s) => Cow::Borrowed(s),
             other => match known_server(&other.as_str()) {
@@ -170,7 +179,7 @@ impl<'a> JidRef<'a> {
             },
         };
         Jid {
-            user: super::node::text_of(self.user),
+            user: Text::EMPTY,
             server,
             agent: self.agent,
             device: self.device,
