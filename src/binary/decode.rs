@@ -481,7 +481,7 @@ impl<'a> Reader<'a> {
                         what: "packed string header (odd length with no data)",
                     });
                 }
-                packed::validate(packing, data, odd, data_at)?;
+                packed::validate_in(packing, self.data, data_at, data, odd)?;
                 Ok(Some(Str::Packed { packing, data, odd }))
             }
             BINARY_8 | BINARY_20 | BINARY_32 => {
