@@ -172,7 +172,9 @@ impl<'a> JidRef<'a> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(super) fn owned_except_user(&self) -> Jid {
         let server = match self.server {
+            // A token's text is static already: no need to look it up among the known servers.
             Str::Static(s) => Cow::Borrowed(s),
+            Str::Token(t) => Cow::Borrowed(t.text()),
             other => match known_server(&other.as_str()) {
                 Some(s) => Cow::Borrowed(s),
                 None => Cow::Owned(other.as_str().into_owned()),

@@ -84,8 +84,10 @@ impl Reader<'_> {
                 }
             }
             n => {
-                // `n` is bounded by the bytes left (`node_head`).
-                let mut v = vec![EMPTY_ATTR; n];
+                // `n` is bounded by the bytes left (`node_head`). Not `vec![EMPTY_ATTR; n]`,
+                // which clones the placeholder through its drop-aware `Clone` (perf: 6 %).
+                let mut v = Vec::with_capacity(n);
+                v.resize_with(n, || EMPTY_ATTR);
                 for slot in &mut v {
                     self.fill_attr(slot)?;
                 }
