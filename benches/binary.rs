@@ -42,7 +42,8 @@ impl Corpus {
         // (and whatsapp-rust's) make them: neither encoder parses them again.
         let ours: Vec<Node> = parsed.into_iter().map(Node::with_typed_jids).collect();
         let theirs = ours.iter().map(theirs).collect();
-        let ours: Vec<Node> = ours.to_vec();
+        // `deep_copy`, not `clone`: a clone would share the payloads where they were parsed.
+        let ours: Vec<Node> = ours.iter().map(Node::deep_copy).collect();
         let frames = ours
             .iter()
             .map(|n| binary::encode_to_vec(n).expect("encodes"))
@@ -73,7 +74,7 @@ fn theirs(n: &Node) -> wa::Node {
     }
     let content = match &n.content {
         Content::None => None,
-        Content::Bytes(b) => Some(wa::NodeContent::Bytes(b.clone())),
+        Content::Bytes(b) => Some(wa::NodeContent::Bytes(b.to_vec())),
         Content::Str(s) => Some(wa::NodeContent::String(s.to_string().into())),
         Content::Jid(j) => Some(wa::NodeContent::String(j.to_string().into())),
         Content::Nodes(c) => Some(wa::NodeContent::Nodes(c.iter().map(theirs).collect())),

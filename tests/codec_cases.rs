@@ -240,7 +240,7 @@ fn empty_tags_and_empty_strings() {
     assert_eq!(enc(&n), "00f804fc0178fc0161fc00fc00");
     let back = decode_owned(&encode_to_vec(&n).expect("enc")).expect("dec");
     assert_eq!(back.attr("a"), Some(&AttrValue::Str("".into())));
-    assert_eq!(back.content, Content::Bytes(vec![]));
+    assert_eq!(back.content, Content::Bytes(vec![].into()));
 }
 
 #[test]

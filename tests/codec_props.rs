@@ -114,7 +114,7 @@ fn node() -> impl Strategy<Value = Node> {
         prop::collection::vec((text(), text()), 0..5),
         prop_oneof![
             Just(Content::None),
-            prop::collection::vec(any::<u8>(), 0..300).prop_map(Content::Bytes),
+            prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| Content::Bytes(b.into())),
             text().prop_map(|s| Content::Str(s.into())),
         ],
     )
@@ -159,7 +159,8 @@ fn normal(n: &Node) -> Node {
             _ => Content::Bytes(
                 n.content_bytes()
                     .map(|b| b.into_owned())
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    .into(),
             ),
         },
     }

@@ -27,7 +27,7 @@ enum AttrsRepr {
     Heap(Vec<(Text, AttrValue)>),
 }
 
-const EMPTY_ATTR: (Text, AttrValue) = (Text::EMPTY, AttrValue::Str(Text::EMPTY));
+pub(super) const EMPTY_ATTR: (Text, AttrValue) = (Text::EMPTY, AttrValue::Str(Text::EMPTY));
 
 impl Default for AttrsRepr {
     fn default() -> Self {

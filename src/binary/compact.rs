@@ -15,6 +15,7 @@ use super::classify::{MAX_PACKABLE_TOKEN, inline_class};
 use super::encode::token;
 use super::packed::{self, Packing};
 use super::tokens::{DOUBLE_BYTE, SINGLE_BYTE};
+use super::value::Str;
 
 /// Longest text kept inside a [`Text`] (longer text goes to the heap). At most 31: the length
 /// shares its byte with the class bits.
@@ -138,17 +139,56 @@ impl Text {
 
     /// Inline text of `n` bytes from `buf`, classified now.
     fn inline(buf: [u8; INLINE], n: usize) -> Text {
-        let (packing, maybe_jid) = inline_class(&buf[..n]);
-        let mut meta = n as u8 & LEN_MASK;
-        meta |= match packing {
-            Some(Packing::Nibble) => NIBBLE_BIT,
-            Some(Packing::Hex) => HEX_BIT,
-            None => 0,
-        };
-        if !maybe_jid {
-            meta |= NOT_JID_BIT;
+        Text(Repr::Inline {
+            meta: meta_of(&buf[..n]),
+            buf,
+        })
+    }
+
+    /// Sets this text to a string read from a frame, written where the text lies.
+    ///
+    /// Why in place: a `Text` made on the stack and then moved into a node is written in pieces
+    /// (variant, length byte, bytes) and read back whole, and the wide load waits for the
+    /// pieces to reach the cache (store forwarding fails; perf: about a third of `fill_node`).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn set_from_frame(&mut self, s: Str<'_>) {
+        match s {
+            Str::Token(t) => self.0 = Repr::Token(t),
+            // Longer than any packable token, and short enough to sit inline.
+            Str::Packed { packing, data, odd }
+                if data.len() * 2 <= INLINE && data.len() * 2 > MAX_PACKABLE_TOKEN + 1 =>
+            {
+                self.0 = Repr::Inline {
+                    meta: 0,
+                    buf: [0; INLINE],
+                };
+                if let Repr::Inline { meta, buf } = &mut self.0 {
+                    let n = packed::unpack_bytes(packing, data, odd, buf).unwrap_or(0);
+                    *meta = match packing {
+                        // Nibble digits need no scan: nibble packing comes first, and no '@'.
+                        Packing::Nibble => n as u8 & LEN_MASK | NIBBLE_BIT | NOT_JID_BIT,
+                        // Hex digits that are all decimal pack as nibbles: scan.
+                        Packing::Hex => meta_of(&buf[..n]),
+                    };
+                }
+            }
+            Str::Raw(t) | Str::Static(t) => match token(t).and_then(Token::by_code) {
+                Some(tok) => self.0 = Repr::Token(tok),
+                None if t.len() <= INLINE => {
+                    self.0 = Repr::Inline {
+                        meta: 0,
+                        buf: [0; INLINE],
+                    };
+                    if let Repr::Inline { meta, buf } = &mut self.0 {
+                        let n = t.len();
+                        buf[..n].copy_from_slice(t.as_bytes());
+                        *meta = meta_of(&buf[..n]);
+                    }
+                }
+                None => self.0 = Repr::Heap(t.into()),
+            },
+            other => *self = super::node::text_of(other),
         }
-        Text(Repr::Inline { meta, buf })
     }
 
     /// For the encoder: the class of an inline text; `None` for a token or heap text.
@@ -200,6 +240,7 @@ impl Text {
     /// Packed digits from a frame, unpacked straight into the inline buffer (no `str` is built,
     /// so no UTF-8 check). `None` when the text is longer than [`INLINE`], or short enough to
     /// be a token: the caller then takes [`Text::from_packed`].
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn from_packed_data(packing: Packing, data: &[u8], odd: bool) -> Option<Text> {
         let mut buf = [0; INLINE];
         let n = packed::unpack_bytes(packing, data, odd, &mut buf)?;
@@ -218,6 +259,7 @@ impl Text {
     }
 
     /// A token (from a decoded frame).
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn from_token(t: &'static Token) -> Text {
         Text(Repr::Token(t))
     }
@@ -250,6 +292,22 @@ impl Text {
             Repr::Heap(s) => s.as_bytes(),
         }
     }
+}
+
+/// An inline text's length and class bits (see [`Class`]).
+#[inline]
+fn meta_of(b: &[u8]) -> u8 {
+    let (packing, maybe_jid) = inline_class(b);
+    let mut meta = b.len() as u8 & LEN_MASK;
+    meta |= match packing {
+        Some(Packing::Nibble) => NIBBLE_BIT,
+        Some(Packing::Hex) => HEX_BIT,
+        None => 0,
+    };
+    if !maybe_jid {
+        meta |= NOT_JID_BIT;
+    }
+    meta
 }
 
 impl Default for Text {

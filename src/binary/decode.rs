@@ -423,7 +423,13 @@ impl<'a> Reader<'a> {
     }
 
     /// A string or JID value; `None` for the null string.
-    #[inline]
+    ///
+    /// This and the string readers below are inlined into the node readers in optimised
+    /// builds: called, they returned their results through memory, written in pieces and read
+    /// back whole, which stalled store forwarding (perf: a third of `Reader::node`). Not in
+    /// unoptimised builds, where every inlined call keeps its own stack slots and the
+    /// recursion to `MAX_DEPTH` overflowed a test thread's stack.
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn value(&mut self, what: &'static str) -> Result<Option<Value<'a>>, Error> {
         let at = self.pos;
         let tag = self.u8(what)?;
@@ -437,14 +443,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A plain string; JID forms are refused here. `None` for the null string.
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn string(&mut self, what: &'static str) -> Result<Option<Str<'a>>, Error> {
         let at = self.pos;
         let tag = self.u8(what)?;
         self.string_tagged(tag, at, what)
     }
 
-    #[inline]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn string_tagged(
         &mut self,
         tag: u8,
@@ -475,7 +481,7 @@ impl<'a> Reader<'a> {
                         what: "packed string header (odd length with no data)",
                     });
                 }
-                packed::validate(packing, data, odd, data_at)?;
+                packed::validate_in(packing, self.data, data_at, data, odd)?;
                 Ok(Some(Str::Packed { packing, data, odd }))
             }
             BINARY_8 | BINARY_20 | BINARY_32 => {
@@ -493,6 +499,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn jid_pair(&mut self, at: usize) -> Result<JidRef<'a>, Error> {
         let user = self.string("JID user")?.unwrap_or(Str::Static(""));
         let server = self

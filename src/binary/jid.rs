@@ -162,15 +162,26 @@ impl<'a> JidRef<'a> {
 
     /// Copies the JID out of the frame.
     pub fn to_owned(&self) -> Jid {
+        Jid {
+            user: super::node::text_of(self.user),
+            ..self.owned_except_user()
+        }
+    }
+
+    /// The owned JID with an empty user, for the owned decoder to fill in place.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(super) fn owned_except_user(&self) -> Jid {
         let server = match self.server {
+            // A token's text is static already: no need to look it up among the known servers.
             Str::Static(s) => Cow::Borrowed(s),
+            Str::Token(t) => Cow::Borrowed(t.text()),
             other => match known_server(&other.as_str()) {
                 Some(s) => Cow::Borrowed(s),
                 None => Cow::Owned(other.as_str().into_owned()),
             },
         };
         Jid {
-            user: super::node::text_of(self.user),
+            user: Text::EMPTY,
             server,
             agent: self.agent,
             device: self.device,

@@ -93,7 +93,11 @@ fn node(v: &Json, path: String, depth: usize) -> Result<Node, JsonError> {
                 .and_then(Json::as_str)
                 .filter(|_| m.len() == 1)
                 .ok_or_else(|| shape(&path, "object content must be {\"hex\": \"...\"}"))?;
-            Content::Bytes(decode_hex(hex).ok_or_else(|| shape(&path, "invalid hex content"))?)
+            Content::Bytes(
+                decode_hex(hex)
+                    .ok_or_else(|| shape(&path, "invalid hex content"))?
+                    .into(),
+            )
         }
         Some(_) => {
             return Err(shape(

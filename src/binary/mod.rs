@@ -26,6 +26,7 @@ pub mod json;
 mod node;
 mod owned;
 mod packed;
+mod payload;
 mod text;
 #[allow(dead_code)]
 mod token_hash;
@@ -46,6 +47,7 @@ pub use jid::{Jid, JidRef, ParseJidError};
 pub use node::{AttrValue, Content, Node};
 pub use owned::decode_owned;
 pub use packed::{PACKED_MAX, Packing};
+pub use payload::Payload;
 pub use value::{Str, Value, sum_strings};
 
 /// Deepest nesting the decoder and encoder accept. Real stanzas nest fewer than 10 levels.

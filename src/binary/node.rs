@@ -13,6 +13,7 @@ use super::classify::{Form, classify};
 use super::compact::Text;
 use super::decode::{ContentRef, NodeRef};
 use super::jid::Jid;
+use super::payload::Payload;
 use super::value::{Str, Value};
 
 /// A stanza node: tag, ordered attributes, content.
@@ -43,7 +44,7 @@ pub enum Content {
     #[default]
     None,
     /// Opaque bytes, sent as they are.
-    Bytes(Vec<u8>),
+    Bytes(Payload),
     /// Text, encoded with the string rules like an attribute value.
     Str(Text),
     /// A typed JID.
@@ -134,7 +135,7 @@ impl Node {
 
     /// Sets bytes as the content (builder style).
     pub fn with_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.content = Content::Bytes(bytes.into());
+        self.content = Content::Bytes(Payload::from(bytes.into()));
         self
     }
 
@@ -170,6 +171,30 @@ impl Node {
         self
     }
 
+    /// A copy that shares nothing with this node: payloads are copied too, where `clone`
+    /// shares them. For benches, which lay out their input as freshly built nodes would be.
+    /// Nodes nested deeper than [`MAX_DEPTH`] are cloned (the recursion is bounded).
+    pub fn deep_copy(&self) -> Node {
+        self.deep_copy_at(0)
+    }
+
+    fn deep_copy_at(&self, depth: usize) -> Node {
+        if depth >= MAX_DEPTH {
+            return self.clone();
+        }
+        Node {
+            tag: self.tag.clone(),
+            attrs: self.attrs.clone(),
+            content: match &self.content {
+                Content::Bytes(b) => Content::Bytes(b.to_vec().into()),
+                Content::Nodes(c) => {
+                    Content::Nodes(c.iter().map(|n| n.deep_copy_at(depth + 1)).collect())
+                }
+                other => other.clone(),
+            },
+        }
+    }
+
     /// The value of attribute `key`.
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
         self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
@@ -200,6 +225,7 @@ impl Node {
 }
 
 /// An owned copy of a string from a frame: tokens stay codes, short text goes inline.
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn text_of(s: Str<'_>) -> Text {
     match s {
         Str::Token(c) => Text::from_token(c),
@@ -210,6 +236,7 @@ pub(super) fn text_of(s: Str<'_>) -> Text {
 }
 
 impl From<Value<'_>> for AttrValue {
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn from(v: Value<'_>) -> Self {
         match v {
             Value::Str(s) => AttrValue::Str(text_of(s)),
@@ -222,7 +249,7 @@ impl From<NodeRef<'_, '_>> for Node {
     fn from(n: NodeRef<'_, '_>) -> Self {
         let content = match n.content() {
             ContentRef::None => Content::None,
-            ContentRef::Bytes(b) => Content::Bytes(b.to_vec()),
+            ContentRef::Bytes(b) => Content::Bytes(b.into()),
             ContentRef::Value(Value::Str(s)) => Content::Str(text_of(s)),
             ContentRef::Value(Value::Jid(j)) => Content::Jid(j.to_owned()),
             // Depth is bounded by the decoder's MAX_DEPTH, so this recursion is too.

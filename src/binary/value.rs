@@ -62,25 +62,7 @@ impl<'a> Str<'a> {
             Str::Token(t) => f(t.text()),
             Str::Static(s) => f(s),
             Str::Raw(s) => f(s),
-            Str::Packed { packing, data, odd } => {
-                // Most packed strings (numbers, ids, JID users) fit 32 characters: a small
-                // buffer spares zeroing the largest one for each.
-                let mut small = [0u8; 32];
-                if let Some(s) = packed::unpack_validated(packing, data, odd, &mut small) {
-                    return f(s);
-                }
-                let mut buf = [0u8; packed::UNPACKED_MAX];
-                match packed::unpack_validated(packing, data, odd, &mut buf) {
-                    Some(s) => f(s),
-                    None => {
-                        // Longer than a decoded packed string can be (built by hand): unpack
-                        // the slow way. Invalid digits would only leave the text short.
-                        let mut s = String::new();
-                        let _ = packed::unpack(packing, data, odd, 0, &mut s);
-                        f(&s)
-                    }
-                }
-            }
+            Str::Packed { packing, data, odd } => with_packed(packing, data, odd, f),
         }
     }
 
@@ -189,6 +171,34 @@ impl fmt::Display for Value<'_> {
         match self {
             Value::Str(s) => fmt::Display::fmt(s, f),
             Value::Jid(j) => fmt::Display::fmt(j, f),
+        }
+    }
+}
+
+/// Unpacks a packed string on the stack and calls `f` with its text. Kept out of line: its
+/// buffers would otherwise give every caller of [`Str::with_text`] a large frame to set up,
+/// even for a token.
+#[inline(never)]
+fn with_packed<R>(packing: Packing, data: &[u8], odd: bool, f: impl FnOnce(&str) -> R) -> R {
+    // Most packed strings (numbers, ids, JID users) fit 16 or 32 characters: small buffers
+    // spare zeroing the largest one, and `from_utf8` checks them in one or two steps.
+    let mut tiny = packed::UnpackBuf::<16>::new();
+    if let Some(s) = packed::unpack_validated(packing, data, odd, &mut tiny) {
+        return f(s);
+    }
+    let mut small = packed::UnpackBuf::<32>::new();
+    if let Some(s) = packed::unpack_validated(packing, data, odd, &mut small) {
+        return f(s);
+    }
+    let mut buf = packed::UnpackBuf::<256>::new();
+    match packed::unpack_validated(packing, data, odd, &mut buf) {
+        Some(s) => f(s),
+        None => {
+            // Longer than a decoded packed string can be (built by hand): unpack the slow
+            // way. Invalid digits would only leave the text short.
+            let mut s = String::new();
+            let _ = packed::unpack(packing, data, odd, 0, &mut s);
+            f(&s)
         }
     }
 }

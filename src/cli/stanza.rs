@@ -178,7 +178,8 @@ fn bench(file: &PathBuf, runs: usize, min: Duration, modes: &[Measure]) -> io::R
     // values they were parsed from (whose gaps made every first touch a cache miss).
     let nodes: Vec<Node> = nodes.into_iter().map(Node::with_typed_jids).collect();
     let nodes = {
-        let copy = nodes.to_vec();
+        // `deep_copy`, not `clone`: a clone would share the payloads where they were parsed.
+        let copy: Vec<Node> = nodes.iter().map(Node::deep_copy).collect();
         drop(nodes);
         copy
     };

@@ -389,7 +389,7 @@ fn bytes_child(tag: &str, value: &str) -> Node {
     Node {
         tag: tag.into(),
         attrs: Default::default(),
-        content: Content::Bytes(value.as_bytes().to_vec()),
+        content: Content::Bytes(value.as_bytes().into()),
     }
 }
 
