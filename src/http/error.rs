@@ -92,11 +92,17 @@ pub enum ErrorCode {
     InviteInvalid,
     /// 410: the invite was revoked (the link was reset) or has expired (WhatsApp's 410 `gone`).
     InviteRevoked,
+    /// 409: the group already belongs to a community (WhatsApp's 409 `conflict` on a link).
+    GroupAlreadyLinked,
+    /// 422: WhatsApp refused a community request (its 406 `not-acceptable`): the group in the
+    /// path is not a community, the group to link is a community, or it is the community's
+    /// announcement group, which cannot be unlinked.
+    CommunityRefused,
 }
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::DeviceIdRequired,
@@ -124,6 +130,8 @@ impl ErrorCode {
         ErrorCode::NotAParticipant,
         ErrorCode::InviteInvalid,
         ErrorCode::InviteRevoked,
+        ErrorCode::GroupAlreadyLinked,
+        ErrorCode::CommunityRefused,
     ];
 
     /// The code as clients see it.
@@ -156,6 +164,8 @@ impl ErrorCode {
             ErrorCode::NotAParticipant => "NOT_A_PARTICIPANT",
             ErrorCode::InviteInvalid => "INVITE_INVALID",
             ErrorCode::InviteRevoked => "INVITE_REVOKED",
+            ErrorCode::GroupAlreadyLinked => "GROUP_ALREADY_LINKED",
+            ErrorCode::CommunityRefused => "COMMUNITY_REFUSED",
         }
     }
 
@@ -187,6 +197,8 @@ impl ErrorCode {
             ErrorCode::GroupNotFound | ErrorCode::InviteInvalid => StatusCode::NOT_FOUND,
             ErrorCode::NotGroupAdmin | ErrorCode::NotAParticipant => StatusCode::FORBIDDEN,
             ErrorCode::InviteRevoked => StatusCode::GONE,
+            ErrorCode::GroupAlreadyLinked => StatusCode::CONFLICT,
+            ErrorCode::CommunityRefused => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

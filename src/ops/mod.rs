@@ -186,6 +186,9 @@ pub enum Problem {
     /// A community cannot be created inside another community.
     #[error("a community cannot be created inside another community")]
     CommunityInCommunity,
+    /// A community cannot be linked to (or unlinked from) itself.
+    #[error("must be another group than the community itself")]
+    LinkToItself,
 }
 
 /// A numeric attribute.

@@ -53,6 +53,10 @@ pub(crate) fn run(shared: &Shared, phone: &str, iq: &Node, now: u64) -> Option<O
         };
         return Some((groups_jid, result));
     }
+    let to_text = to.to_string();
+    if let Some(result) = super::community_ops::run(shared, &mut st, &actor, &to_text, iq, now) {
+        return Some((to, result));
+    }
     let parsed = groups::request::parse(iq);
     let (group, request) = match parsed {
         Ok(Some(found)) => found,
@@ -239,13 +243,15 @@ pub(crate) struct Action {
     /// The member who acts (digits).
     pub actor_phone: String,
     /// `add`, `remove`, `promote`, `demote`, `subject`, `description`, `announce`, `locked`,
-    /// `join_approval`, `member_add_mode`, `ephemeral`, `invite_reset`, `leave`.
+    /// `join_approval`, `member_add_mode`, `ephemeral`, `invite_reset`, `leave`, and on a
+    /// community `link` / `unlink` (the group's JID in `value`).
     pub action: String,
     /// Phone numbers or JIDs, for the participant actions.
     #[serde(default)]
     pub participants: Vec<String>,
     /// The new value: text for subject, description and member_add_mode (`admin_add` /
-    /// `all_member_add`), true/false for the switches, seconds for ephemeral.
+    /// `all_member_add`), true/false for the switches, seconds for ephemeral, a group JID for
+    /// link and unlink.
     #[serde(default)]
     pub value: Option<serde_json::Value>,
 }
@@ -337,6 +343,24 @@ pub(crate) fn action_iq(a: &Action) -> Result<Node, String> {
             )
         }
         "invite_reset" => (group, Node::new("invite")),
+        "link" | "unlink" => {
+            let target: Jid = text()?
+                .parse()
+                .map_err(|_| "value must be the group's JID (…@g.us)".to_owned())?;
+            let target = Node::new("group").with_attr("jid", target);
+            let child = if a.action == "link" {
+                Node::new("links").with_children(vec![
+                    Node::new("link")
+                        .with_attr("link_type", "sub_group")
+                        .with_children(vec![target]),
+                ])
+            } else {
+                Node::new("unlink")
+                    .with_attr("unlink_type", "sub_group")
+                    .with_children(vec![target])
+            };
+            (group, child)
+        }
         "leave" => (
             stanzas::group_server_jid(),
             Node::new("leave").with_children(vec![Node::new("group").with_attr("id", group)]),

@@ -35,6 +35,7 @@
 //! Start one with [`Sandbox::start`]; drive it with the [`SandboxHandle`] or over HTTP.
 
 mod codes;
+mod community_ops;
 mod conn;
 mod control;
 mod error;

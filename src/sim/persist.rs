@@ -388,6 +388,7 @@ mod tests {
             revoked_codes: Vec::new(),
             requests: Vec::new(),
             linked_groups: Vec::new(),
+            default_sub_group: false,
         }
     }
 

@@ -284,6 +284,7 @@ pub fn create(
         revoked_codes: Vec::new(),
         requests: Vec::new(),
         linked_groups: Vec::new(),
+        default_sub_group: false,
     })
 }
 
@@ -371,6 +372,9 @@ pub fn group_node(g: &GroupRecord, with_failed: bool) -> Node {
     }
     if let Some(parent) = &g.linked_parent {
         children.push(Node::new("linked_parent").with_attr("jid", jid(parent)));
+    }
+    if g.default_sub_group {
+        children.push(Node::new("default_sub_group"));
     }
     let creator = jid(&g.creator);
     Node::new("group")
