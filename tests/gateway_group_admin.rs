@@ -279,3 +279,94 @@ async fn status_style_answers_in_its_envelope() {
     assert_eq!(body["error_code"], "NOT_GROUP_ADMIN");
     w.gw.stop().await;
 }
+
+/// Sends `raw` (JSON text, kept byte for byte) with an `Idempotency-Key`.
+async fn raw(
+    w: &World,
+    method: reqwest::Method,
+    path: &str,
+    raw: &str,
+    key: &str,
+) -> (u16, bool, Value) {
+    let response =
+        w.gw.http
+            .request(method, format!("{}{path}", w.gw.url))
+            .bearer_auth(&w.ana.token)
+            .header("Idempotency-Key", key)
+            .header("Content-Type", "application/json")
+            .body(raw.to_owned())
+            .send()
+            .await
+            .unwrap();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let status = response.status().as_u16();
+    (status, replayed, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_fingerprints_the_normalised_request_not_its_text() {
+    let w = world(25, ResponseStyle::Wuts).await;
+    let jid = team(&w).await;
+    let path = format!("/groups/{jid}");
+    let patch = reqwest::Method::PATCH;
+
+    // The same fields in another order (and spacing) are the same request: replayed.
+    let first = raw(
+        &w,
+        patch.clone(),
+        &path,
+        r#"{"name":"Equipe","locked":true}"#,
+        "p-1",
+    )
+    .await;
+    assert_eq!((first.0, first.1), (200, false), "{}", first.2);
+    let again = raw(
+        &w,
+        patch.clone(),
+        &path,
+        r#"{ "locked": true, "name": " Equipe " }"#,
+        "p-1",
+    )
+    .await;
+    assert_eq!((again.0, again.1), (200, true), "{}", again.2);
+    assert_eq!(again.2, first.2);
+    // Another value under the same key is refused, whatever the order.
+    let other = raw(&w, patch, &path, r#"{"locked":true,"name":"Outra"}"#, "p-1").await;
+    expect_error(other.0, &other.2, 422, "IDEMPOTENCY_KEY_REUSED");
+
+    // A join: the link and its bare code are the same request; another code is not.
+    let (status, body) = call(
+        &w.gw,
+        &w.ana,
+        reqwest::Method::GET,
+        &format!("{path}/invite"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let link = body["invite_link"].as_str().unwrap().to_owned();
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    let post = reqwest::Method::POST;
+    let joined = raw(
+        &w,
+        post.clone(),
+        "/groups/join",
+        &json!({"link": link}).to_string(),
+        "j-1",
+    )
+    .await;
+    assert_eq!((joined.0, joined.1), (200, false), "{}", joined.2);
+    let again = raw(
+        &w,
+        post.clone(),
+        "/groups/join",
+        &json!({"link": code}).to_string(),
+        "j-1",
+    )
+    .await;
+    assert_eq!((again.0, again.1, &again.2), (200, true, &joined.2));
+    let other = raw(&w, post, "/groups/join", r#"{"link":"AbCdEf"}"#, "j-1").await;
+    expect_error(other.0, &other.2, 422, "IDEMPOTENCY_KEY_REUSED");
+    w.gw.stop().await;
+}

@@ -251,7 +251,7 @@ pub(crate) async fn update(
         group.to_string(),
         steps
             .iter()
-            .map(|(f, s)| format!("{f}={s:?}"))
+            .map(|(f, s)| bodies::canonical_setting(f, s))
             .collect::<Vec<_>>()
     ]);
     let hash = idempotency::hash_of(device.device, "PATCH /groups/{jid}", &canonical);
