@@ -160,7 +160,7 @@ async fn openapi_documents_every_route_and_error() {
             }
         }
     }
-    assert_eq!(operations, 73);
+    assert_eq!(operations, 74);
     let text = doc.to_string();
     for code in ErrorCode::ALL {
         assert!(

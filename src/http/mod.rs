@@ -25,6 +25,7 @@ mod events;
 mod group_admin;
 mod group_bodies;
 mod group_join;
+mod group_picture;
 mod groups;
 mod idempotency;
 mod listing;
@@ -254,6 +255,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/groups/{jid}/requests",
             get(group_join::requests).post(group_join::decide_requests),
+        )
+        .route(
+            "/groups/{jid}/picture",
+            post(group_picture::set).layer(DefaultBodyLimit::max(group_picture::BODY_LIMIT)),
         )
         .route("/communities", post(communities::create))
         .route(

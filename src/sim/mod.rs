@@ -49,6 +49,7 @@ pub mod pairing;
 mod pairing_error;
 pub mod payload;
 mod persist;
+mod picture_ops;
 mod records;
 mod server;
 mod session;

@@ -152,6 +152,12 @@ pub struct GroupRecord {
     /// This group is its community's announcement group (`<default_sub_group/>`).
     #[serde(default)]
     pub default_sub_group: bool,
+    /// The current picture's id, once one was set.
+    #[serde(default)]
+    pub picture_id: Option<String>,
+    /// The current picture's SHA-256 (hex): what was stored.
+    #[serde(default)]
+    pub picture_sha256: Option<String>,
 }
 
 /// A stanza the sandbox sent a device on its own initiative (a notification), as

@@ -389,6 +389,8 @@ mod tests {
             requests: Vec::new(),
             linked_groups: Vec::new(),
             default_sub_group: false,
+            picture_id: None,
+            picture_sha256: None,
         }
     }
 

@@ -68,6 +68,8 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
         ("md", "set") if iq.child("remove-companion-device").is_some() => {
             vec![reply(logout(shared, jid, iq))]
         }
+        ("w:profile:picture", "set") => super::picture_ops::handle_iq(shared, jid, iq, now)
+            .unwrap_or_else(|| vec![reply(Err(IqError::NOT_IMPLEMENTED))]),
         ("w:g2", _) => group_ops::handle_iq(shared, jid, iq, now)
             .unwrap_or_else(|| vec![reply(Err(IqError::NOT_IMPLEMENTED))]),
         _ => vec![reply(Err(IqError::NOT_IMPLEMENTED))],

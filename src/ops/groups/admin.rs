@@ -116,6 +116,13 @@ pub enum GroupCall {
     },
     /// A community's groups: list, link, unlink.
     Community(CommunityCall),
+    /// Set the group's picture (checked and shrunk by [`super::picture::prepare`]).
+    Picture {
+        /// `…@g.us`.
+        group: Jid,
+        /// The JPEG to send.
+        picture: super::picture::Picture,
+    },
     /// Join with the invite a privacy-restricted participant received (`add_request`).
     JoinInvite {
         /// `…@g.us`.
@@ -153,6 +160,8 @@ pub enum GroupAnswer {
     Requests(Vec<JoinRequest>),
     /// A community's linked groups.
     SubGroups(Vec<LinkedGroup>),
+    /// The new picture's id.
+    Picture(String),
     /// Joined (or asked to: `pending` when the group needs approval).
     Joined {
         /// The group.
@@ -176,7 +185,8 @@ impl GroupCall {
             | Self::Leave { group }
             | Self::Requests { group }
             | Self::DecideRequests { group, .. }
-            | Self::JoinInvite { group, .. } => Some(group),
+            | Self::JoinInvite { group, .. }
+            | Self::Picture { group, .. } => Some(group),
             Self::Community(c) => Some(c.community()),
         }
     }
@@ -308,6 +318,7 @@ fn to_group(xmlns_kind: IqKind, group: &Jid, child: Node) -> Iq {
         to: group.clone(),
         children: vec![child],
         timeout: None,
+        target: None,
     }
 }
 
@@ -382,6 +393,7 @@ impl IqSpec for GroupSpec<'_> {
                 IqKind::Set,
                 Node::new("invite").with_attr("code", code.as_str()),
             ),
+            C::Picture { group, picture } => super::picture::iq(group, picture),
             C::Community(c) => {
                 let kind = if c.is_set() { IqKind::Set } else { IqKind::Get };
                 to_group(kind, c.community(), c.node())
@@ -497,6 +509,7 @@ impl IqSpec for GroupSpec<'_> {
                     .collect::<Result<_, _>>()?;
                 Ok(GroupAnswer::Participants(outcomes))
             }
+            C::Picture { .. } => Ok(GroupAnswer::Picture(super::picture::parse(reply)?)),
             C::Community(c) => Ok(c
                 .parse(reply)?
                 .map_or(GroupAnswer::Done, GroupAnswer::SubGroups)),

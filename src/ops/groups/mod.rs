@@ -1,6 +1,6 @@
 //! Group operations (`w:g2`), one spec each: create ([`create`]), and administration after it
 //! ([`admin`]: metadata, participating list, participants, [`settings`], invite link, leave,
-//! join), and the groups of a community ([`community`]: list, link, unlink). [`info`] reads the
+//! join, the [`picture`]), and the groups of a community ([`community`]: list, link, unlink). [`info`] reads the
 //! `<group>` element they share; [`notify`] reads the `w:gp2` notifications the server sends
 //! after a change into typed [`GroupEvent`]s.
 //!
@@ -12,6 +12,7 @@ pub mod community;
 pub mod create;
 pub mod info;
 pub mod notify;
+pub mod picture;
 pub mod settings;
 
 pub use admin::*;

@@ -220,6 +220,8 @@ pub fn announcement_group(c: &GroupRecord, id: &str) -> GroupRecord {
         requests: Vec::new(),
         linked_groups: Vec::new(),
         default_sub_group: true,
+        picture_id: None,
+        picture_sha256: None,
     }
 }
 
@@ -262,6 +264,8 @@ mod tests {
             requests: Vec::new(),
             linked_groups: Vec::new(),
             default_sub_group: false,
+            picture_id: None,
+            picture_sha256: None,
         }
     }
 

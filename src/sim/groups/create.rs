@@ -285,6 +285,8 @@ pub fn create(
         requests: Vec::new(),
         linked_groups: Vec::new(),
         default_sub_group: false,
+        picture_id: None,
+        picture_sha256: None,
     })
 }
 
