@@ -3,7 +3,7 @@
 //! and notify every member of the community and of the group, from the community, as
 //! WhatsApp's `w:gp2` `link` / `unlink` notifications.
 
-use super::group_ops::notify;
+use super::deliver::notify;
 use super::groups::admin::Actor;
 use super::groups::community::{self, Request};
 use super::shared::Shared;

@@ -7,11 +7,12 @@
 //! API (`POST /control/group-action`) follows the same rules and causes the same
 //! notifications as a real device.
 
+use super::deliver::notify;
 use super::groups::{self, admin, admin::Actor};
 use super::model::GroupRecord;
 use super::shared::Shared;
 use super::stanzas::{self, IqError};
-use super::state::{Command, State};
+use super::state::State;
 use crate::binary::jid::{SERVER_GROUP, SERVER_LID, SERVER_PN};
 use crate::binary::{Jid, Node};
 
@@ -124,40 +125,6 @@ fn commit(
     let id = st.next_iq_id();
     let node = groups::notify::notification(&id, &jid, actor.pn, now, changes);
     notify(st, &recipients, &node, now);
-}
-
-/// Sends `node` to every connected device of the accounts `members` (JID text, phone number
-/// or LID), logging each send.
-pub(crate) fn notify(st: &mut State, members: &[String], node: &Node, now: u64) {
-    let mut phones: Vec<String> = Vec::new();
-    for m in members {
-        let Ok(j) = m.parse::<Jid>() else { continue };
-        let phone = if j.server == SERVER_LID {
-            st.phone_of_lid(&j.user)
-        } else {
-            Some(j.user.to_string())
-        };
-        if let Some(p) = phone.filter(|p| !phones.contains(p)) {
-            phones.push(p);
-        }
-    }
-    let mut sends = Vec::new();
-    for phone in &phones {
-        for (device, tx) in st.online_devices_of(phone) {
-            st.log_sent(&device, now, node);
-            sends.push(tx);
-        }
-    }
-    if sends.is_empty() {
-        return;
-    }
-    let node = node.clone();
-    // After the reply: the requester's own task sends its reply before it reads commands.
-    tokio::spawn(async move {
-        for tx in sends {
-            let _ = tx.send(Command::Send(node.clone())).await;
-        }
-    });
 }
 
 fn participating(st: &State, actor: &Actor<'_>) -> Vec<Node> {

@@ -38,6 +38,7 @@ mod codes;
 mod community_ops;
 mod conn;
 mod control;
+mod deliver;
 mod error;
 mod group_ops;
 pub mod groups;

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::group_ops::notify;
+use super::deliver::notify;
 use super::groups::admin::{Actor, is_admin, is_member};
 use super::shared::Shared;
 use super::stanzas::{self, IqError};
