@@ -222,6 +222,7 @@ async fn participants_that_cannot_be_added_come_back_with_their_outcome() {
             to: Jid::server_only("g.us"),
             children: vec![Node::new("create")],
             timeout: None,
+            target: None,
         })
         .await
         .unwrap_err();

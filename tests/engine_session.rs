@@ -166,6 +166,7 @@ fn caller_iqs_complete_time_out_and_fail_on_close() {
         to: Jid::server_only("g.us"),
         children: vec![Node::new("create").with_attr("subject", "x")],
         timeout: Some(S(30)),
+        target: None,
     };
     early.send_iq(S(50), IqId(1), req());
     assert!(matches!(

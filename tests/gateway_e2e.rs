@@ -144,7 +144,10 @@ async fn pairs_creates_with_every_option_restarts_and_logs_out_on_delete() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let sub = &sim.groups()[2];
+    // [2] is the community's announcement group, which WhatsApp creates with it.
+    let groups = sim.groups();
+    assert!(groups[2].default_sub_group);
+    let sub = &groups[3];
     assert_eq!(sub.jid, body["group"]["jid"].as_str().unwrap());
     assert_eq!(sub.linked_parent.as_deref(), Some(community.as_str()));
 
@@ -162,7 +165,7 @@ async fn pairs_creates_with_every_option_restarts_and_logs_out_on_delete() {
         wuts_error(status, &body, 502, "WHATSAPP_ERROR");
         assert_eq!(body["whatsapp_code"], code, "{body}");
     }
-    assert_eq!(sim.groups().len(), 3);
+    assert_eq!(sim.groups().len(), 4);
 
     // Restart: stop the gateway and every device cleanly, reopen the same data directory.
     gw.stop().await;
@@ -173,8 +176,8 @@ async fn pairs_creates_with_every_option_restarts_and_logs_out_on_delete() {
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["group"]["owner"], owner.as_str());
-    assert_eq!(sim.groups().len(), 4);
-    assert_eq!(sim.groups()[3].created_by, jid);
+    assert_eq!(sim.groups().len(), 5);
+    assert_eq!(sim.groups()[4].created_by, jid);
 
     // Deleting the user logs the device out: WhatsApp shows it removed, the token is dead.
     let response = gw
@@ -187,7 +190,7 @@ async fn pairs_creates_with_every_option_restarts_and_logs_out_on_delete() {
     assert!(device.removed, "{device:?}");
     let (status, body) = gw.create(&ana.token, json!({"name": "Gone"})).await;
     wuts_error(status, &body, 401, "UNAUTHORIZED");
-    assert_eq!(sim.groups().len(), 4);
+    assert_eq!(sim.groups().len(), 5);
     gw.stop().await;
 }
 

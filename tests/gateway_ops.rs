@@ -110,6 +110,7 @@ async fn metrics_count_requests_devices_and_iq_latency() {
 fn concrete(path: &str) -> String {
     path.replace("{id}", "00000000-0000-4000-8000-000000000000")
         .replace("{jid}", "120363000000000001@g.us")
+        .replace("{group_jid}", "120363000000000002@g.us")
 }
 
 #[tokio::test]
@@ -159,7 +160,7 @@ async fn openapi_documents_every_route_and_error() {
             }
         }
     }
-    assert_eq!(operations, 67);
+    assert_eq!(operations, 74);
     let text = doc.to_string();
     for code in ErrorCode::ALL {
         assert!(

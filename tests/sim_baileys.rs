@@ -3,12 +3,13 @@
 //! phone (so it accepted our pair-success and we accepted its pair-device-sign), restarts on
 //! the 515 and logs in. Then pairing by code: Baileys' own `requestPairingCode`, the sandbox's
 //! phone types its code (so each side opened what the other sealed), and Baileys, started again
-//! on its saved credentials, logs in.
+//! on its saved credentials, logs in. Then groups (`baileys/groups.rs`): Baileys runs its own
+//! group calls against the sandbox and its group events fire from the sandbox's notifications.
 //!
 //! It needs `node` and `WUTS_BAILEYS_DIR` naming a directory where `npm install
 //! baileys@7.0.0-rc14` was run (`.ci/run` does both). Without them a passing test would be a
 //! lie, so this is a `harness = false` target (see Cargo.toml) whose `main` says so: it prints
-//! `SKIPPED` and `0 passed, 0 failed, 1 skipped`, and where `CI` is set it fails instead (in CI
+//! `SKIPPED` and `0 passed, 0 failed, 3 skipped`, and where `CI` is set it fails instead (in CI
 //! everything must run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,20 +22,24 @@ use std::time::Duration;
 
 use wuts::sim::{Sandbox, SandboxConfig};
 
+#[path = "baileys/groups.rs"]
+mod sim_baileys_groups;
+
 const NAME: &str = "baileys_pairs_and_logs_in_against_the_sandbox";
 const CODE_NAME: &str = "baileys_pairs_by_code_and_logs_in_again";
+const GROUPS_NAME: &str = "baileys_runs_its_group_calls_and_hears_the_sandboxs_notifications";
 
 fn main() -> ExitCode {
     let dir = match baileys_dir() {
         Ok(dir) => dir,
         Err(why) if in_ci() => {
             println!("sim_baileys: FAILED: {why}, and CI is set: in CI the proof must run");
-            println!("0 passed, 2 failed, 0 skipped");
+            println!("0 passed, 3 failed, 0 skipped");
             return ExitCode::FAILURE;
         }
         Err(why) => {
             println!("sim_baileys: SKIPPED: {why} (.ci/run installs Baileys)");
-            println!("0 passed, 0 failed, 2 skipped");
+            println!("0 passed, 0 failed, 3 skipped");
             return ExitCode::SUCCESS;
         }
     };
@@ -43,16 +48,16 @@ fn main() -> ExitCode {
         .build()
         .unwrap();
     let (mut passed, mut failed) = (0, 0);
-    for name in [NAME, CODE_NAME] {
+    for name in [NAME, CODE_NAME, GROUPS_NAME] {
         // A failed check panics, as in any test; the panic message is printed by the default
         // hook.
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let dir = dir.clone();
             runtime.block_on(async move {
-                if name == NAME {
-                    baileys_pairs_and_logs_in_against_the_sandbox(dir).await
-                } else {
-                    baileys_pairs_by_code_and_logs_in_again(dir).await
+                match name {
+                    NAME => baileys_pairs_and_logs_in_against_the_sandbox(dir).await,
+                    CODE_NAME => baileys_pairs_by_code_and_logs_in_again(dir).await,
+                    _ => sim_baileys_groups::run(dir).await,
                 }
             });
         }));
@@ -175,6 +180,21 @@ fn probe(
     std::process::Child,
     tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
 ) {
+    script(dir, sb, auth, "probe.mjs", extra)
+}
+
+/// A script of `tests/baileys/` on `auth` (its stdin piped), with extra arguments; its JSON
+/// lines arrive on the receiver.
+fn script(
+    dir: &std::path::Path,
+    sb: &wuts::sim::SandboxHandle,
+    auth: &std::path::Path,
+    name: &str,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) {
     let root: String = sb
         .root_public_key()
         .as_bytes()
@@ -182,13 +202,14 @@ fn probe(
         .map(|b| format!("{b:02x}"))
         .collect();
     let mut child = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/baileys/probe.mjs"
+        .arg(format!(
+            "{}/tests/baileys/{name}",
+            env!("CARGO_MANIFEST_DIR")
         ))
         .args([&sb.ws_url(), &root, auth.to_str().unwrap()])
         .args(extra)
         .env("BAILEYS_DIR", dir)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

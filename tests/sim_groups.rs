@@ -243,6 +243,8 @@ async fn communities_and_their_groups() {
         error_code(&client.request(iq).await).as_deref(),
         Some("404")
     );
-    assert_eq!(sb.groups().len(), 2);
+    // The community, its announcement group (made with it) and the sub-group.
+    assert_eq!(sb.groups().len(), 3);
     assert!(sb.groups()[0].community);
+    assert!(sb.groups()[1].default_sub_group && sb.groups()[1].announcement);
 }

@@ -92,6 +92,12 @@ pub enum ErrorCode {
     InviteInvalid,
     /// 410: the invite was revoked (the link was reset) or has expired (WhatsApp's 410 `gone`).
     InviteRevoked,
+    /// 409: the group already belongs to a community (WhatsApp's 409 `conflict` on a link).
+    GroupAlreadyLinked,
+    /// 422: WhatsApp refused a community request (its 406 `not-acceptable`): the group in the
+    /// path is not a community, the group to link is a community, or it is the community's
+    /// announcement group, which cannot be unlinked.
+    CommunityRefused,
     /// 503: cluster mode: the device is between owners (its node died or is handing it over);
     /// `Retry-After` says when to try again. Nothing was sent to WhatsApp.
     DeviceFailover,
@@ -99,7 +105,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::DeviceIdRequired,
@@ -127,6 +133,8 @@ impl ErrorCode {
         ErrorCode::NotAParticipant,
         ErrorCode::InviteInvalid,
         ErrorCode::InviteRevoked,
+        ErrorCode::GroupAlreadyLinked,
+        ErrorCode::CommunityRefused,
         ErrorCode::DeviceFailover,
     ];
 
@@ -160,6 +168,8 @@ impl ErrorCode {
             ErrorCode::NotAParticipant => "NOT_A_PARTICIPANT",
             ErrorCode::InviteInvalid => "INVITE_INVALID",
             ErrorCode::InviteRevoked => "INVITE_REVOKED",
+            ErrorCode::GroupAlreadyLinked => "GROUP_ALREADY_LINKED",
+            ErrorCode::CommunityRefused => "COMMUNITY_REFUSED",
             ErrorCode::DeviceFailover => "DEVICE_FAILOVER",
         }
     }
@@ -193,6 +203,8 @@ impl ErrorCode {
             ErrorCode::GroupNotFound | ErrorCode::InviteInvalid => StatusCode::NOT_FOUND,
             ErrorCode::NotGroupAdmin | ErrorCode::NotAParticipant => StatusCode::FORBIDDEN,
             ErrorCode::InviteRevoked => StatusCode::GONE,
+            ErrorCode::GroupAlreadyLinked => StatusCode::CONFLICT,
+            ErrorCode::CommunityRefused => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

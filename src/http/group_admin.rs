@@ -129,7 +129,7 @@ fn summary(g: &GroupInfo) -> Map<String, Value> {
 }
 
 /// A group with its participants, as `GET /groups/{jid}` answers it.
-fn detail(g: &GroupInfo) -> Value {
+pub(super) fn detail(g: &GroupInfo) -> Value {
     let mut map = summary(g);
     let participants: Vec<Value> = g
         .participants
@@ -251,7 +251,7 @@ pub(crate) async fn update(
         group.to_string(),
         steps
             .iter()
-            .map(|(f, s)| format!("{f}={s:?}"))
+            .map(|(f, s)| bodies::canonical_setting(f, s))
             .collect::<Vec<_>>()
     ]);
     let hash = idempotency::hash_of(device.device, "PATCH /groups/{jid}", &canonical);
@@ -333,14 +333,16 @@ async fn apply_patch(
     )
 }
 
-/// `POST /groups/{jid}/participants` (default `add`) and `DELETE` (default `remove`).
-async fn change_participants(
+/// `POST /groups/{jid}/participants` (default `add`) and `DELETE` (default `remove`); the
+/// communities' participants too (`route` keeps their idempotency fingerprints apart).
+pub(super) async fn change_participants(
     state: Arc<AppState>,
     target: Target,
     jid: String,
     headers: HeaderMap,
     body: Value,
     default: ParticipantAction,
+    route: &'static str,
 ) -> Result<Response, ApiError> {
     let device = target.device;
     let (request, key) = checked(
@@ -363,7 +365,7 @@ async fn change_participants(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     ]);
-    let hash = idempotency::hash_of(device.device, "/groups/{jid}/participants", &canonical);
+    let hash = idempotency::hash_of(device.device, route, &canonical);
     let (group, action) = (group.to_string(), *action);
     let work = async {
         let GroupAnswer::Participants(outcomes) = call(&state, device.device, request).await?
@@ -416,7 +418,16 @@ pub(crate) async fn add_participants(
     headers: HeaderMap,
     super::body::JsonBody(body): super::body::JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    change_participants(state, target, jid, headers, body, ParticipantAction::Add).await
+    change_participants(
+        state,
+        target,
+        jid,
+        headers,
+        body,
+        ParticipantAction::Add,
+        "/groups/{jid}/participants",
+    )
+    .await
 }
 
 /// `DELETE /groups/{jid}/participants`.
@@ -427,7 +438,16 @@ pub(crate) async fn remove_participants(
     headers: HeaderMap,
     super::body::JsonBody(body): super::body::JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    change_participants(state, target, jid, headers, body, ParticipantAction::Remove).await
+    change_participants(
+        state,
+        target,
+        jid,
+        headers,
+        body,
+        ParticipantAction::Remove,
+        "/groups/{jid}/participants",
+    )
+    .await
 }
 
 /// `GET /groups/{jid}/invite` (the link stays as it is) and `POST /groups/{jid}/invite/reset`

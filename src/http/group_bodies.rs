@@ -3,7 +3,7 @@
 //! participant forms, subject and description lengths, timers, invite codes) are
 //! [`GroupCall::normalize`]'s, and their errors are listed as they are.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::Violation;
 use super::error::violations as listed;
@@ -315,6 +315,39 @@ pub(crate) fn join(body: &Value) -> Result<GroupCall, Vec<Violation>> {
             })
             .collect()
     })
+}
+
+/// A setting as an idempotency fingerprint sees it: the API's field and the normalised value,
+/// as JSON built in a fixed order (never Debug text, whose shape follows the code).
+pub(crate) fn canonical_setting(field: &str, setting: &Setting) -> Value {
+    let value = match setting {
+        Setting::Subject(text) => json!(text),
+        Setting::Description { text, .. } => json!(text),
+        Setting::Announcement(on) | Setting::Locked(on) | Setting::JoinApproval(on) => json!(on),
+        Setting::MemberAddMode(mode) => json!(mode.api_name()),
+        Setting::Ephemeral(secs) => json!(secs),
+    };
+    json!([field, value])
+}
+
+/// A join as an idempotency fingerprint sees it (see [`canonical_setting`]).
+pub(crate) fn canonical_join(call: &GroupCall) -> Value {
+    match call {
+        GroupCall::JoinLink { code } => json!(["link", code]),
+        GroupCall::JoinInvite {
+            group,
+            inviter,
+            code,
+            expiration,
+        } => json!([
+            "invite",
+            code,
+            group.to_string(),
+            inviter.to_string(),
+            expiration
+        ]),
+        _ => Value::Null,
+    }
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ pub(crate) async fn join(
     super::body::JsonBody(body): super::body::JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (request, key) = checked(bodies::join(&body), &headers)?;
-    let canonical = json!(format!("{request:?}"));
+    let canonical = bodies::canonical_join(&request);
     let hash = idempotency::hash_of(device.device, "POST /groups/join", &canonical);
     let work = async {
         let GroupAnswer::Joined { group, pending } = call(&state, device.device, request).await?

@@ -193,7 +193,7 @@ fn render(
 
 /// Every requested participant that is not a member: those WhatsApp reported with an error,
 /// and those it did not list at all.
-fn not_added(info: &GroupInfo, requested: &[Jid]) -> Vec<NotAdded> {
+pub(super) fn not_added(info: &GroupInfo, requested: &[Jid]) -> Vec<NotAdded> {
     let mut out: Vec<NotAdded> = info
         .participants
         .iter()
@@ -298,7 +298,7 @@ impl WutsParticipant {
 
 /// A requested participant who is not in the group, and why.
 #[derive(Serialize)]
-struct NotAdded {
+pub(super) struct NotAdded {
     jid: String,
     phone_number: Option<String>,
     /// WhatsApp's per-participant code; `null` when WhatsApp did not list the participant.

@@ -16,6 +16,7 @@ mod admin_devices;
 mod auth;
 mod backup;
 mod body;
+mod communities;
 mod console;
 mod devices;
 mod docs;
@@ -25,12 +26,14 @@ mod forward;
 mod group_admin;
 mod group_bodies;
 mod group_join;
+mod group_picture;
 mod groups;
 mod idempotency;
 mod listing;
 mod metrics;
 mod middleware;
 mod openapi;
+mod openapi_communities;
 mod openapi_devices;
 mod openapi_events;
 mod openapi_groups;
@@ -261,6 +264,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/groups/{jid}/requests",
             get(group_join::requests).post(group_join::decide_requests),
+        )
+        .route(
+            "/groups/{jid}/picture",
+            post(group_picture::set).layer(DefaultBodyLimit::max(group_picture::BODY_LIMIT)),
+        )
+        .route("/communities", post(communities::create))
+        .route(
+            "/communities/{jid}/participants",
+            post(communities::add_participants).delete(communities::remove_participants),
+        )
+        .route(
+            "/communities/{jid}/groups",
+            get(communities::groups).post(communities::link),
+        )
+        .route(
+            "/communities/{jid}/groups/{group_jid}",
+            delete(communities::unlink),
         )
         .route("/devices", post(devices::create).get(devices::list))
         .route("/devices/{id}", delete(devices::remove))

@@ -129,7 +129,7 @@ fn parameter(param: Param) -> Value {
 
 /// The error responses of a route, one per status, each listing its codes.
 fn error_responses(route: &RouteDoc, responses: &mut Map<String, Value>) {
-    let envelope = if route.path.starts_with("/groups") {
+    let envelope = if route.path.starts_with("/groups") || route.path.starts_with("/communities") {
         json!({ "oneOf": [schema_ref("ErrorEnvelope"), schema_ref("StatusErrorEnvelope")] })
     } else {
         schema_ref("ErrorEnvelope")
@@ -186,6 +186,13 @@ fn operation(route: &RouteDoc) -> Value {
         parameters.push(json!({
             "name": "jid", "in": "path", "required": true,
             "description": "The group's JID (`120363…@g.us`), checked before anything is sent.",
+            "schema": { "type": "string" }
+        }));
+    }
+    if route.path.contains("{group_jid}") {
+        parameters.push(json!({
+            "name": "group_jid", "in": "path", "required": true,
+            "description": "The linked group's JID (`120363…@g.us`).",
             "schema": { "type": "string" }
         }));
     }
@@ -254,7 +261,8 @@ pub fn openapi_document() -> Value {
         .chain(super::openapi_devices::DEVICE_ROUTES)
         .chain(super::openapi_paircode::PAIRCODE_ROUTES)
         .chain(super::openapi_events::EVENT_ROUTES)
-        .chain(super::openapi_groups::GROUP_ROUTES);
+        .chain(super::openapi_groups::GROUP_ROUTES)
+        .chain(super::openapi_communities::COMMUNITY_ROUTES);
     for route in routes {
         let entry = paths
             .entry(route.path.to_owned())

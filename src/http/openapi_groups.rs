@@ -153,6 +153,22 @@ pub(super) const GROUP_ROUTES: &[RouteDoc] = &[
         errors: WRITE,
     },
     RouteDoc {
+        method: "post",
+        path: "/groups/{jid}/picture",
+        tag: "Groups",
+        summary: "Set the group's picture: `{image_base64}`, a JPEG (a `data:image/jpeg;base64,` \
+                  prefix is allowed) of at most 2 MiB and at least 192x192 pixels; one with a \
+                  side over 640 pixels, or over 100 KiB, is resized to fit and re-encoded \
+                  before it is sent. Anything else is 400 and nothing is sent. `{success, \
+                  group_jid, picture_id, width, height, resized}`. In a locked group only \
+                  admins may (`NOT_GROUP_ADMIN`). The body may be up to about 2.8 MiB here.",
+        auth: Auth::User,
+        request: Some("Any"),
+        params: KEYED,
+        success: &[Success::Json(200, "The new picture's id", "Any")],
+        errors: WRITE,
+    },
+    RouteDoc {
         method: "delete",
         path: "/groups/{jid}/leave",
         tag: "Groups",

@@ -116,7 +116,22 @@ impl<'a> Object<'a> {
 /// Checks a `POST /groups` body and turns it into the normalised request, or lists every
 /// violation.
 pub fn create_group(body: &Value) -> Result<CreateGroup, Vec<Violation>> {
-    let mut object = Object::new(body, &FIELDS)?;
+    read_create(body, &FIELDS)
+}
+
+/// Checks a `POST /communities` body (`name`, `description`, `participants`, no `options`)
+/// and turns it into the request for a community, or lists every violation.
+pub fn create_community(body: &Value) -> Result<CreateGroup, Vec<Violation>> {
+    let mut request = read_create(body, &COMMUNITY_FIELDS)?;
+    request.community = true;
+    Ok(request)
+}
+
+/// Top-level fields of a `POST /communities` body.
+const COMMUNITY_FIELDS: [&str; 3] = ["name", "participants", "description"];
+
+fn read_create(body: &Value, fields: &[&str]) -> Result<CreateGroup, Vec<Violation>> {
+    let mut object = Object::new(body, fields)?;
     let subject = object.string("name").unwrap_or_default().to_owned();
     let participants = participants(&mut object);
     let description = object.optional_string("description").map(str::to_owned);
@@ -126,31 +141,33 @@ pub fn create_group(body: &Value) -> Result<CreateGroup, Vec<Violation>> {
         description,
         ..CreateGroup::default()
     };
-    options(&mut object, &mut request);
+    if fields.contains(&"options") {
+        options(&mut object, &mut request);
+    }
     let mut violations = object.violations;
     match request.normalize() {
         Ok(request) if violations.is_empty() => Ok(request),
-        Ok(_) => Err(in_body_order(violations)),
-        Err(fields) => {
+        Ok(_) => Err(in_body_order(violations, fields)),
+        Err(problems) => {
             // A field with the wrong shape was read as empty: its rule errors would only
             // repeat that.
-            let rules = listed(fields);
+            let rules = listed(problems);
             let fresh: Vec<Violation> = rules
                 .into_iter()
                 .filter(|r| !violations.iter().any(|v| v.field == r.field))
                 .collect();
             violations.extend(fresh);
-            Err(in_body_order(violations))
+            Err(in_body_order(violations, fields))
         }
     }
 }
 
 /// Violations in the order of the body's fields (unknown fields first), as a client reads
 /// the document; the sort is stable, so `participants[i]` keep their order.
-fn in_body_order(mut violations: Vec<Violation>) -> Vec<Violation> {
+fn in_body_order(mut violations: Vec<Violation>, fields: &[&str]) -> Vec<Violation> {
     violations.sort_by_key(|v| {
         let top = v.field.split(['.', '[']).next().unwrap_or_default();
-        FIELDS.iter().position(|f| *f == top).map_or(0, |i| i + 1)
+        fields.iter().position(|f| *f == top).map_or(0, |i| i + 1)
     });
     violations
 }
@@ -285,5 +302,16 @@ mod tests {
         assert_eq!(fields(create_group(&both)), ["options.parent_jid"]);
         assert_eq!(fields(create_group(&json!([1]))), ["body"]);
         assert!(create_group(&json!({"name": "a", "options": null, "participants": null})).is_ok());
+    }
+
+    #[test]
+    fn a_community_body_has_no_options() {
+        let ok = create_community(&json!({"name": "Club", "participants": ["5511999990001"]}));
+        assert!(
+            ok.as_ref()
+                .is_ok_and(|r| r.community && r.participants.len() == 1)
+        );
+        let bad = json!({"name": "", "options": {"community": true}});
+        assert_eq!(fields(create_community(&bad)), ["options", "name"]);
     }
 }

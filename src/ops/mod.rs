@@ -56,6 +56,9 @@ pub struct Iq {
     pub children: Vec<Node>,
     /// A deadline other than the engine's default.
     pub timeout: Option<Duration>,
+    /// The `target` attribute: whom a request to the server is about (a group's picture goes
+    /// `to` the server with the group as its `target`, whatsmeow `SetGroupPhoto`).
+    pub target: Option<Jid>,
 }
 
 impl Iq {
@@ -67,17 +70,22 @@ impl Iq {
             to: Jid::server_only(SERVER_PN),
             children,
             timeout: None,
+            target: None,
         }
     }
 
     /// The stanza, with the id the engine minted.
     pub fn into_node(self, id: &str) -> Node {
-        Node::new("iq")
+        let node = Node::new("iq")
             .with_attr("id", id)
             .with_attr("xmlns", self.xmlns)
             .with_attr("type", self.kind.as_str())
-            .with_attr("to", self.to)
-            .with_children(self.children)
+            .with_attr("to", self.to);
+        match self.target {
+            Some(target) => node.with_attr("target", target),
+            None => node,
+        }
+        .with_children(self.children)
     }
 }
 
@@ -186,6 +194,30 @@ pub enum Problem {
     /// A community cannot be created inside another community.
     #[error("a community cannot be created inside another community")]
     CommunityInCommunity,
+    /// Not a JPEG (or not one that decodes).
+    #[error("must be a JPEG image (base64 of the file's bytes)")]
+    NotJpeg,
+    /// A picture with a side shorter than WhatsApp's apps offer.
+    #[error("must be at least {min}x{min} pixels (got {width}x{height})")]
+    PictureTooSmall {
+        /// The shortest side accepted.
+        min: u32,
+        /// Pixels.
+        width: u32,
+        /// Pixels.
+        height: u32,
+    },
+    /// A picture larger than accepted, in bytes.
+    #[error("must be at most {max} bytes (got {got})")]
+    PictureTooLarge {
+        /// The limit.
+        max: usize,
+        /// The size.
+        got: usize,
+    },
+    /// A community cannot be linked to (or unlinked from) itself.
+    #[error("must be another group than the community itself")]
+    LinkToItself,
 }
 
 /// A numeric attribute.

@@ -7,11 +7,12 @@
 //! API (`POST /control/group-action`) follows the same rules and causes the same
 //! notifications as a real device.
 
+use super::deliver::notify;
 use super::groups::{self, admin, admin::Actor};
 use super::model::GroupRecord;
 use super::shared::Shared;
 use super::stanzas::{self, IqError};
-use super::state::{Command, State};
+use super::state::State;
 use crate::binary::jid::{SERVER_GROUP, SERVER_LID, SERVER_PN};
 use crate::binary::{Jid, Node};
 
@@ -52,6 +53,10 @@ pub(crate) fn run(shared: &Shared, phone: &str, iq: &Node, now: u64) -> Option<O
             _ => return None,
         };
         return Some((groups_jid, result));
+    }
+    let to_text = to.to_string();
+    if let Some(result) = super::community_ops::run(shared, &mut st, &actor, &to_text, iq, now) {
+        return Some((to, result));
     }
     let parsed = groups::request::parse(iq);
     let (group, request) = match parsed {
@@ -120,41 +125,6 @@ fn commit(
     let id = st.next_iq_id();
     let node = groups::notify::notification(&id, &jid, actor.pn, now, changes);
     notify(st, &recipients, &node, now);
-}
-
-/// Sends `node` to every connected device of the accounts `members` (JID text, phone number
-/// or LID), logging each send.
-pub(crate) fn notify(st: &mut State, members: &[String], node: &Node, now: u64) {
-    let mut phones: Vec<String> = Vec::new();
-    for m in members {
-        let Ok(j) = m.parse::<Jid>() else { continue };
-        let phone = if j.server == SERVER_LID {
-            st.phone_of_lid(&j.user)
-        } else {
-            Some(j.user.to_string())
-        };
-        if let Some(p) = phone.filter(|p| !phones.contains(p)) {
-            phones.push(p);
-        }
-    }
-    let mut sends = Vec::new();
-    for phone in &phones {
-        for (device, tx) in st.online_devices_of(phone) {
-            st.log_sent(&device, now, node);
-            sends.push(tx);
-        }
-        super::offline::queue_for_absent(st, phone, node);
-    }
-    if sends.is_empty() {
-        return;
-    }
-    let node = node.clone();
-    // After the reply: the requester's own task sends its reply before it reads commands.
-    tokio::spawn(async move {
-        for tx in sends {
-            let _ = tx.send(Command::Send(node.clone())).await;
-        }
-    });
 }
 
 fn participating(st: &State, actor: &Actor<'_>) -> Vec<Node> {
@@ -240,13 +210,15 @@ pub(crate) struct Action {
     /// The member who acts (digits).
     pub actor_phone: String,
     /// `add`, `remove`, `promote`, `demote`, `subject`, `description`, `announce`, `locked`,
-    /// `join_approval`, `member_add_mode`, `ephemeral`, `invite_reset`, `leave`.
+    /// `join_approval`, `member_add_mode`, `ephemeral`, `invite_reset`, `leave`, and on a
+    /// community `link` / `unlink` (the group's JID in `value`).
     pub action: String,
     /// Phone numbers or JIDs, for the participant actions.
     #[serde(default)]
     pub participants: Vec<String>,
     /// The new value: text for subject, description and member_add_mode (`admin_add` /
-    /// `all_member_add`), true/false for the switches, seconds for ephemeral.
+    /// `all_member_add`), true/false for the switches, seconds for ephemeral, a group JID for
+    /// link and unlink.
     #[serde(default)]
     pub value: Option<serde_json::Value>,
 }
@@ -338,6 +310,24 @@ pub(crate) fn action_iq(a: &Action) -> Result<Node, String> {
             )
         }
         "invite_reset" => (group, Node::new("invite")),
+        "link" | "unlink" => {
+            let target: Jid = text()?
+                .parse()
+                .map_err(|_| "value must be the group's JID (…@g.us)".to_owned())?;
+            let target = Node::new("group").with_attr("jid", target);
+            let child = if a.action == "link" {
+                Node::new("links").with_children(vec![
+                    Node::new("link")
+                        .with_attr("link_type", "sub_group")
+                        .with_children(vec![target]),
+                ])
+            } else {
+                Node::new("unlink")
+                    .with_attr("unlink_type", "sub_group")
+                    .with_children(vec![target])
+            };
+            (group, child)
+        }
         "leave" => (
             stanzas::group_server_jid(),
             Node::new("leave").with_children(vec![Node::new("group").with_attr("id", group)]),

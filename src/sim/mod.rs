@@ -37,8 +37,10 @@
 mod audit;
 mod bundle;
 mod codes;
+mod community_ops;
 mod conn;
 mod control;
+mod deliver;
 mod error;
 mod group_ops;
 pub mod groups;
@@ -51,6 +53,7 @@ pub mod pairing;
 mod pairing_error;
 pub mod payload;
 mod persist;
+mod picture_ops;
 pub mod prekeys;
 mod records;
 mod server;

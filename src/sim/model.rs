@@ -145,9 +145,19 @@ pub struct GroupRecord {
     /// Pending join requests (join-approval groups), oldest first.
     #[serde(default)]
     pub requests: Vec<JoinRequest>,
-    /// Groups linked to this community.
+    /// Groups linked to this community (unused: a group names its community in
+    /// `linked_parent`, so it has one at most; kept so stored records still read).
     #[serde(default)]
     pub linked_groups: Vec<String>,
+    /// This group is its community's announcement group (`<default_sub_group/>`).
+    #[serde(default)]
+    pub default_sub_group: bool,
+    /// The current picture's id, once one was set.
+    #[serde(default)]
+    pub picture_id: Option<String>,
+    /// The current picture's SHA-256 (hex): what was stored.
+    #[serde(default)]
+    pub picture_sha256: Option<String>,
 }
 
 /// A stanza the sandbox sent a device on its own initiative (a notification), as

@@ -388,6 +388,9 @@ mod tests {
             revoked_codes: Vec::new(),
             requests: Vec::new(),
             linked_groups: Vec::new(),
+            default_sub_group: false,
+            picture_id: None,
+            picture_sha256: None,
         }
     }
 

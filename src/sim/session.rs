@@ -68,6 +68,8 @@ pub(crate) fn handle_iq(shared: &Shared, jid: &str, iq: &Node, now: u64) -> Vec<
         ("md", "set") if iq.child("remove-companion-device").is_some() => {
             vec![reply(logout(shared, jid, iq))]
         }
+        ("w:profile:picture", "set") => super::picture_ops::handle_iq(shared, jid, iq, now)
+            .unwrap_or_else(|| vec![reply(Err(IqError::NOT_IMPLEMENTED))]),
         ("w:g2", _) => group_ops::handle_iq(shared, jid, iq, now)
             .unwrap_or_else(|| vec![reply(Err(IqError::NOT_IMPLEMENTED))]),
         _ => vec![reply(Err(IqError::NOT_IMPLEMENTED))],
@@ -153,12 +155,20 @@ fn create_group(
         now,
     };
     let record = groups::create(&req, &creation, |p| st.fate(p, now))?;
-    st.groups.push(record.clone());
-    let seq = st.next_group;
-    st.next_group += 1;
-    st.group_seqs.insert(record.jid.clone(), seq);
-    // Under the lock: a change right after creation must reach the store after it.
-    shared.persist(|s| s.put_group(seq, &record));
+    // A community comes with its announcement group (whatsmeow `ReqCreateGroup`: "created
+    // automatically by the server").
+    let announcement = record.community.then(|| {
+        let id = st.new_group_id();
+        groups::community::announcement_group(&record, &id)
+    });
+    for g in std::iter::once(record.clone()).chain(announcement) {
+        st.groups.push(g.clone());
+        let seq = st.next_group;
+        st.next_group += 1;
+        st.group_seqs.insert(g.jid.clone(), seq);
+        // Under the lock: a change right after creation must reach the store after it.
+        shared.persist(|s| s.put_group(seq, &g));
+    }
     drop(st);
     shared.emit(SimEvent::GroupCreated {
         jid: record.jid.clone(),

@@ -10,16 +10,16 @@
 
 use std::collections::HashSet;
 
+use super::community::{CommunityCall, LinkedGroup};
 use super::create::{MAX_GROUP_SIZE, description, subject};
 use super::info::{GroupInfo, GroupParticipant, parse_group, parse_participant, text};
+use super::settings::{EPHEMERAL_TIMERS, Setting, setting_node};
 use crate::binary::{AttrValue, Node, jid};
 use crate::ops::{FieldError, Iq, IqKind, IqSpec, ParseError, Problem};
 use crate::types::{GroupJid, Jid, UserJid};
 
 /// What an invite link starts with; the code follows.
 pub const INVITE_LINK_PREFIX: &str = "https://chat.whatsapp.com/";
-/// Disappearing-message timers WhatsApp offers for groups: off, 24 hours, 7 days, 90 days.
-pub const EPHEMERAL_TIMERS: [u32; 4] = [0, 86_400, 604_800, 7_776_000];
 /// Longest invite code accepted (real ones are 22 characters; invites sent to a participant
 /// are longer).
 pub const MAX_INVITE_CODE_CHARS: usize = 64;
@@ -55,66 +55,6 @@ impl ParticipantAction {
             .into_iter()
             .find(|a| a.as_str() == text)
     }
-}
-
-/// Who may add members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MemberAddMode {
-    /// Only admins (`admin_add`).
-    Admin,
-    /// Every member (`all_member_add`).
-    AllMember,
-}
-
-impl MemberAddMode {
-    /// The wire value.
-    pub fn wire(self) -> &'static str {
-        match self {
-            Self::Admin => "admin_add",
-            Self::AllMember => "all_member_add",
-        }
-    }
-
-    /// The API's name (`admin`, `all_member`).
-    pub fn api_name(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::AllMember => "all_member",
-        }
-    }
-
-    /// Reads the API's name or the wire value.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "admin" | "admin_add" => Some(Self::Admin),
-            "all_member" | "all_member_add" => Some(Self::AllMember),
-            _ => None,
-        }
-    }
-}
-
-/// One setting change; each is its own WhatsApp request.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Setting {
-    /// The name.
-    Subject(String),
-    /// The description (`None` deletes it); `prev` is the current description's id.
-    Description {
-        /// The new text, or none to delete.
-        text: Option<String>,
-        /// The id of the description being replaced (from the group's metadata).
-        prev: Option<String>,
-    },
-    /// Only admins send.
-    Announcement(bool),
-    /// Only admins edit the group's info.
-    Locked(bool),
-    /// Joining needs an admin's approval.
-    JoinApproval(bool),
-    /// Who may add members.
-    MemberAddMode(MemberAddMode),
-    /// Disappearing-messages timer, one of [`EPHEMERAL_TIMERS`].
-    Ephemeral(u32),
 }
 
 /// One group request.
@@ -174,6 +114,15 @@ pub enum GroupCall {
         /// The code (what follows [`INVITE_LINK_PREFIX`]).
         code: String,
     },
+    /// A community's groups: list, link, unlink.
+    Community(CommunityCall),
+    /// Set the group's picture (checked and shrunk by [`super::picture::prepare`]).
+    Picture {
+        /// `…@g.us`.
+        group: Jid,
+        /// The JPEG to send.
+        picture: super::picture::Picture,
+    },
     /// Join with the invite a privacy-restricted participant received (`add_request`).
     JoinInvite {
         /// `…@g.us`.
@@ -209,6 +158,10 @@ pub enum GroupAnswer {
     InviteCode(String),
     /// Pending join requests, oldest first.
     Requests(Vec<JoinRequest>),
+    /// A community's linked groups.
+    SubGroups(Vec<LinkedGroup>),
+    /// The new picture's id.
+    Picture(String),
     /// Joined (or asked to: `pending` when the group needs approval).
     Joined {
         /// The group.
@@ -232,7 +185,9 @@ impl GroupCall {
             | Self::Leave { group }
             | Self::Requests { group }
             | Self::DecideRequests { group, .. }
-            | Self::JoinInvite { group, .. } => Some(group),
+            | Self::JoinInvite { group, .. }
+            | Self::Picture { group, .. } => Some(group),
+            Self::Community(c) => Some(c.community()),
         }
     }
 
@@ -293,6 +248,7 @@ impl GroupCall {
                 Ok(clean) => *code = clean,
                 Err(p) => errors.push(FieldError::new("link", p)),
             },
+            Self::Community(c) => c.check(&mut errors),
             Self::JoinInvite { code, inviter, .. } => {
                 match invite_code(code) {
                     Ok(clean) => *code = clean,
@@ -362,6 +318,7 @@ fn to_group(xmlns_kind: IqKind, group: &Jid, child: Node) -> Iq {
         to: group.clone(),
         children: vec![child],
         timeout: None,
+        target: None,
     }
 }
 
@@ -436,6 +393,11 @@ impl IqSpec for GroupSpec<'_> {
                 IqKind::Set,
                 Node::new("invite").with_attr("code", code.as_str()),
             ),
+            C::Picture { group, picture } => super::picture::iq(group, picture),
+            C::Community(c) => {
+                let kind = if c.is_set() { IqKind::Set } else { IqKind::Get };
+                to_group(kind, c.community(), c.node())
+            }
             C::JoinInvite {
                 group,
                 inviter,
@@ -547,48 +509,13 @@ impl IqSpec for GroupSpec<'_> {
                     .collect::<Result<_, _>>()?;
                 Ok(GroupAnswer::Participants(outcomes))
             }
+            C::Picture { .. } => Ok(GroupAnswer::Picture(super::picture::parse(reply)?)),
+            C::Community(c) => Ok(c
+                .parse(reply)?
+                .map_or(GroupAnswer::Done, GroupAnswer::SubGroups)),
             C::Set { .. } | C::Leave { .. } => Ok(GroupAnswer::Done),
         }
     }
-}
-
-/// The child of a setting's IQ (whatsmeow `SetGroup*`, Baileys `groupSettingUpdate` and
-/// `groupToggleEphemeral`).
-fn setting_node(setting: &Setting, random: u32) -> Node {
-    let toggle = |on: bool, yes: &str, no: &str| Node::new(if on { yes } else { no });
-    match setting {
-        Setting::Subject(s) => Node::new("subject").with_bytes(s.as_bytes().to_vec()),
-        Setting::Description { text, prev } => {
-            let mut node = Node::new("description").with_attr("id", format!("{random:08X}"));
-            if let Some(prev) = prev {
-                node = node.with_attr("prev", prev.as_str());
-            }
-            match text {
-                Some(t) => {
-                    node.with_children(vec![Node::new("body").with_bytes(t.as_bytes().to_vec())])
-                }
-                None => node.with_attr("delete", "true"),
-            }
-        }
-        Setting::Announcement(on) => toggle(*on, "announcement", "not_announcement"),
-        Setting::Locked(on) => toggle(*on, "locked", "unlocked"),
-        Setting::JoinApproval(on) => Node::new("membership_approval_mode").with_children(vec![
-            Node::new("group_join").with_attr("state", if *on { "on" } else { "off" }),
-        ]),
-        Setting::MemberAddMode(mode) => {
-            Node::new("member_add_mode").with_bytes(mode.wire().as_bytes().to_vec())
-        }
-        Setting::Ephemeral(0) => Node::new("not_ephemeral"),
-        Setting::Ephemeral(secs) => {
-            Node::new("ephemeral").with_attr("expiration", secs.to_string())
-        }
-    }
-}
-
-/// A `<member_add_mode>`'s text as the API names it.
-pub fn member_add_mode_name(wire: Option<&str>) -> Option<&'static str> {
-    wire.and_then(MemberAddMode::parse)
-        .map(MemberAddMode::api_name)
 }
 
 #[cfg(test)]

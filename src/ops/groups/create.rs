@@ -173,6 +173,7 @@ impl IqSpec for Create<'_> {
             to: Jid::server_only(jid::SERVER_GROUP),
             children: vec![create_request(self.group, &id)],
             timeout: None,
+            target: None,
         }
     }
 

@@ -206,8 +206,8 @@ fn parse_change(base: &GroupEvent, c: &Node) -> Result<GroupEvent, ParseError> {
             on(K::JoinApproval, state.is_some_and(|s| s.as_str() == "on"))
         }
         "member_add_mode" => {
-            e.member_add_mode =
-                super::admin::member_add_mode_name(content_text(c).as_deref()).map(str::to_owned);
+            e.member_add_mode = super::settings::member_add_mode_name(content_text(c).as_deref())
+                .map(str::to_owned);
             (K::MemberAddMode, None)
         }
         "ephemeral" => {
