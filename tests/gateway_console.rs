@@ -67,6 +67,8 @@ async fn console_pages_carry_a_strict_policy() {
         "/console",
         "/console/app.js",
         "/console/devices.js",
+        "/console/groups.js",
+        "/console/webhooks.js",
         "/console/app.css",
     ] {
         let response = gw
