@@ -175,7 +175,9 @@ async fn sign_out(
     if !csrf_ok(&method, &headers, &found.csrf) {
         return Err(ApiError::Unauthorized);
     }
-    state.sessions.remove(&found.id);
+    state.sessions.remove(&found.id)?;
+    // Flushed before the answer: after a crash the session must not come back.
+    super::durably(&state, |store| store.flush_gateway()).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(value) = HeaderValue::from_str(&clear_cookie(&headers)) {
         response.headers_mut().insert(SET_COOKIE, value);
