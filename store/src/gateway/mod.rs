@@ -321,8 +321,9 @@ pub trait GatewayStore: Send + Sync {
     }
 
     /// Writes an openable copy of the whole store into `dest` (absent or an empty directory)
-    /// while it stays in use: each tree read in one pass, so every write acknowledged before
-    /// the call is in it. Stores without a directory of their own cannot.
+    /// while it stays in use: one snapshot of the whole store (every tree as at one moment),
+    /// holding every write acknowledged before the call. Stores without a directory of their
+    /// own cannot.
     fn backup_to(&self, dest: &std::path::Path) -> Result<(), Error> {
         Err(Error::Io {
             path: dest.to_path_buf(),
