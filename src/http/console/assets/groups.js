@@ -126,12 +126,13 @@ async function groupPage(view, key, jid) {
     shown = g;
     title.textContent = g.name || "(no name)";
     info.replaceChildren(details({
-      JID: g.jid, Description: g.description || "", Owner: g.owner || "", Created: g.created_at || "",
+      JID: g.jid, Description: g.description || "", Owner: g.owner || "",
+      Created: g.created_at ? new Date(g.created_at).toLocaleString() : "",
       Members: (g.participants || []).length,
       "Only admins send messages": g.is_announce ? "yes" : "no",
       "Only admins edit settings": g.is_locked ? "yes" : "no",
       "Admins approve new members": g.join_approval ? "yes" : "no",
-      "Who adds members": g.member_add_mode || "",
+      "Who adds members": { all_member: "every member", admin: "admins only" }[g.member_add_mode] || g.member_add_mode || "",
       "Disappearing messages": (EPHEMERAL.find(([s]) => s === (g.ephemeral_seconds || 0)) || [0, g.ephemeral_seconds + " s"])[1],
     }));
     editName.value = g.name || "";

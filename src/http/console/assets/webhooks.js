@@ -154,7 +154,7 @@ async function webhooksPage(view, key) {
       h("div", { class: "table-wrap" }, h("table", {},
         h("thead", {}, h("tr", {}, h("th", { text: "Event" }), h("th", { text: "Status" }), h("th", { text: "Attempts" }),
           h("th", { text: "Last answer" }), h("th", { class: "opt", text: "Next retry" }), h("th", { class: "opt", text: "When" }),
-          h("th", { text: "" }))),
+          h("th", { text: "Actions" }))),
         rows)),
       empty, more),
   );
