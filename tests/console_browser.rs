@@ -330,11 +330,22 @@ async fn webhooks_page(browser: &Browser) {
     receiver.stop();
 }
 
-/// A second user's device, paired by phone code: the page shows the code and its expiry, the
-/// sandbox's phone types it, the device becomes connected.
+/// A second user's first device (of two), paired by phone code: the page shows the code and its
+/// expiry, the sandbox's phone types it, the device becomes connected.
 async fn pair_by_code(browser: &Browser, gw: &E2eGateway, sim: &SandboxHandle) {
     let tenant = gw.tenant("Bia's shop").await;
     let bia = gw.user_in(&tenant, "Bia").await;
+    // A second device: the console must name the first one (the admin routes' device) when
+    // it acts through the user's routes.
+    let response = gw
+        .http
+        .post(format!("{}/devices", gw.url))
+        .bearer_auth(&bia.token)
+        .json(&serde_json::json!({"name": "Spare phone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     browser
         .client
         .goto(&format!("{}/console#/device/{}", gw.url, bia.id))

@@ -74,6 +74,16 @@ function deviceApi(key) {
   };
 }
 
+// An admin reaches a user's device through the user's routes (X-WUTS-User). With one device
+// they need no device_id; a user with several is asked for the first one, the one the admin
+// routes act on (listed first).
+async function pickDevice(dev, key) {
+  if (S.role !== "admin" || dev.query) return;
+  const { data } = await api("GET", "/admin/users/" + encodeURIComponent(key) + "/devices");
+  const devices = (data && data.devices) || [];
+  if (devices.length > 1) dev.query = "?device_id=" + encodeURIComponent(devices[0].id);
+}
+
 async function devicePage(view, key) {
   const dev = deviceApi(key);
   const line = errorLine();
@@ -197,6 +207,7 @@ async function devicePage(view, key) {
 
   await features();
   phoneBox.hidden = !has("POST /paircode");
+  await pickDevice(dev, key).catch((error) => (line.textContent = error.message));
 
   try {
     await refresh();

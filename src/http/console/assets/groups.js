@@ -28,6 +28,7 @@ const groupHref = (key, jid) => "#/group/" + encodeURIComponent(key) + "/" + enc
 
 async function groupsPage(view, key) {
   const dev = deviceApi(key);
+  await pickDevice(dev, key).catch(() => {});
   const opts = { asUser: dev.asUser };
   const line = errorLine();
   const list = h("ul", { id: "group-list" });
@@ -80,6 +81,7 @@ function roleOf(p) {
 
 async function groupPage(view, key, jid) {
   const dev = deviceApi(key);
+  await pickDevice(dev, key).catch(() => {});
   const opts = { asUser: dev.asUser };
   const base = "/groups/" + encodeURIComponent(jid);
   const q = dev.query;

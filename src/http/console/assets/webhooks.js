@@ -28,6 +28,7 @@ function deliveryRow(d, redeliver) {
 
 async function webhooksPage(view, key) {
   const dev = deviceApi(key);
+  await pickDevice(dev, key).catch(() => {});
   const opts = { asUser: dev.asUser };
   const configLine = errorLine();
   const logLine = errorLine();
