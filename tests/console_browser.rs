@@ -143,7 +143,7 @@ async fn console_pairs_a_device_creates_a_group_and_signs_out() {
     browser.no_markup_ran().await;
     browser.shot("06-groups").await;
     browser.at_phone_width("06b-groups-phone").await;
-    group_page(&browser).await;
+    group_page(&browser, &sim).await;
     webhooks_page(&browser).await;
     pair_by_code(&browser, &gw, &sim).await;
 
@@ -215,8 +215,8 @@ async fn scroll_to(browser: &Browser, css: &str) {
 }
 
 /// The group just created (on the groups page): open it, promote its member, read the invite
-/// link, rename it.
-async fn group_page(browser: &Browser) {
+/// link, rename it and turn on join approval, then approve a simulated member's request.
+async fn group_page(browser: &Browser, sim: &SandboxHandle) {
     browser.click("#group-list a").await;
     browser.text_contains("#group-title", XSS_GROUP).await;
     let member = "#participant-rows tr[data-jid^='5511988880001@']";
@@ -236,10 +236,45 @@ async fn group_page(browser: &Browser) {
         .text_contains("#group-invite", "https://chat.whatsapp.com/")
         .await;
     browser.fill("#group-edit-name", "Launch team").await;
+    browser.click("#group-join-approval").await;
     browser.click("#group-settings button[type=submit]").await;
-    browser.text_contains("#group-title", "Launch team").await;
     browser
         .until("return document.getElementById('group-title').textContent === 'Launch team';")
+        .await;
+    browser
+        .until(
+            "return [...document.querySelectorAll('#group-info dt')].some(dt => \
+             dt.textContent === 'Admins approve new members' && \
+             dt.nextElementSibling.textContent === 'yes');",
+        )
+        .await;
+
+    // A simulated member asks to join by the link; the console approves.
+    let url = browser.client.current_url().await.unwrap();
+    let jid = url
+        .fragment()
+        .and_then(|f| f.rsplit('/').next())
+        .unwrap()
+        .replace("%40", "@");
+    let asked: Value = reqwest::Client::new()
+        .post(format!("{}/join-request", sim.control_url()))
+        .json(&serde_json::json!({"group": jid, "phone": "5511988880009"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asked["pending"], true, "{asked}");
+    browser.click("#requests-refresh").await;
+    let request = "#request-rows tr[data-jid^='5511988880009@']";
+    browser.visible(&format!("{request} .approve")).await;
+    click_now(browser, &format!("{request} .approve")).await;
+    browser
+        .visible("#participant-rows tr[data-jid^='5511988880009@']")
+        .await;
+    browser
+        .until("return !document.querySelector(\"#request-rows tr[data-jid^='5511988880009@']\");")
         .await;
     scroll_to(browser, "#group-title").await;
     browser.shot("12-group").await;
