@@ -144,7 +144,7 @@ async fn console_pairs_a_device_creates_a_group_and_signs_out() {
     browser.shot("06-groups").await;
     browser.at_phone_width("06b-groups-phone").await;
     group_page(&browser, &sim).await;
-    webhooks_page(&browser).await;
+    webhooks_page(&browser, &gw).await;
     pair_by_code(&browser, &gw, &sim).await;
 
     c.goto(&format!("{}/console#/devices", gw.url))
@@ -286,7 +286,7 @@ async fn group_page(browser: &Browser, sim: &SandboxHandle) {
 /// The device's webhooks page: point a webhook at a loopback receiver (the secret is shown
 /// once), make the device disconnect and connect, see both events delivered in the log, and
 /// redeliver one: the receiver gets the same event again, signed.
-async fn webhooks_page(browser: &Browser) {
+async fn webhooks_page(browser: &Browser, gw: &E2eGateway) {
     let mut receiver = Receiver::start().await;
     browser.click("#view p a[href^='#/device/']").await;
     browser.click("#webhooks-link").await;
@@ -301,6 +301,24 @@ async fn webhooks_page(browser: &Browser) {
     browser
         .text_contains("#webhook-current", "has its own webhook")
         .await;
+
+    // A header set through the API (the form does not edit headers) survives a save here.
+    let url = browser.client.current_url().await.unwrap();
+    let user_id = url.fragment().and_then(|f| f.rsplit('/').next()).unwrap();
+    gw.admin_json(
+        reqwest::Method::POST,
+        &format!("/admin/users/{user_id}/webhook"),
+        serde_json::json!({
+            "webhook_url": receiver.url,
+            "enabled_events": ["device.connected", "device.disconnected"],
+            "headers": {"X-Team": "launch"},
+        }),
+    )
+    .await;
+    browser.client.refresh().await.unwrap();
+    browser.text_contains("#webhook-headers", "X-Team").await;
+    browser.click("#webhook-form button[type=submit]").await;
+    browser.text_contains("#toast", "Webhook saved").await;
 
     // An event: the device disconnects and connects again; the first delivery fails once.
     receiver
@@ -319,6 +337,7 @@ async fn webhooks_page(browser: &Browser) {
     let connected = loop {
         let got = receiver.next_accepted().await;
         verify_standard(&secret, &got).unwrap();
+        assert_eq!(got.header("x-team"), "launch", "the API's header was kept");
         if got.json()["event"] == "device.connected" {
             break got.header("webhook-id").to_owned();
         }

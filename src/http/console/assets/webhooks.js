@@ -41,6 +41,9 @@ async function webhooksPage(view, key) {
   const events = h("div", { id: "webhook-events", class: "checks" });
   const enabled = h("input", { id: "webhook-enabled", type: "checkbox", checked: true });
   const retries = h("input", { id: "webhook-retries", type: "number", min: "0", max: "20", placeholder: "default" });
+  const timeout = h("input", { id: "webhook-timeout", type: "number", min: "1", max: "120", placeholder: "default" });
+  const kept = h("p", { class: "muted", id: "webhook-headers" });
+  let shown = null; // the configuration loaded, to keep what the form does not show
   const secret = h("input", { id: "webhook-secret", type: "password", autocomplete: "off", spellcheck: "false",
     placeholder: "leave empty: keep the current one, or have one generated" });
 
@@ -60,6 +63,10 @@ async function webhooksPage(view, key) {
       url.value = w.webhook_url;
       enabled.checked = !!w.enabled;
       retries.value = w.retry_attempts;
+      timeout.value = w.timeout;
+      const names = Object.keys(w.headers || {});
+      kept.textContent = names.length ? "Custom headers kept: " + names.join(", ") : "";
+      shown = w;
       setEvents(w.enabled_events);
     } catch (error) {
       if (error.status !== 404) throw error;
@@ -71,6 +78,9 @@ async function webhooksPage(view, key) {
   async function save() {
     const body = { webhook_url: url.value.trim(), enabled: enabled.checked, enabled_events: checked() };
     if (retries.value !== "") body.retry_attempts = Number(retries.value);
+    if (timeout.value !== "") body.timeout = Number(timeout.value);
+    // Headers set through the API are not edited here: they are sent back as they are.
+    if (shown && shown.scope === scope.value && shown.headers) body.headers = shown.headers;
     if (secret.value) body.secret = secret.value;
     secret.value = "";
     const { data } = scope.value === "user"
@@ -141,7 +151,9 @@ async function webhooksPage(view, key) {
           h("button", { type: "button", text: "None", on: { click: () => setEvents([]) } })),
         h("div", { class: "row" },
           h("div", {}, h("label", { for: "webhook-retries", text: "Retry attempts" }), retries),
+          h("div", {}, h("label", { for: "webhook-timeout", text: "Timeout (seconds)" }), timeout),
           h("label", { class: "inline" }, enabled, " Enabled")),
+        kept,
         h("label", { for: "webhook-secret", text: "Signing secret" }), secret,
         h("button", { type: "submit", text: "Save webhook" })),
       configLine),
