@@ -215,7 +215,8 @@ async fn scroll_to(browser: &Browser, css: &str) {
 }
 
 /// The group just created (on the groups page): open it, promote its member, read the invite
-/// link, rename it and turn on join approval, then approve a simulated member's request.
+/// link, rename it and turn on join approval, approve a simulated member's request, set
+/// disappearing messages, and leave it.
 async fn group_page(browser: &Browser, sim: &SandboxHandle) {
     browser.click("#group-list a").await;
     browser.text_contains("#group-title", XSS_GROUP).await;
@@ -276,11 +277,27 @@ async fn group_page(browser: &Browser, sim: &SandboxHandle) {
     browser
         .until("return !document.querySelector(\"#request-rows tr[data-jid^='5511988880009@']\");")
         .await;
+    browser
+        .click("#group-ephemeral option[value='86400']")
+        .await;
+    browser
+        .click("#group-ephemeral-form button[type=submit]")
+        .await;
+    browser.text_contains("#group-info", "24 hours").await;
     scroll_to(browser, "#group-title").await;
     browser.shot("12-group").await;
     browser.at_phone_width("12b-group-phone").await;
-    browser.click("#groups-back").await;
-    browser.text_contains("#group-list", "Launch team").await;
+
+    // Leave it (after a confirmation): the device's list no longer has it.
+    browser.click("#group-leave").await;
+    browser.client.accept_alert().await.unwrap();
+    browser.visible("#group-create").await;
+    browser
+        .until(
+            "return !!document.querySelector('#group-list li') && \
+                !document.getElementById('group-list').textContent.includes('Launch team');",
+        )
+        .await;
 }
 
 /// The device's webhooks page: point a webhook at a loopback receiver (the secret is shown
