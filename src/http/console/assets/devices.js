@@ -98,6 +98,7 @@ async function devicePage(view, key) {
   let expiresAt = 0;
   let shownCode = null;
   let codeMode = false;
+  let codeAllowed = false;
 
   function showState(s) {
     badge.replaceChildren(stateBadge(s.state));
@@ -108,6 +109,8 @@ async function devicePage(view, key) {
       qrBox.hidden = true;
       shownCode = null;
     }
+    // Pairing by phone code is offered while the device is not linked.
+    phoneBox.hidden = !codeAllowed || s.state === "connected";
   }
 
   async function refresh() {
@@ -206,7 +209,8 @@ async function devicePage(view, key) {
     line, qrBox, phoneBox, phoneCode, phoneExpiry));
 
   await features();
-  phoneBox.hidden = !has("POST /paircode");
+  codeAllowed = has("POST /paircode");
+  phoneBox.hidden = !codeAllowed;
   await pickDevice(dev, key).catch((error) => (line.textContent = error.message));
 
   try {
