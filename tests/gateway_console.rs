@@ -1,14 +1,19 @@
 //! The console's HTTP side: the pages and their security headers, and the cookie session
 //! (HttpOnly, SameSite=Strict, Secure behind TLS, CSRF token on writes, sign-out, a user
-//! session ended by rotating its token, an admin session acting for one user).
+//! session ended by rotating its token, an admin session acting for one user, sessions kept
+//! across a restart on the same data directory).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod gateway_support;
 
-use gateway_support::{ADMIN_TOKEN, start_default, status_json};
+use std::sync::Arc;
+
+use gateway_support::{ADMIN_TOKEN, FakeDevices, start_default, start_with, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
+use wuts::http::GatewayConfig;
+use wuts_store::gateway::GatewayStore;
 
 /// Signs in with `token`; returns the cookie pair and the CSRF token.
 async fn sign_in(gw: &gateway_support::FakeGateway, token: &str, tls: bool) -> (String, String) {
@@ -67,6 +72,8 @@ async fn console_pages_carry_a_strict_policy() {
         "/console",
         "/console/app.js",
         "/console/devices.js",
+        "/console/groups.js",
+        "/console/webhooks.js",
         "/console/app.css",
     ] {
         let response = gw
@@ -266,5 +273,45 @@ async fn docs_show_every_route_without_scripts_under_the_same_policy() {
             "{asset} linked"
         );
     }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_on_the_same_data_directory_but_sign_outs_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let open =
+        || -> Arc<dyn GatewayStore> { Arc::new(wuts_store::SledStore::open(dir.path()).unwrap()) };
+    let gw = start_with(FakeDevices::new(), open(), GatewayConfig::default()).await;
+    let (kept, kept_csrf) = sign_in(&gw, ADMIN_TOKEN, false).await;
+    let (ended, ended_csrf) = sign_in(&gw, ADMIN_TOKEN, false).await;
+    let (status, _) = call(
+        &gw,
+        Method::DELETE,
+        "/console/session",
+        &ended,
+        Some(&ended_csrf),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    gw.stop().await;
+
+    let gw = start_with(FakeDevices::new(), open(), GatewayConfig::default()).await;
+    let (status, session) = call(&gw, Method::GET, "/console/session", &kept, None, None).await;
+    assert_eq!(status, 200, "still signed in after the restart: {session}");
+    assert_eq!(session["role"], "admin");
+    assert_eq!(session["csrf"], kept_csrf.as_str(), "the same CSRF token");
+    let (status, _) = call(
+        &gw,
+        Method::POST,
+        "/admin/tenants",
+        &kept,
+        Some(&kept_csrf),
+        Some(json!({"name": "After restart"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(&gw, Method::GET, "/console/session", &ended, None, None).await;
+    assert_eq!(status, 401, "a sign-out outlives the restart");
     gw.stop().await;
 }

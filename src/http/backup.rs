@@ -35,7 +35,15 @@ pub(crate) async fn backup(
         return Err(ApiError::Validation(object.violations));
     };
     let target = dest.clone();
-    durably(&state, move |store| store.backup_to(&target)).await?;
+    // A store that kept changing through every attempt is busy, not broken: 503, try again.
+    match durably(&state, move |store| Ok(store.backup_to(&target))).await? {
+        Ok(()) => {}
+        Err(wuts_store::Error::BackupUnsettled { attempts }) => {
+            tracing::warn!(attempts, "backup not taken: the store kept changing");
+            return Err(ApiError::ServerBusy);
+        }
+        Err(error) => return Err(error.into()),
+    }
     tracing::info!(dest = %dest.display(), "backup written");
     Ok((
         StatusCode::CREATED,

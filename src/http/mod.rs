@@ -194,6 +194,7 @@ impl AppState {
     ) -> Arc<Self> {
         process_metrics::mark_start();
         let events = EventHub::new(store.clone(), devices.clone(), config.webhooks.clone());
+        let sessions = console::session::Sessions::new(store.clone());
         Arc::new(Self {
             devices,
             store,
@@ -208,7 +209,7 @@ impl AppState {
             shutdown: watch::channel(false).0,
             hard_stop: watch::channel(false).0,
             connections: server::Connections::default(),
-            sessions: console::session::Sessions::default(),
+            sessions,
         })
     }
 

@@ -142,6 +142,13 @@ pub enum Error {
         #[source]
         source: RecordError,
     },
+    /// Every attempt at a backup saw the store change while it was copied, so none is a
+    /// snapshot of one moment; nothing is kept. Trying again when writes are quieter works.
+    #[error("the store changed during each of {attempts} backup attempts; try again")]
+    BackupUnsettled {
+        /// Attempts made.
+        attempts: u32,
+    },
     /// Another process (or another handle in this one) has the data directory open.
     #[error("data directory {path} is in use by another store handle or process")]
     Locked {

@@ -35,6 +35,8 @@ pub(crate) struct Snapshot {
     pub(crate) pending: Vec<PendingDelivery>,
     pub(crate) deliveries: Vec<(UserId, u64, Vec<u8>)>,
     pub(crate) webhooks: Vec<(UserId, WebhookScope, Vec<u8>)>,
+    /// Signed-in console browsers (so operators stay signed in across the move).
+    pub(crate) console_sessions: Vec<crate::gateway::ConsoleSession>,
 }
 
 /// What a migration moved.

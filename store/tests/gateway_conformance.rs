@@ -7,8 +7,8 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use wuts_store::gateway::{
-    GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, Outcome, StoredResponse, Tenant,
-    TenantId, TokenHash, User, UserId,
+    ConsoleSession, GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, Outcome,
+    StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
 };
 use wuts_store::{DeviceId, Error};
 
@@ -64,6 +64,7 @@ for_each_backend!(
     responses_are_per_user_and_swept_by_age,
     a_users_devices_are_listed_oldest_first_and_go_with_the_user,
     the_outbox_orders_marks_prunes_and_goes_with_the_user,
+    console_sessions_are_stored_replaced_and_removed,
 );
 
 /// An error with its causes, one per line: a backend failure says what PostgreSQL said.
@@ -75,6 +76,28 @@ fn chain(e: &dyn StdError) -> String {
         cause = c.source();
     }
     out
+}
+
+fn session(key: u8, record: &[u8]) -> ConsoleSession {
+    ConsoleSession {
+        key: [key; 32],
+        record: record.to_vec(),
+    }
+}
+
+fn console_sessions_are_stored_replaced_and_removed(store: Arc<dyn GatewayStore>) -> TestResult {
+    assert!(store.console_sessions()?.is_empty());
+    store.save_console_session(&[1; 32], Some(b"one"))?;
+    store.save_console_session(&[2; 32], Some(b"two"))?;
+    store.save_console_session(&[1; 32], Some(b"uno"))?;
+    let mut all = store.console_sessions()?;
+    all.sort();
+    assert_eq!(all, vec![session(1, b"uno"), session(2, b"two")]);
+    store.save_console_session(&[1; 32], None)?;
+    store.save_console_session(&[9; 32], None)?;
+    assert_eq!(store.console_sessions()?, vec![session(2, b"two")]);
+    store.flush_gateway()?;
+    Ok(())
 }
 
 fn tenant(id: &str) -> Result<Tenant, Error> {
@@ -229,6 +252,7 @@ fn sled_gateway_records_survive_reopen() -> TestResult {
         store.create_tenant(&tenant("t")?)?;
         store.create_user(&user("u1", "t", 1)?)?;
         store.set_admin_token(&TokenHash::from_bytes([3; 32]))?;
+        store.save_console_session(&[4; 32], Some(b"session"))?;
         store.save_response(
             &UserId::new("u1")?,
             &IdempotencyKey::new("k")?,
@@ -237,6 +261,7 @@ fn sled_gateway_records_survive_reopen() -> TestResult {
     }
     let store = wuts_store::SledStore::open(dir.path())?;
     assert_eq!(store.admin_token()?, Some(TokenHash::from_bytes([3; 32])));
+    assert_eq!(store.console_sessions()?, vec![session(4, b"session")]);
     assert_eq!(
         store
             .user_by_token(&TokenHash::from_bytes([1; 32]))?

@@ -30,6 +30,8 @@ use super::{ApiError, AppState};
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const DEVICES_JS: &str = include_str!("assets/devices.js");
+const GROUPS_JS: &str = include_str!("assets/groups.js");
+const WEBHOOKS_JS: &str = include_str!("assets/webhooks.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 
 /// Scripts, styles, images and connections from this origin only (QR images also as `data:`
@@ -53,6 +55,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/console/devices.js",
             get(|| async { page(DEVICES_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/groups.js",
+            get(|| async { page(GROUPS_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/webhooks.js",
+            get(|| async { page(WEBHOOKS_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/app.css",
@@ -165,7 +175,9 @@ async fn sign_out(
     if !csrf_ok(&method, &headers, &found.csrf) {
         return Err(ApiError::Unauthorized);
     }
-    state.sessions.remove(&found.id);
+    state.sessions.remove(&found.id)?;
+    // Flushed before the answer: after a crash the session must not come back.
+    super::durably(&state, |store| store.flush_gateway()).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(value) = HeaderValue::from_str(&clear_cookie(&headers)) {
         response.headers_mut().insert(SET_COOKIE, value);

@@ -25,6 +25,7 @@ struct State {
     tokens: HashMap<TokenHash, UserId>,
     responses: HashMap<(UserId, IdempotencyKey), StoredResponse>,
     devices: Vec<GatewayDevice>,
+    console_sessions: BTreeMap<[u8; 32], Vec<u8>>,
 }
 
 impl MemGatewayStore {
@@ -227,5 +228,26 @@ impl GatewayStore for MemGatewayStore {
 
     fn outbox(&self) -> &dyn super::outbox::EventStore {
         &self.outbox
+    }
+
+    fn console_sessions(&self) -> Result<Vec<super::ConsoleSession>, Error> {
+        let state = self.state();
+        Ok(state
+            .console_sessions
+            .iter()
+            .map(|(key, record)| super::ConsoleSession {
+                key: *key,
+                record: record.clone(),
+            })
+            .collect())
+    }
+
+    fn save_console_session(&self, key: &[u8; 32], record: Option<&[u8]>) -> Result<(), Error> {
+        let mut state = self.state();
+        match record {
+            Some(record) => state.console_sessions.insert(*key, record.to_vec()),
+            None => state.console_sessions.remove(key),
+        };
+        Ok(())
     }
 }

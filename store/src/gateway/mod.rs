@@ -201,6 +201,16 @@ pub enum Outcome {
     },
 }
 
+/// One stored console session: the SHA-256 of its id (the id itself is never stored) and the
+/// HTTP layer's record of it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConsoleSession {
+    /// SHA-256 of the session id.
+    pub key: [u8; 32],
+    /// The record, in the HTTP layer's encoding.
+    pub record: Vec<u8>,
+}
+
 /// The gateway's storage.
 ///
 /// Methods are synchronous and short; callers on an async runtime may call them directly (sled
@@ -294,9 +304,26 @@ pub trait GatewayStore: Send + Sync {
 
     /// The event outbox, delivery records and webhook configurations ([`outbox`]).
     fn outbox(&self) -> &dyn outbox::EventStore;
+
+    /// Every console session record, by the SHA-256 of its session id (the id itself is never
+    /// stored). The records are the HTTP layer's own encoding. Stores that keep none answer
+    /// an empty list: sessions then end with the process.
+    fn console_sessions(&self) -> Result<Vec<ConsoleSession>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// Stores (`Some`) or removes (`None`) the console session record under `key`. Not durable
+    /// by itself: a removal that must survive a crash (sign-out) is followed by
+    /// [`GatewayStore::flush_gateway`].
+    fn save_console_session(&self, key: &[u8; 32], record: Option<&[u8]>) -> Result<(), Error> {
+        let _ = (key, record);
+        Ok(())
+    }
+
     /// Writes an openable copy of the whole store into `dest` (absent or an empty directory)
-    /// while it stays in use: each tree read in one pass, so every write acknowledged before
-    /// the call is in it. Stores without a directory of their own cannot.
+    /// while it stays in use: one snapshot of the whole store (every tree as at one moment),
+    /// holding every write acknowledged before the call. Stores without a directory of their
+    /// own cannot.
     fn backup_to(&self, dest: &std::path::Path) -> Result<(), Error> {
         Err(Error::Io {
             path: dest.to_path_buf(),

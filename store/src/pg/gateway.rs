@@ -18,8 +18,8 @@ use crate::codec::RecordError;
 use crate::error::{Error, RecordKind};
 use crate::gateway::outbox::EventStore;
 use crate::gateway::{
-    GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, Outcome, StoredResponse, Tenant,
-    TenantId, TokenHash, User, UserId,
+    ConsoleSession, GatewayDevice, GatewayDeviceId, GatewayStore, IdempotencyKey, Outcome,
+    StoredResponse, Tenant, TenantId, TokenHash, User, UserId,
 };
 use crate::model::DeviceId;
 
@@ -501,6 +501,45 @@ impl GatewayStore for PgGatewayStore {
 
     fn outbox(&self) -> &dyn EventStore {
         &self.outbox
+    }
+
+    /// Shared by every node, so a browser signed in through one node is signed in on all.
+    fn console_sessions(&self) -> Result<Vec<ConsoleSession>, Error> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> =
+            self.call("list console sessions", |pool| async move {
+                sqlx::query_as("SELECT key, record FROM wuts_console_session")
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(sql("list console sessions"))
+            })?;
+        rows.into_iter()
+            .map(|(key, record)| {
+                Ok(ConsoleSession {
+                    key: hash32(key, RecordKind::TokenIndex)?,
+                    record,
+                })
+            })
+            .collect()
+    }
+
+    fn save_console_session(&self, key: &[u8; 32], record: Option<&[u8]>) -> Result<(), Error> {
+        let (key, record) = (key.to_vec(), record.map(<[u8]>::to_vec));
+        self.call("save a console session", move |pool| async move {
+            let query = match record {
+                Some(record) => sqlx::query(
+                    "INSERT INTO wuts_console_session (key, record) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET record = excluded.record",
+                )
+                .bind(key)
+                .bind(record),
+                None => sqlx::query("DELETE FROM wuts_console_session WHERE key = $1").bind(key),
+            };
+            query
+                .execute(&pool)
+                .await
+                .map_err(sql("save a console session"))?;
+            Ok(())
+        })
     }
 }
 

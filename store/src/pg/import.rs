@@ -163,5 +163,13 @@ pub(crate) async fn import(conn: &mut PgConnection, snapshot: &Snapshot) -> Resu
             .await
             .map_err(backend("import a webhook"))?;
     }
+    for session in &snapshot.console_sessions {
+        sqlx::query("INSERT INTO wuts_console_session (key, record) VALUES ($1, $2)")
+            .bind(session.key.as_slice())
+            .bind(session.record.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("import a console session"))?;
+    }
     tx.commit().await.map_err(backend("commit the import"))
 }

@@ -98,6 +98,10 @@ CREATE TABLE wuts_delivery (
   user_id text NOT NULL, seq bigint NOT NULL, record bytea NOT NULL,
   PRIMARY KEY (user_id, seq)
 );
+CREATE TABLE wuts_console_session (
+  key    bytea PRIMARY KEY,
+  record bytea NOT NULL
+);
 CREATE TABLE wuts_cluster (
   id     smallint PRIMARY KEY CHECK (id = 1),
   secret bytea NOT NULL

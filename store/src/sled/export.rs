@@ -95,6 +95,7 @@ impl SledStore {
             }
         }
         out.pending = outbox.pending_deliveries()?;
+        out.console_sessions = self.console_sessions()?;
         Ok(out)
     }
 }

@@ -9,6 +9,7 @@
 //! | `gw-tokens`    | token hash (32 B)           | user id record         |
 //! | `gw-responses` | user id ‖ 0 ‖ idempotency key | `StoredResponse` record |
 //! | `gw-devices`   | user id ‖ 0 ‖ created_at ‖ device id | `GatewayDevice` record |
+//! | `gw-console-sessions` | SHA-256 of a session id (32 B) | the HTTP layer's session record |
 
 use ::sled::transaction::Transactional;
 use ::sled::{Batch, Db, IVec, Tree};
@@ -36,6 +37,7 @@ pub(super) struct Trees {
     tokens: Tree,
     responses: Tree,
     devices: Tree,
+    console_sessions: Tree,
 }
 
 impl Trees {
@@ -48,6 +50,7 @@ impl Trees {
             tokens: tree("gw-tokens")?,
             responses: tree("gw-responses")?,
             devices: tree("gw-devices")?,
+            console_sessions: tree("gw-console-sessions")?,
         })
     }
 }
@@ -393,5 +396,34 @@ impl GatewayStore for SledStore {
 
     fn outbox(&self) -> &dyn crate::gateway::outbox::EventStore {
         self
+    }
+
+    fn console_sessions(&self) -> Result<Vec<crate::gateway::ConsoleSession>, Error> {
+        let mut out = Vec::new();
+        for entry in self.gateway.console_sessions.iter() {
+            let (key, value) = entry.map_err(backend("read console sessions"))?;
+            // A key of another length is not ours to read; it is skipped, not trusted.
+            if let Ok(key) = <[u8; 32]>::try_from(key.as_ref()) {
+                out.push(crate::gateway::ConsoleSession {
+                    key,
+                    record: value.to_vec(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn save_console_session(&self, key: &[u8; 32], record: Option<&[u8]>) -> Result<(), Error> {
+        let sessions = &self.gateway.console_sessions;
+        match record {
+            Some(record) => sessions
+                .insert(key, record)
+                .map(drop)
+                .map_err(backend("write console session")),
+            None => sessions
+                .remove(key)
+                .map(drop)
+                .map_err(backend("remove console session")),
+        }
     }
 }

@@ -11,7 +11,7 @@ const S = {
   name: null,
   features: null, // routes the gateway documents, from /openapi.json
   cleanups: [], // what to stop when the page changes (event streams, timers)
-  created: {}, // groups created in this tab, per device, until the gateway lists groups
+  eventNames: null, // webhook event names, from GET /webhook/events
 };
 
 // ---------- DOM helpers (text only) ----------
@@ -185,13 +185,16 @@ function route() {
   view.textContent = "";
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   for (const link of document.querySelectorAll("#nav a")) link.removeAttribute("aria-current");
-  const current = { users: "nav-users", devices: "nav-devices", device: "nav-devices", groups: "nav-devices" }[parts[0]];
+  const current = { users: "nav-users", devices: "nav-devices", device: "nav-devices", groups: "nav-devices",
+    group: "nav-devices", webhooks: "nav-devices" }[parts[0]];
   if (current) $(current).setAttribute("aria-current", "page");
   const page = {
     users: () => (S.role === "admin" ? usersPage(view) : devicesPage(view)),
     devices: () => devicesPage(view),
     device: () => devicePage(view, parts[1]),
     groups: () => groupsPage(view, parts[1]),
+    group: () => groupPage(view, parts[1], parts[2]),
+    webhooks: () => webhooksPage(view, parts[1]),
   }[parts[0]];
   (page || (() => devicesPage(view)))();
   $("main").focus({ preventScroll: true });

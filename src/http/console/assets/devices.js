@@ -74,6 +74,16 @@ function deviceApi(key) {
   };
 }
 
+// An admin reaches a user's device through the user's routes (X-WUTS-User). With one device
+// they need no device_id; a user with several is asked for the first one, the one the admin
+// routes act on (listed first).
+async function pickDevice(dev, key) {
+  if (S.role !== "admin" || dev.query) return;
+  const { data } = await api("GET", "/admin/users/" + encodeURIComponent(key) + "/devices");
+  const devices = (data && data.devices) || [];
+  if (devices.length > 1) dev.query = "?device_id=" + encodeURIComponent(devices[0].id);
+}
+
 async function devicePage(view, key) {
   const dev = deviceApi(key);
   const line = errorLine();
@@ -87,6 +97,8 @@ async function devicePage(view, key) {
     h("div", {}, h("p", { text: "On the phone: WhatsApp > Linked devices > Link a device, then scan." }), countdown));
   let expiresAt = 0;
   let shownCode = null;
+  let codeMode = false;
+  let codeAllowed = false;
 
   function showState(s) {
     badge.replaceChildren(stateBadge(s.state));
@@ -97,6 +109,8 @@ async function devicePage(view, key) {
       qrBox.hidden = true;
       shownCode = null;
     }
+    // Pairing by phone code is offered while the device is not linked.
+    phoneBox.hidden = !codeAllowed || s.state === "connected";
   }
 
   async function refresh() {
@@ -107,15 +121,17 @@ async function devicePage(view, key) {
   }
 
   async function showQr(code, expires) {
-    if (code && code === shownCode) return;
+    // Pairing by phone code: the code is what the operator follows, not a QR code.
+    if (codeMode || (code && code === shownCode)) return;
     if (dev.qrImage) {
       const url = await dev.qrImage();
-      if (!url) return;
+      if (!url || codeMode) return;
       if (img.src && img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
       img.src = url;
       expiresAt = expires;
     } else {
       const qr = await dev.qr();
+      if (codeMode) return;
       img.src = qr.image; // a data: URL made by the gateway
       expiresAt = Date.parse(qr.expires_at) / 1000;
       code = qr.qr_code;
@@ -147,17 +163,36 @@ async function devicePage(view, key) {
     }) },
   });
 
-  const phone = h("input", { id: "pair-phone", inputmode: "tel", placeholder: "5511999990000" });
-  const phoneCode = h("p", { class: "mono", id: "pair-code", "aria-live": "polite" });
+  const phone = h("input", { id: "pair-phone", inputmode: "tel", autocomplete: "tel", placeholder: "5511999990000" });
+  const phoneCode = h("p", { class: "pair-code", id: "pair-code", "aria-live": "polite" });
+  const phoneExpiry = h("p", { class: "muted", id: "pair-code-expiry" });
+  let codeExpiresAt = 0;
   const phoneBox = h("form", { class: "row", id: "paircode-form", hidden: true,
     on: { submit: guard(line, async () => {
-      // POST /paircode (user routes): the gateway answers the 8-character code to type on the phone.
+      // POST /paircode: the gateway answers the 8-character code to type on the phone.
       const { data } = await api("POST", "/paircode" + dev.query, { phone: phone.value }, { asUser: dev.asUser });
-      const payload = (data && (data.data || data)) || {};
-      phoneCode.textContent = "Code: " + (payload.code || payload.pair_code || JSON.stringify(payload));
+      const payload = (data && data.data) || {};
+      phoneCode.replaceChildren(h("span", { text: "Code: " }),
+        h("strong", { class: "mono", id: "pair-code-value", text: payload.code || "" }));
+      phoneCode.dataset.code = payload.code || "";
+      phoneExpiry.dataset.instructions = payload.instructions || "";
+      codeExpiresAt = Date.now() / 1000 + (payload.expires_in || 0);
+      codeMode = true;
+      qrBox.hidden = true;
+      tickCode();
+      await refresh();
     }) } },
     h("div", {}, h("label", { for: "pair-phone", text: "Pair by phone number instead" }), phone),
-    h("button", { type: "submit", text: "Get a code" }));
+    h("button", { type: "submit", id: "paircode-submit", text: "Get a code" }));
+  function tickCode() {
+    if (!phoneCode.dataset.code) return;
+    const left = Math.max(0, Math.round(codeExpiresAt - Date.now() / 1000));
+    phoneExpiry.textContent = left > 0
+      ? "Valid for " + left + " s. " + (phoneExpiry.dataset.instructions || "")
+      : "This code expired: ask for a new one.";
+  }
+  const codeTimer = setInterval(tickCode, 1000);
+  S.cleanups.push(() => clearInterval(codeTimer));
 
   view.append(h("section", { class: "card" },
     h("p", {}, h("a", { href: "#/devices", text: "← All devices" })),
@@ -169,11 +204,14 @@ async function devicePage(view, key) {
       act("Connect", dev.connect),
       act("Disconnect", dev.disconnect),
       act("Log out", dev.logout, "Log this device out of WhatsApp? It must be paired again."),
-      h("a", { href: "#/groups/" + encodeURIComponent(key), id: "groups-link", text: "Groups →" })),
-    line, qrBox, phoneBox, phoneCode));
+      h("a", { href: "#/groups/" + encodeURIComponent(key), id: "groups-link", class: "go", text: "Groups →" }),
+      h("a", { href: "#/webhooks/" + encodeURIComponent(key), id: "webhooks-link", class: "go", text: "Webhooks →" })),
+    line, qrBox, phoneBox, phoneCode, phoneExpiry));
 
   await features();
-  phoneBox.hidden = !has("POST /paircode");
+  codeAllowed = has("POST /paircode");
+  phoneBox.hidden = !codeAllowed;
+  await pickDevice(dev, key).catch((error) => (line.textContent = error.message));
 
   try {
     await refresh();
@@ -199,81 +237,4 @@ async function devicePage(view, key) {
     const poll = setInterval(() => refresh().catch(() => {}), 2000);
     S.cleanups.push(() => clearInterval(poll));
   }
-}
-
-// ---------- groups ----------
-
-function groupOf(data) {
-  if (!data || typeof data !== "object") return {};
-  return data.group || data.data || data;
-}
-
-function details(object) {
-  const list = h("dl", { class: "group-details" });
-  for (const [key, value] of Object.entries(object || {})) {
-    list.append(h("dt", { text: key }),
-      h("dd", { class: typeof value === "object" ? "mono" : "", text: typeof value === "object" ? JSON.stringify(value, null, 1) : String(value) }));
-  }
-  return list;
-}
-
-async function groupsPage(view, key) {
-  const dev = deviceApi(key);
-  const opts = { asUser: dev.asUser };
-  const line = errorLine();
-  const list = h("ul", { id: "group-list" });
-  const opened = h("div", { id: "group-open" });
-  const name = h("input", { id: "group-name", required: true, maxlength: "100" });
-  const members = h("textarea", { id: "group-participants", placeholder: "+55 11 98888-0001, one per line" });
-  const created = (S.created[key] = S.created[key] || []);
-  await features();
-  const canList = has("GET /groups");
-
-  function item(g) {
-    const jidText = g.jid || g.id || "";
-    return h("li", {}, h("button", { type: "button", class: "link", text: (g.name || g.subject || "(no name)"),
-      on: { click: guard(line, async () => {
-        let shown = g;
-        // Whatever the group route's parameter is called, once it exists.
-        const route = [...(S.features || [])].find((r) => /^GET \/groups\/\{[^}\/]+\}$/.test(r));
-        if (jidText && route) {
-          const path = route.slice(4).replace(/\{[^}]+\}/, encodeURIComponent(jidText));
-          shown = groupOf((await api("GET", path + dev.query, undefined, opts)).data);
-        }
-        opened.replaceChildren(h("h2", { text: shown.name || shown.subject || jidText }), details(shown));
-      }) } }), " ", h("span", { class: "mono muted", text: jidText }));
-  }
-
-  async function load() {
-    if (canList) {
-      const { data } = await api("GET", "/groups" + dev.query, undefined, opts);
-      const groups = Array.isArray(data) ? data : data.groups || (data.data && data.data.groups) || data.data || [];
-      list.replaceChildren(...groups.map(item));
-    } else {
-      list.replaceChildren(...created.map(item));
-    }
-  }
-
-  view.append(h("section", { class: "card" },
-    h("p", {}, h("a", { href: "#/device/" + encodeURIComponent(key), text: "← Device" })),
-    h("h1", { text: "Groups" }),
-    h("form", { id: "group-create", on: { submit: guard(line, async () => {
-      const participants = members.value.split(/[\n,;]+/).map((p) => p.trim()).filter(Boolean);
-      const { data } = await api("POST", "/groups" + dev.query, { name: name.value, participants }, opts);
-      const group = groupOf(data);
-      created.unshift(group);
-      name.value = "";
-      members.value = "";
-      toast("Group created");
-      await load();
-      opened.replaceChildren(h("h2", { text: group.name || group.subject || "" }), details(group));
-    }) } },
-      h("label", { for: "group-name", text: "New group name" }), name,
-      h("label", { for: "group-participants", text: "Participants" }), members,
-      h("button", { type: "submit", text: "Create group" })),
-    line,
-    h("h2", { text: canList ? "Groups of this device" : "Groups created in this tab" }),
-    canList ? null : h("p", { class: "muted", text: "This gateway does not list a device's groups yet; the ones created here are shown." }),
-    list, opened));
-  await guard(line, load)();
 }
