@@ -61,6 +61,8 @@ fn node(data: &Path, db: &str, name: &str, sim: &Value) -> (Killed, String) {
         .args(["--wa-url", sim["ws_url"].as_str().unwrap()])
         .args(["--wa-root-key", sim["root_public_key"].as_str().unwrap()])
         .args(["--webhook-allow-private", "--webhook-retry-base-ms", "100"])
+        // A short lease: the killed owner's device moves after about 4 s, not 20.
+        .args(["--lease-ttl", "3"])
         .env("WUTS_ADMIN_TOKEN", ADMIN)
         .env_remove("WUTS_CONFIG")
         .stdout(Stdio::piped())

@@ -254,10 +254,11 @@ pub fn summary(config: &ServeConfig) -> String {
         cluster = match &config.cluster {
             None => "off (sled under data)".to_owned(),
             Some(c) => format!(
-                "node {} on {}, rpc {}",
+                "node {} on {}, rpc {}, lease {}s",
                 c.node_id,
                 super::settings::redact_url(&c.database_url),
-                c.rpc_listen
+                c.rpc_listen,
+                c.lease_ttl.as_secs()
             ),
         },
     )
@@ -294,7 +295,15 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
     let node = match cluster {
         Some(stores) => Some(
             stores
-                .start(registry.clone(), LeaseTimings::default())
+                .start(
+                    registry.clone(),
+                    LeaseTimings::from_ttl(
+                        config
+                            .cluster
+                            .as_ref()
+                            .map_or(Duration::from_secs(15), |c| c.lease_ttl),
+                    ),
+                )
                 .await
                 .map_err(ServeError::Cluster)?,
         ),

@@ -114,6 +114,11 @@ pub struct ServeArgs {
     /// Cluster mode: the address other nodes forward device requests to (keep it private).
     #[arg(long, value_name = "ADDR", env = "WUTS_RPC_LISTEN")]
     rpc_listen: Option<String>,
+    /// Cluster mode: seconds a node's lease lasts without renewal; renewal and the takeover
+    /// grace are a third of it. A dead node's devices move after about lease + grace
+    /// [default: 15].
+    #[arg(long, value_name = "SECONDS", env = "WUTS_LEASE_TTL")]
+    lease_ttl: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -139,6 +144,7 @@ struct FileConfig {
     database_url: Option<String>,
     node_id: Option<String>,
     rpc_listen: Option<String>,
+    lease_ttl: Option<u64>,
 }
 
 /// How logs are written.
@@ -201,6 +207,8 @@ pub struct ClusterConfig {
     pub node_id: String,
     /// Where other nodes forward to this one.
     pub rpc_listen: SocketAddr,
+    /// How long the node's lease lasts without renewal.
+    pub lease_ttl: Duration,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -210,6 +218,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("database_url", &redact_url(&self.database_url))
             .field("node_id", &self.node_id)
             .field("rpc_listen", &self.rpc_listen)
+            .field("lease_ttl", &self.lease_ttl)
             .finish()
     }
 }
@@ -425,6 +434,12 @@ impl ServeConfig {
             file.webhook_retry_base_ms,
         )?
         .map_or(Duration::from_secs(5), Duration::from_millis);
+        let lease_ttl = seconds(
+            "lease_ttl",
+            args.lease_ttl,
+            "WUTS_LEASE_TTL",
+            file.lease_ttl,
+        )?;
         let cluster = cluster(
             pick(
                 args.database_url,
@@ -433,6 +448,7 @@ impl ServeConfig {
             ),
             pick(args.node_id, env("WUTS_NODE_ID"), file.node_id),
             pick(args.rpc_listen, env("WUTS_RPC_LISTEN"), file.rpc_listen),
+            lease_ttl,
         )?;
         Ok(Self {
             cluster,
@@ -461,15 +477,23 @@ fn cluster(
     url: Option<String>,
     node: Option<String>,
     rpc: Option<String>,
+    lease_ttl: Option<Duration>,
 ) -> Result<Option<ClusterConfig>, ServeError> {
     let Some(database_url) = url else {
-        if node.is_some() || rpc.is_some() {
+        if node.is_some() || rpc.is_some() || lease_ttl.is_some() {
             return Err(ServeError::Config(
-                "node_id and rpc_listen only apply with database_url (cluster mode)".to_owned(),
+                "node_id, rpc_listen and lease_ttl only apply with database_url (cluster mode)"
+                    .to_owned(),
             ));
         }
         return Ok(None);
     };
+    let lease_ttl = lease_ttl.unwrap_or(Duration::from_secs(15));
+    if lease_ttl < Duration::from_secs(3) {
+        return Err(ServeError::Config(
+            "lease_ttl must be at least 3 seconds".to_owned(),
+        ));
+    }
     if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
         return Err(ServeError::Config(
             "database_url must be a postgres:// URL".to_owned(),
@@ -494,6 +518,7 @@ fn cluster(
         database_url,
         node_id,
         rpc_listen,
+        lease_ttl,
     }))
 }
 

@@ -26,6 +26,19 @@ pub struct LeaseTimings {
     pub margin: Duration,
 }
 
+impl LeaseTimings {
+    /// Timings in the default proportions for a lease of `ttl`: renew and grace a third of
+    /// it, the safety margin a fifth (15 s gives the defaults: 5 s, 5 s, 3 s).
+    pub fn from_ttl(ttl: Duration) -> Self {
+        LeaseTimings {
+            ttl,
+            renew: ttl / 3,
+            grace: ttl / 3,
+            margin: ttl / 5,
+        }
+    }
+}
+
 impl Default for LeaseTimings {
     fn default() -> Self {
         LeaseTimings {
