@@ -10,11 +10,13 @@
 //! and dependency versions, and so every length is checked in one place.
 
 use crate::codec::{Reader, RecordError, Writer};
+use crate::error::Error;
 use crate::jid::DeviceJid;
 use crate::keys::{
     AdvSecret, DeviceKeys, KeyPair, OneTimePreKey, PairedIdentity, PreKeyId, PrivateKey, PublicKey,
     RegistrationId, Signature, SignedPreKey,
 };
+use crate::model::DeviceId;
 
 /// Current version of each record type.
 const DEVICE_KEYS_VERSION: u8 = 1;
@@ -181,6 +183,35 @@ pub(crate) fn decode_pre_key(
 }
 
 /// Per-device "next pre-key id" counter v1.
+/// A checked batch of new pre-keys: each id with its record, and the next counter record.
+pub(crate) type PreKeyBatch = (Vec<(PreKeyId, Vec<u8>)>, Option<Vec<u8>>);
+
+/// A batch of new (not uploaded) one-time pre-keys, checked and encoded for any backend: each
+/// id with its record, in order, and the counter record that follows the batch's last id.
+/// Fails with [`Error::DuplicatePreKey`] when an id repeats within the batch.
+pub(crate) fn new_pre_key_batch(
+    device: DeviceId,
+    keys: &[OneTimePreKey],
+) -> Result<PreKeyBatch, Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut records = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !seen.insert(key.id) {
+            return Err(Error::DuplicatePreKey {
+                device,
+                pre_key: key.id,
+            });
+        }
+        let stored = StoredPreKey {
+            key: key.clone(),
+            uploaded: false,
+        };
+        records.push((key.id, encode_pre_key(&stored)));
+    }
+    let next = keys.last().map(|key| encode_pre_key_counter(key.id.next()));
+    Ok((records, next))
+}
+
 pub(crate) fn encode_pre_key_counter(next: PreKeyId) -> Vec<u8> {
     let mut w = Writer::new(PRE_KEY_COUNTER_VERSION);
     w.u32(next.get());

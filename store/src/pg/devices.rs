@@ -417,26 +417,11 @@ impl PreKeys for PgStore {
     }
 
     fn add_pre_keys(&self, device: DeviceId, keys: &[OneTimePreKey]) -> Result<(), Error> {
-        let mut seen = BTreeSet::new();
-        let mut ids = Vec::with_capacity(keys.len());
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            if !seen.insert(key.id) {
-                return Err(Error::DuplicatePreKey {
-                    device,
-                    pre_key: key.id,
-                });
-            }
-            let stored = StoredPreKey {
-                key: key.clone(),
-                uploaded: false,
-            };
-            ids.push(pre_key_bytes(key.id));
-            values.push(record::encode_pre_key(&stored));
-        }
-        let next = keys
-            .last()
-            .map(|key| record::encode_pre_key_counter(key.id.next()));
+        let (records, next) = record::new_pre_key_batch(device, keys)?;
+        let (ids, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = records
+            .into_iter()
+            .map(|(id, value)| (pre_key_bytes(id), value))
+            .unzip();
         let order: Vec<PreKeyId> = keys.iter().map(|k| k.id).collect();
         self.fenced(device, "add pre-keys", move |mut tx| async move {
             if get_in(&mut tx, DEVICE_KEYS, b"").await?.is_none() {

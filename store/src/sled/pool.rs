@@ -1,7 +1,5 @@
 //! The one-time pre-key pool and the per-device metadata area, on sled.
 
-use std::collections::BTreeSet;
-
 use ::sled::transaction::Transactional;
 use ::sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
@@ -10,7 +8,7 @@ use crate::error::{Error, RecordKind};
 use crate::keys::{OneTimePreKey, PreKeyId};
 use crate::keyspace::{device_key, meta_key, pre_key_key};
 use crate::model::{DeviceId, MetaKey, PreKeyCount};
-use crate::record::{self, StoredPreKey};
+use crate::record;
 use crate::traits::{Meta, PreKeys};
 
 impl PreKeys for SledStore {
@@ -28,28 +26,11 @@ impl PreKeys for SledStore {
     }
 
     fn add_pre_keys(&self, device: DeviceId, keys: &[OneTimePreKey]) -> Result<(), Error> {
-        let mut seen = BTreeSet::new();
-        let mut entries = Vec::with_capacity(keys.len());
-        for key in keys {
-            if !seen.insert(key.id) {
-                return Err(Error::DuplicatePreKey {
-                    device,
-                    pre_key: key.id,
-                });
-            }
-            let stored = StoredPreKey {
-                key: key.clone(),
-                uploaded: false,
-            };
-            entries.push((
-                key.id,
-                pre_key_key(device, key.id),
-                record::encode_pre_key(&stored),
-            ));
-        }
-        let next = keys
-            .last()
-            .map(|key| record::encode_pre_key_counter(key.id.next()));
+        let (records, next) = record::new_pre_key_batch(device, keys)?;
+        let entries: Vec<_> = records
+            .into_iter()
+            .map(|(id, value)| (id, pre_key_key(device, id), value))
+            .collect();
         let dev_key = device_key(device);
         let trees = (&self.device_keys, &self.pre_keys, &self.pre_key_counter);
         let result = trees.transaction(|(devices, pre_keys, counter)| {
