@@ -208,16 +208,21 @@ mod tests {
             std::thread::spawn(move || {
                 let mut n = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    // One transaction over the users and token trees, then a pause.
+                    // One transaction over the users and token trees, then a pause: long
+                    // enough that a copy can settle between two writes on a loaded machine,
+                    // short enough that writes keep landing while copies are taken.
                     live.create_user(&user(n)).unwrap();
                     n += 1;
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(Duration::from_millis(25));
                 }
                 n
             })
         };
         let mut taken = Vec::new();
-        for i in 0..3 {
+        for i in 0..10 {
+            if taken.len() == 3 {
+                break;
+            }
             let backup = dir.path().join(format!("backup-{i}"));
             match live.copy_to(&backup) {
                 Ok(()) => taken.push(backup),
