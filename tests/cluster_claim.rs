@@ -41,7 +41,7 @@ async fn node(url: &str, name: &'static str) -> Node {
         incarnation: Incarnation(uuid::Uuid::new_v4()),
         rpc_addr: format!("127.0.0.1:{}", 7100 + name.len()),
     };
-    let lease = start_lease(pool.clone(), me.clone(), TIMINGS)
+    let lease = start_lease(pool.clone(), me.clone(), TIMINGS, Default::default())
         .await
         .unwrap();
     let claimer = start_claimer(pool, me, lease.status(), TIMINGS, 200);

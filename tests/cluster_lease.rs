@@ -11,13 +11,16 @@ mod pg_support;
 #[path = "cluster_support/proxy.rs"]
 mod proxy;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection as _;
 use wuts::cluster::LeaseTimings;
 use wuts::node::{LeaseError, NodeIdentity, start_lease};
 use wuts_store::DeviceId;
-use wuts_store::pg::{self, Epoch, Incarnation, NodeId, PgConnection, PgError, PgPoolOptions};
+use wuts_store::pg::{
+    self, Epoch, Fences, Incarnation, NodeId, PgConnection, PgError, PgPoolOptions,
+};
 
 const TIMINGS: LeaseTimings = LeaseTimings {
     ttl: Duration::from_secs(4),
@@ -69,7 +72,8 @@ async fn a_cut_node_stops_serving_before_its_devices_can_move() {
         incarnation: Incarnation(uuid::Uuid::new_v4()),
         rpc_addr: "127.0.0.2:7101".into(),
     };
-    let lease = start_lease(pool.clone(), me.clone(), TIMINGS)
+    let fences = Arc::new(Fences::default());
+    let lease = start_lease(pool.clone(), me.clone(), TIMINGS, fences.clone())
         .await
         .unwrap();
     let mut status = lease.status();
@@ -81,7 +85,7 @@ async fn a_cut_node_stops_serving_before_its_devices_can_move() {
         ..me.clone()
     };
     assert!(matches!(
-        start_lease(pool.clone(), twin, TIMINGS).await,
+        start_lease(pool.clone(), twin, TIMINGS, Arc::new(Fences::default())).await,
         Err(LeaseError::Database(PgError::NodeIdTaken(_)))
     ));
 
@@ -99,6 +103,8 @@ async fn a_cut_node_stops_serving_before_its_devices_can_move() {
     .await
     .unwrap()
     .unwrap();
+    fences.grant(fence.clone());
+    assert!(fences.live(device).is_some(), "a held lease lets it log in");
 
     // Cut n1 from the database. It must stop serving while its row is still live, so nobody
     // can have claimed its device yet.
@@ -111,6 +117,10 @@ async fn a_cut_node_stops_serving_before_its_devices_can_move() {
             .unwrap();
     assert!(row_live, "the node served past its database expiry");
     assert_eq!(status.borrow().self_fences, 1);
+    assert!(
+        fences.live(device).is_none(),
+        "past the local deadline no login may start"
+    );
 
     // Another node takes the device once n1's row is past expiry + grace.
     let n2 = NodeId::new("n2").unwrap();

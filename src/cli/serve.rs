@@ -43,7 +43,8 @@ async fn build_devices(
             iq_timeout: request_timeout,
             ..EngineConfig::default()
         }),
-        test_epoch_from: cluster.map(ClusterStores::fences),
+        cluster_fences: cluster.map(ClusterStores::fences),
+        source_address: wa.source,
         ..ClientConfig::default()
     };
     let registry = Registry::new(store, config);
@@ -110,6 +111,7 @@ async fn start_sandbox(data: &Path) -> Result<Sandbox, ServeError> {
             url: handle.ws_url(),
             root_key: handle.root_public_key(),
             version: ClientVersion::default(),
+            source: None,
         },
         info,
         handle,
@@ -215,6 +217,7 @@ pub fn summary(config: &ServeConfig) -> String {
          \x20 data                {data}\n\
          \x20 sandbox             {sandbox}\n\
          \x20 wa_url              {wa_url}\n\
+         \x20 wa_source_address   {source}\n\
          \x20 wa_version          {wa_version}\n\
          \x20 wa_request_timeout  {timeout}s\n\
          \x20 response_style      {style:?}\n\
@@ -228,6 +231,10 @@ pub fn summary(config: &ServeConfig) -> String {
          \x20 webhook_retry_base  {retry}ms\n\
          \x20 cluster             {cluster}\n",
         version = env!("CARGO_PKG_VERSION"),
+        source = config
+            .wa
+            .source
+            .map_or_else(|| "(the system's choice)".to_owned(), |ip| ip.to_string()),
         listen = config.listen,
         data = config.data.display(),
         sandbox = config.sandbox,
@@ -279,6 +286,7 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
         // The sandbox replaces the endpoint and its root; the presented version stays.
         config.wa = WaEndpoint {
             version: config.wa.version,
+            source: config.wa.source,
             ..sandbox.wa.clone()
         };
         Some(sandbox)

@@ -48,9 +48,13 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Reconnect backoff and fault retries.
     pub lifecycle: lifecycle::Settings,
-    /// Cluster mode, debug builds only: the fences whose epoch each login presents in an
-    /// `x-wuts-test-epoch` header, for the sandbox's records (WhatsApp never sees it).
-    pub test_epoch_from: Option<Arc<wuts_store::pg::Fences>>,
+    /// Cluster mode: the node's fences. A device logs in only while this node holds a live
+    /// fence for it (owned, lease deadline not passed); debug builds also present the fence's
+    /// epoch in an `x-wuts-test-epoch` header, for the sandbox's records (WhatsApp never sees
+    /// it).
+    pub cluster_fences: Option<Arc<wuts_store::pg::Fences>>,
+    /// The local address connections to WhatsApp leave from [default: the system's choice].
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ClientConfig {
@@ -61,7 +65,8 @@ impl Default for ClientConfig {
             engine: Arc::new(EngineConfig::default()),
             connect_timeout: Duration::from_secs(20),
             lifecycle: lifecycle::Settings::default(),
-            test_epoch_from: None,
+            cluster_fences: None,
+            source_address: None,
         }
     }
 }
@@ -357,13 +362,28 @@ impl Driver {
         Box::pin(async move {
             let _slot = slots.acquire_owned().await;
             let c = &config;
-            let epoch = c
-                .test_epoch_from
-                .as_ref()
+            let fence = match &c.cluster_fences {
+                None => None,
+                Some(fences) => match fences.live(id) {
+                    Some(fence) => Some(fence),
+                    None => {
+                        tracing::info!(device = id.get(), "no live fence here: not logging in");
+                        return None;
+                    }
+                },
+            };
+            let epoch = fence
                 .filter(|_| cfg!(debug_assertions))
-                .and_then(|fences| fences.get(id))
                 .map(|fence| fence.epoch.0);
-            match transport::connect(&c.ws_url, &c.origin, c.connect_timeout, epoch).await {
+            match transport::connect(
+                &c.ws_url,
+                &c.origin,
+                c.connect_timeout,
+                epoch,
+                c.source_address,
+            )
+            .await
+            {
                 Ok(socket) => Some(socket),
                 Err(e) => {
                     tracing::warn!(device = id.get(), error = %e, "connect failed");

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wuts_store::DeviceId;
-use wuts_store::pg::{self, Epoch, Incarnation, NodeId, PgError, PgPool};
+use wuts_store::pg::{self, Epoch, Fences, Incarnation, NodeId, PgError, PgPool};
 
+use crate::cluster::lease::LeasePhase;
 use crate::cluster::lease::TimingsError;
 use crate::cluster::{LeaseAction, LeaseKeeper, LeaseTimings};
 
@@ -77,6 +78,7 @@ pub async fn start_lease(
     pool: PgPool,
     me: NodeIdentity,
     timings: LeaseTimings,
+    fences: Arc<Fences>,
 ) -> Result<LeaseHandle, LeaseError> {
     let origin = Instant::now();
     let mut keeper = LeaseKeeper::new(timings, Duration::ZERO)?;
@@ -104,7 +106,9 @@ pub async fn start_lease(
         keeper,
         origin,
         status: tx,
+        fences,
     };
+    runner.hold_fences();
     let task = tokio::spawn(runner.run());
     Ok(LeaseHandle { status, task })
 }
@@ -115,6 +119,8 @@ struct Runner {
     keeper: LeaseKeeper,
     origin: Instant,
     status: watch::Sender<LeaseStatus>,
+    /// Told the local deadline, so logins check it themselves.
+    fences: Arc<Fences>,
 }
 
 enum Renewal {
@@ -165,7 +171,17 @@ impl Runner {
         }
     }
 
+    /// Tells the fences the local deadline, so logins check it themselves.
+    fn hold_fences(&self) {
+        let until = match self.keeper.phase() {
+            LeasePhase::Held { deadline } => (self.origin + deadline).into_std(),
+            LeasePhase::Reconciling { .. } | LeasePhase::Unheld => self.origin.into_std(),
+        };
+        self.fences.hold_until(Some(until));
+    }
+
     fn publish_serving(&self) {
+        self.hold_fences();
         let serving = self.keeper.may_serve(self.now());
         self.status.send_if_modified(|s| {
             let changed = s.serving != serving;

@@ -137,7 +137,13 @@ impl ClusterStores {
             self.me.clone(),
             timings,
         )));
-        let lease = start_lease(self.pool.clone(), self.me.clone(), timings).await?;
+        let lease = start_lease(
+            self.pool.clone(),
+            self.me.clone(),
+            timings,
+            self.fences.clone(),
+        )
+        .await?;
         let claimer = start_claimer(
             self.pool.clone(),
             self.me.clone(),

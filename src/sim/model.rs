@@ -158,6 +158,10 @@ pub struct GroupRecord {
     /// The current picture's SHA-256 (hex): what was stored.
     #[serde(default)]
     pub picture_sha256: Option<String>,
+    /// The id of the IQ that created the group, so a checker can tell one create from its
+    /// retries (an announcement group carries its community's).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// A stanza the sandbox sent a device on its own initiative (a notification), as

@@ -391,6 +391,7 @@ mod tests {
             default_sub_group: false,
             picture_id: None,
             picture_sha256: None,
+            request_id: None,
         }
     }
 

@@ -154,7 +154,8 @@ fn create_group(
         device: &device_jid,
         now,
     };
-    let record = groups::create(&req, &creation, |p| st.fate(p, now))?;
+    let mut record = groups::create(&req, &creation, |p| st.fate(p, now))?;
+    record.request_id = iq.attr("id").map(|id| id.as_str().into_owned());
     // A community comes with its announcement group (whatsmeow `ReqCreateGroup`: "created
     // automatically by the server").
     let announcement = record.community.then(|| {

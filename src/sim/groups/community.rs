@@ -222,6 +222,7 @@ pub fn announcement_group(c: &GroupRecord, id: &str) -> GroupRecord {
         default_sub_group: true,
         picture_id: None,
         picture_sha256: None,
+        request_id: c.request_id.clone(),
     }
 }
 
@@ -266,6 +267,7 @@ mod tests {
             default_sub_group: false,
             picture_id: None,
             picture_sha256: None,
+            request_id: None,
         }
     }
 

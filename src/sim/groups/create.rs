@@ -290,6 +290,7 @@ pub fn create(
         default_sub_group: false,
         picture_id: None,
         picture_sha256: None,
+        request_id: None,
     })
 }
 

@@ -3,15 +3,34 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::Instant;
 
 use super::Fence;
 use crate::model::DeviceId;
 
 /// The fences this node holds, by device: what its store writes carry.
 #[derive(Default, Debug)]
-pub struct Fences(RwLock<HashMap<DeviceId, Fence>>);
+pub struct Fences(RwLock<HashMap<DeviceId, Fence>>, RwLock<Option<Instant>>);
 
 impl Fences {
+    /// Sets the local deadline of the node's lease (`None`: no lease keeps these fences, as
+    /// in the store's own tests). Past it, [`Fences::live`] answers nothing.
+    pub fn hold_until(&self, deadline: Option<Instant>) {
+        *self.1.write().unwrap_or_else(|p| p.into_inner()) = deadline;
+    }
+
+    /// The fence for `device` if this node owns it *and* its lease's local deadline has not
+    /// passed, read from the clock now. What gates a login: a process resumed after a pause
+    /// longer than its lease finds nothing here before its lease task has even run, so it
+    /// never logs in under an epoch another node may already have replaced.
+    pub fn live(&self, device: DeviceId) -> Option<Fence> {
+        let deadline = *self.1.read().unwrap_or_else(|p| p.into_inner());
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        self.get(device)
+    }
+
     /// The fence for `device`, if this node owns it.
     pub fn get(&self, device: DeviceId) -> Option<Fence> {
         self.read().get(&device).cloned()
