@@ -7,13 +7,13 @@
 //! database before it is stopped. When the lease stops serving, every driver stops at once
 //! and every fence is dropped (design: self-fence closes every socket).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use wuts_store::DeviceId;
-use wuts_store::pg::{self, Fence, Fences, NodeId, NodeState, PgError, PgPool};
+use wuts_store::pg::{self, Epoch, Fence, Fences, NodeId, NodeState, PgError, PgPool};
 
 use super::claimer::Owned;
 use super::lease::{LeaseStatus, NodeIdentity};
@@ -35,11 +35,19 @@ pub fn start_follower(
         let mut rebalance = tokio::time::interval(rebalance_every);
         rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         rebalance.tick().await;
+        // Devices handed off here, at the epoch they left with: the claimer's published set
+        // still lists them until its next read, and they must not start again meanwhile.
+        let mut moved: HashMap<DeviceId, Epoch> = HashMap::new();
         loop {
             let serving = lease.borrow_and_update().serving;
             if serving {
-                let published = owned.borrow_and_update().clone();
-                follow(&pool, &me, &published, &fences, &registry).await;
+                let mut published = owned.borrow_and_update().clone();
+                moved.retain(|id, epoch| published.get(id).is_some_and(|f| f.epoch == *epoch));
+                published.retain(|id, _| !moved.contains_key(id));
+                let work = follow(&pool, &me, &published, &fences, &registry);
+                if unless_fenced(&mut lease, work).await.is_none() {
+                    continue;
+                }
             } else {
                 fences.replace([]);
                 for id in registry.ids() {
@@ -51,9 +59,13 @@ pub fn start_follower(
                 changed = owned.changed() => if changed.is_err() { break },
                 _ = rebalance.tick() => {
                     if lease.borrow().serving {
-                        let published = owned.borrow().clone();
-                        if let Err(error) = rebalance_pass(&pool, &me, &published, &fences, &registry).await {
-                            tracing::warn!(%error, "rebalancing failed");
+                        let mut published = owned.borrow().clone();
+                        published.retain(|id, _| !moved.contains_key(id));
+                        let work = rebalance_pass(&pool, &me, &published, &fences, &registry);
+                        match unless_fenced(&mut lease, work).await {
+                            Some(Ok(gone)) => moved.extend(gone.into_iter().map(|f| (f.device, f.epoch))),
+                            Some(Err(error)) => tracing::warn!(%error, "rebalancing failed"),
+                            None => {}
                         }
                     }
                 }
@@ -65,6 +77,18 @@ pub fn start_follower(
             registry.release(id).await;
         }
     })
+}
+
+/// Runs `work` unless the lease stops serving first: a follower waiting on an unreachable
+/// database must still stop every driver the moment the node self-fences.
+async fn unless_fenced<T>(
+    lease: &mut watch::Receiver<LeaseStatus>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = lease.wait_for(|s| !s.serving) => None,
+    }
 }
 
 async fn follow(
@@ -96,14 +120,14 @@ pub const MOVES_PER_PASS: usize = 16;
 
 /// Hands devices whose rendezvous place is another active node over to it: close the
 /// socket here first, then move the epoch in one compare-and-set, so two logins of one
-/// device never overlap. The new owner starts it on its next pass.
+/// device never overlap. The new owner starts it on its next pass. Returns the fences moved.
 async fn rebalance_pass(
     pool: &PgPool,
     me: &NodeIdentity,
     published: &Owned,
     fences: &Fences,
     registry: &Registry,
-) -> Result<(), PgError> {
+) -> Result<Vec<Fence>, PgError> {
     let mut conn = pool.acquire().await.map_err(|source| PgError::Backend {
         op: "connect to rebalance",
         source,
@@ -125,6 +149,7 @@ async fn rebalance_pass(
         })
         .take(MOVES_PER_PASS)
         .collect();
+    let mut gone = Vec::new();
     for (fence, target) in moves {
         let target = NodeId::new(target)?;
         registry.release(fence.device).await;
@@ -132,6 +157,7 @@ async fn rebalance_pass(
         match pg::hand_off(&mut conn, fence, Some(&target)).await {
             Ok(Some(epoch)) => {
                 tracing::info!(device = %fence.device, to = %target, %epoch, "moved to its place");
+                gone.push(fence.clone());
             }
             outcome => {
                 // Not moved (the target went away, or the fence is stale): still ours if the
@@ -144,11 +170,13 @@ async fn rebalance_pass(
                     if let Err(error) = registry.adopt(fence.device).await {
                         tracing::error!(device = %fence.device, %error, "restarting a device");
                     }
+                } else {
+                    gone.push(fence.clone());
                 }
             }
         }
     }
-    Ok(())
+    Ok(gone)
 }
 
 async fn still_ours_at(conn: &mut pg::PgConnection, me: &NodeIdentity, fence: &Fence) -> bool {

@@ -199,7 +199,15 @@ impl Runner {
             })?;
             pg::renew(&mut conn, &self.me.node, self.me.incarnation, timings.ttl).await
         };
-        match tokio::time::timeout(timings.renew, attempt).await {
+        // Never wait past the local deadline: the self-fence must not be late because a
+        // renewal hangs on an unreachable database.
+        let limit = match self.keeper.phase() {
+            LeasePhase::Held { deadline } | LeasePhase::Reconciling { deadline } => {
+                deadline.saturating_sub(self.now()).min(timings.renew)
+            }
+            LeasePhase::Unheld => timings.renew,
+        };
+        match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(true)) => Renewal::Ok,
             Ok(Ok(false)) => {
                 tracing::warn!(node = %self.me.node, "the node row is no longer ours");

@@ -90,10 +90,33 @@ impl Bridge {
         T: Send + 'static,
         E: From<PgError> + Send + 'static,
     {
+        self.run_within(op, self.timeout, query)
+    }
+
+    /// [`Bridge::run`], waiting at most `limit` (and never longer than the call timeout).
+    pub fn run_within<T, E, F>(
+        &self,
+        op: &'static str,
+        limit: Duration,
+        query: impl FnOnce(PgPool) -> F,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<PgError> + Send + 'static,
+    {
         let Some(runtime) = &self.runtime else {
             return Err(PgError::Stopped.into());
         };
-        wait(runtime, self.timeout, op, query(self.pool.clone()))
+        if limit.is_zero() {
+            return Err(PgError::TimedOut { op, after: limit }.into());
+        }
+        wait(
+            runtime,
+            self.timeout.min(limit),
+            op,
+            query(self.pool.clone()),
+        )
     }
 }
 
@@ -113,7 +136,17 @@ where
     let handle = runtime.spawn(async move {
         let _ = tx.send(task.await);
     });
-    match rx.recv_timeout(timeout) {
+    // On a worker of a multi-threaded runtime, tell it this thread blocks, so its other
+    // tasks (a node's lease keeper among them) move to another thread instead of waiting
+    // behind a slow database.
+    let on_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let answer = if on_worker {
+        tokio::task::block_in_place(|| rx.recv_timeout(timeout))
+    } else {
+        rx.recv_timeout(timeout)
+    };
+    match answer {
         Ok(result) => result,
         Err(_) => {
             handle.abort();

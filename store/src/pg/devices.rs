@@ -80,7 +80,7 @@ impl PgStore {
                 Err(Error::UnknownDevice(device))
             };
         };
-        self.bridge.run(op, move |pool: PgPool| async move {
+        self.run(op, move |pool: PgPool| async move {
             let tx = FencedTx::begin_pooled(&pool, &fence).await?;
             let (value, tx) = body(tx).await?;
             tx.commit().await?;
@@ -88,20 +88,33 @@ impl PgStore {
         })
     }
 
+    /// A query on the bridge, waiting no longer than the lease's local deadline: a driver
+    /// blocked on an unreachable database must get its answer (an error) in time to close
+    /// its socket before another node may take the device.
+    fn run<T, F>(&self, op: &'static str, query: impl FnOnce(PgPool) -> F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.fences.remaining() {
+            None => self.bridge.run(op, query),
+            Some(left) => self.bridge.run_within(op, left, query),
+        }
+    }
+
     fn exists(&self, device: DeviceId) -> Result<bool, Error> {
         let id = device_sql(device)?;
-        self.bridge
-            .run("check a device", move |pool: PgPool| async move {
-                let row = sqlx::query(
-                    "SELECT 1 FROM wuts_kv WHERE device_id = $1 AND tree = $2 AND key = ''",
-                )
-                .bind(id)
-                .bind(DEVICE_KEYS)
-                .fetch_optional(&pool)
-                .await
-                .map_err(backend("check a device"))?;
-                Ok::<_, Error>(row.is_some())
-            })
+        self.run("check a device", move |pool: PgPool| async move {
+            let row = sqlx::query(
+                "SELECT 1 FROM wuts_kv WHERE device_id = $1 AND tree = $2 AND key = ''",
+            )
+            .bind(id)
+            .bind(DEVICE_KEYS)
+            .fetch_optional(&pool)
+            .await
+            .map_err(backend("check a device"))?;
+            Ok::<_, Error>(row.is_some())
+        })
     }
 
     fn require(&self, device: DeviceId) -> Result<(), Error> {
@@ -115,21 +128,20 @@ impl PgStore {
     /// One record of `device`, or `None`.
     fn get(&self, device: DeviceId, tree: i16, key: Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
         let id = device_sql(device)?;
-        self.bridge
-            .run("read a record", move |pool: PgPool| async move {
-                let row = sqlx::query(
-                    "SELECT value FROM wuts_kv WHERE device_id = $1 AND tree = $2 AND key = $3",
-                )
-                .bind(id)
-                .bind(tree)
-                .bind(key)
-                .fetch_optional(&pool)
-                .await
-                .map_err(backend("read a record"))?;
-                row.map(|r| r.try_get::<Vec<u8>, _>("value"))
-                    .transpose()
-                    .map_err(|e| backend("read a record")(e).into())
-            })
+        self.run("read a record", move |pool: PgPool| async move {
+            let row = sqlx::query(
+                "SELECT value FROM wuts_kv WHERE device_id = $1 AND tree = $2 AND key = $3",
+            )
+            .bind(id)
+            .bind(tree)
+            .bind(key)
+            .fetch_optional(&pool)
+            .await
+            .map_err(backend("read a record"))?;
+            row.map(|r| r.try_get::<Vec<u8>, _>("value"))
+                .transpose()
+                .map_err(|e| backend("read a record")(e).into())
+        })
     }
 
     /// Every stored pre-key of `device`, lowest id first.
@@ -137,18 +149,17 @@ impl PgStore {
         self.require(device)?;
         let id = device_sql(device)?;
         let rows: Vec<(Vec<u8>, Vec<u8>)> =
-            self.bridge
-                .run("read pre-keys", move |pool: PgPool| async move {
-                    sqlx::query_as(
-                        "SELECT key, value FROM wuts_kv WHERE device_id = $1 AND tree = $2
+            self.run("read pre-keys", move |pool: PgPool| async move {
+                sqlx::query_as(
+                    "SELECT key, value FROM wuts_kv WHERE device_id = $1 AND tree = $2
                      ORDER BY key",
-                    )
-                    .bind(id)
-                    .bind(PRE_KEYS)
-                    .fetch_all(&pool)
-                    .await
-                    .map_err(|e| Error::from(backend("read pre-keys")(e)))
-                })?;
+                )
+                .bind(id)
+                .bind(PRE_KEYS)
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| Error::from(backend("read pre-keys")(e)))
+            })?;
         let damaged = |source| Error::decode(device, RecordKind::PreKey, source);
         rows.iter()
             .map(|(key, value)| {
@@ -227,7 +238,7 @@ impl Devices for PgStore {
     fn create_device(&self, keys: &DeviceKeys) -> Result<DeviceId, Error> {
         let value = record::encode_device_keys(keys);
         let (node, inc) = (self.node.clone(), self.incarnation);
-        let device = self.bridge.run("create a device", move |pool: PgPool| async move {
+        let device = self.run("create a device", move |pool: PgPool| async move {
             let mut tx = pool.begin().await.map_err(backend("create a device"))?;
             // Created here, owned here: the creating node holds epoch 1 from the first write.
             let (id,): (i64,) = sqlx::query_as(
@@ -263,20 +274,19 @@ impl Devices for PgStore {
 
     fn list_devices(&self) -> Result<Vec<Result<DeviceInfo, Error>>, Error> {
         let rows: Vec<(i64, Vec<u8>, Option<Vec<u8>>)> =
-            self.bridge
-                .run("list devices", move |pool: PgPool| async move {
-                    sqlx::query_as(
-                        "SELECT k.device_id, k.value, p.value FROM wuts_kv k
+            self.run("list devices", move |pool: PgPool| async move {
+                sqlx::query_as(
+                    "SELECT k.device_id, k.value, p.value FROM wuts_kv k
                      LEFT JOIN wuts_kv p ON p.device_id = k.device_id AND p.tree = $2
                        AND p.key = ''
                      WHERE k.tree = $1 AND k.key = '' ORDER BY k.device_id",
-                    )
-                    .bind(DEVICE_KEYS)
-                    .bind(PAIRED)
-                    .fetch_all(&pool)
-                    .await
-                    .map_err(|e| Error::from(backend("list devices")(e)))
-                })?;
+                )
+                .bind(DEVICE_KEYS)
+                .bind(PAIRED)
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| Error::from(backend("list devices")(e)))
+            })?;
         Ok(rows
             .into_iter()
             .map(|(id, keys, paired)| {
@@ -332,19 +342,18 @@ impl Credentials for PgStore {
     fn load_device(&self, device: DeviceId) -> Result<DeviceRecord, Error> {
         let id = device_sql(device)?;
         let rows: Vec<(i16, Vec<u8>)> =
-            self.bridge
-                .run("load a device", move |pool: PgPool| async move {
-                    sqlx::query_as(
-                        "SELECT tree, value FROM wuts_kv WHERE device_id = $1 AND key = ''
+            self.run("load a device", move |pool: PgPool| async move {
+                sqlx::query_as(
+                    "SELECT tree, value FROM wuts_kv WHERE device_id = $1 AND key = ''
                      AND tree IN ($2, $3)",
-                    )
-                    .bind(id)
-                    .bind(DEVICE_KEYS)
-                    .bind(PAIRED)
-                    .fetch_all(&pool)
-                    .await
-                    .map_err(|e| Error::from(backend("load a device")(e)))
-                })?;
+                )
+                .bind(id)
+                .bind(DEVICE_KEYS)
+                .bind(PAIRED)
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| Error::from(backend("load a device")(e)))
+            })?;
         let find = |tree| rows.iter().find(|(t, _)| *t == tree).map(|(_, v)| v);
         let keys = find(DEVICE_KEYS).ok_or(Error::UnknownDevice(device))?;
         let keys = record::decode_device_keys(keys)

@@ -19,6 +19,13 @@ impl Fences {
         *self.1.write().unwrap_or_else(|p| p.into_inner()) = deadline;
     }
 
+    /// How long until the lease's local deadline (`None`: no deadline; zero: passed). A store
+    /// call for a device never waits past it: after it, nothing the call could do counts.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        let deadline = *self.1.read().unwrap_or_else(|p| p.into_inner());
+        deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
     /// The fence for `device` if this node owns it *and* its lease's local deadline has not
     /// passed, read from the clock now. What gates a login: a process resumed after a pause
     /// longer than its lease finds nothing here before its lease task has even run, so it
