@@ -166,6 +166,14 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
+    // The user's own outbox stream on n2 too: n1 appends the device's events.
+    let mut outbox = http
+        .get(format!("{two}/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outbox.status(), 200);
 
     // Pairing, its QR code and the device's state, all through n2.
     let (status, body, _) = call(
@@ -224,6 +232,16 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         "the QR events came through too: {seen}"
     );
     drop(stream);
+    let mut seen = String::new();
+    while !seen.contains("device.connected") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), outbox.chunk())
+            .await
+            .expect("the outbox stream on n2 shows n1's events")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(outbox);
 
     // Both nodes rescan the owed deliveries every 5 s; only the owner may deliver them.
     tokio::time::sleep(Duration::from_secs(6)).await;

@@ -345,16 +345,12 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
         ..GatewayConfig::default()
     };
     let state = AppState::new(devices, gateway_store, gateway, admin_hash);
-    let rpc = rpc_listener.map(|rpc| http::serve_rpc(rpc, state.clone()));
     let shutdown = shutdown_signal();
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, "gateway listening");
     // On stdout too, so scripts (and `--listen 127.0.0.1:0`) learn where it is.
     println!("listening on http://{addr}");
-    http::serve(listener, state, shutdown).await?;
-    if let Some(rpc) = rpc {
-        let _ = rpc.await;
-    }
+    http::serve_with_rpc(listener, rpc_listener, state, shutdown).await?;
     if let Some(node) = node {
         // The devices are shut down by now: hand them over (or keep them for a restart in
         // place) rather than let them wait for the lease to run out.

@@ -75,7 +75,9 @@ pub(super) enum Command {
     Lifecycle(lifecycle::Command, oneshot::Sender<Result<(), Error>>),
     PairCode(UserJid, oneshot::Sender<Result<PairCodeInfo, Error>>),
     Iq(Iq, oneshot::Sender<Result<Node, Error>>),
-    Shutdown(oneshot::Sender<()>),
+    /// Stop; with a grace, answer the requests already sent first (new ones are refused as
+    /// not connected), for at most that long.
+    Shutdown(oneshot::Sender<()>, Duration),
 }
 
 /// State the handle reads without asking the task.
@@ -181,8 +183,16 @@ impl Driver {
         let mut connecting: Option<Connecting> = None;
         let mut p = Pending::default();
         let mut last = self.shared.snapshot();
+        // A graceful stop under way: until when, and who waits for it.
+        let mut stopping: Option<(Duration, oneshot::Sender<()>)> = None;
         loop {
             let now = base.elapsed();
+            if let Some((until, _)) = &stopping
+                && (p.waiting.is_empty() || live.is_none() || now >= *until)
+                && let Some((_, done)) = stopping.take()
+            {
+                return self.stop(live, Some(done)).await;
+            }
             while let Some(action) = self.lifecycle.poll_action() {
                 match action {
                     Action::Connect => connecting = Some(self.open_socket()),
@@ -256,6 +266,7 @@ impl Driver {
             let deadline = [
                 self.lifecycle.poll_timeout(),
                 live.as_ref().and_then(|l| l.conn.poll_timeout()),
+                stopping.as_ref().map(|(until, _)| *until),
             ]
             .into_iter()
             .flatten()
@@ -306,7 +317,15 @@ impl Driver {
                     let now = base.elapsed();
                     match cmd {
                         None => return self.stop(live, None).await,
-                        Some(Command::Shutdown(done)) => return self.stop(live, Some(done)).await,
+                        Some(Command::Shutdown(done, grace)) => {
+                            if grace.is_zero() || p.waiting.is_empty() || live.is_none() {
+                                return self.stop(live, Some(done)).await;
+                            }
+                            stopping = Some((now + grace, done));
+                        }
+                        Some(Command::Iq(_, reply)) if stopping.is_some() => {
+                            let _ = reply.send(Err(Error::NotConnected));
+                        }
                         Some(Command::Lifecycle(cmd, reply)) => {
                             let r = self.lifecycle.command(now, cmd);
                             // Read-your-writes: the status shows the command before the reply.

@@ -1,6 +1,7 @@
 //! [`Client`]: the cheap-clone handle to one device's task.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 use wuts_store::DeviceId;
@@ -107,8 +108,19 @@ impl Client {
     /// Closes the connection cleanly and stops the task. Returns once the task has ended and
     /// released the store, so the data directory can be reopened at once.
     pub async fn shutdown(&self) {
+        self.shutdown_within(Duration::ZERO).await;
+    }
+
+    /// [`Client::shutdown`], after answering the requests already sent to WhatsApp (for at
+    /// most `grace`): a planned move should not leave a caller without its outcome.
+    pub async fn shutdown_within(&self, grace: Duration) {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Shutdown(tx, grace))
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
         // The task acknowledges just before it returns; its command receiver (and with it its

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rand::rngs::OsRng;
 use tokio::sync::{Semaphore, broadcast, mpsc};
@@ -199,9 +200,15 @@ impl Registry {
     /// Stops one device's task and closes its connection, keeping everything stored (cluster
     /// mode: the device moved to another node, or this node lost its lease).
     pub async fn release(&self, id: DeviceId) {
+        self.hand_over(id, Duration::ZERO).await;
+    }
+
+    /// [`Registry::release`] for a planned move: requests already sent to WhatsApp get their
+    /// answers first (for at most `grace`); new ones find the device gone from here.
+    pub async fn hand_over(&self, id: DeviceId, grace: Duration) {
         let client = self.clients().remove(&id);
         if let Some(client) = client {
-            client.shutdown().await;
+            client.shutdown_within(grace).await;
         }
     }
 

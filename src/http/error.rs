@@ -101,11 +101,15 @@ pub enum ErrorCode {
     /// 503: cluster mode: the device is between owners (its node died or is handing it over);
     /// `Retry-After` says when to try again. Nothing was sent to WhatsApp.
     DeviceFailover,
+    /// 503: cluster mode: the shared database did not answer in time; retry after
+    /// `Retry-After`. A write may or may not have been saved; with an `Idempotency-Key` the
+    /// retry says which.
+    StoreUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, for the OpenAPI document.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::ValidationError,
         ErrorCode::InvalidJson,
         ErrorCode::DeviceIdRequired,
@@ -136,6 +140,7 @@ impl ErrorCode {
         ErrorCode::GroupAlreadyLinked,
         ErrorCode::CommunityRefused,
         ErrorCode::DeviceFailover,
+        ErrorCode::StoreUnavailable,
     ];
 
     /// The code as clients see it.
@@ -171,6 +176,7 @@ impl ErrorCode {
             ErrorCode::GroupAlreadyLinked => "GROUP_ALREADY_LINKED",
             ErrorCode::CommunityRefused => "COMMUNITY_REFUSED",
             ErrorCode::DeviceFailover => "DEVICE_FAILOVER",
+            ErrorCode::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 
@@ -198,7 +204,8 @@ impl ErrorCode {
             ErrorCode::DeviceOffline
             | ErrorCode::ServerBusy
             | ErrorCode::ShuttingDown
-            | ErrorCode::DeviceFailover => StatusCode::SERVICE_UNAVAILABLE,
+            | ErrorCode::DeviceFailover
+            | ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::GroupNotFound | ErrorCode::InviteInvalid => StatusCode::NOT_FOUND,
             ErrorCode::NotGroupAdmin | ErrorCode::NotAParticipant => StatusCode::FORBIDDEN,
@@ -324,6 +331,10 @@ pub enum ApiError {
     /// request there; a client never sees this (if it escapes, it reads as a failover).
     #[error("the device is moving to another gateway node; retry in 1 s")]
     NotHere(crate::client::api::DeviceId),
+    /// Cluster mode: the shared database did not answer in time (a partition, an overloaded
+    /// server).
+    #[error("the gateway's database did not answer in time; retry in 1 s")]
+    StoreUnavailable,
 }
 
 /// On a response: "forward this request to the node that runs this device" (cluster mode).
@@ -369,6 +380,7 @@ impl ApiError {
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::Internal(_) => ErrorCode::InternalError,
             ApiError::DeviceFailover { .. } | ApiError::NotHere(_) => ErrorCode::DeviceFailover,
+            ApiError::StoreUnavailable => ErrorCode::StoreUnavailable,
         }
     }
 
@@ -451,7 +463,13 @@ pub fn violations(fields: Vec<crate::ops::FieldError>) -> Vec<Violation> {
 
 impl From<wuts_store::Error> for ApiError {
     fn from(error: wuts_store::Error) -> Self {
-        ApiError::internal(error)
+        match error {
+            wuts_store::Error::Unavailable { .. } => {
+                tracing::warn!(%error, "the store did not answer");
+                ApiError::StoreUnavailable
+            }
+            error => ApiError::internal(error),
+        }
     }
 }
 
@@ -569,7 +587,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::DeviceFailover { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::NotHere(_) => Some(1),
+            ApiError::NotHere(_) | ApiError::StoreUnavailable => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {

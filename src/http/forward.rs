@@ -137,7 +137,10 @@ pub(crate) async fn forward(
         Err(ForwardError::Connect { .. }) => failover(1),
         Err(error @ (ForwardError::Timeout | ForwardError::Exchange(_))) => {
             tracing::warn!(%error, %device, "forwarding failed after the request left");
-            if matches!(method, Method::GET | Method::HEAD) {
+            let broken = matches!(error, ForwardError::Exchange(_));
+            if matches!(method, Method::GET | Method::HEAD)
+                || (broken && never_began(&state, &outgoing.headers).await)
+            {
                 failover(1)
             } else {
                 // The owner may have acted: never retried blindly.
@@ -146,6 +149,29 @@ pub(crate) async fn forward(
         }
         Err(error) => ApiError::internal(error).into_response(),
     }
+}
+
+/// Whether a keyed request whose exchange broke off provably never reached WhatsApp: the
+/// owner records the `Idempotency-Key` (shared by every node) before it sends anything, and
+/// a broken connection cancels its handler, so no record means nothing was sent and the
+/// caller may simply retry. A timeout is not asked about: the owner may still be working.
+async fn never_began(state: &Arc<AppState>, headers: &HeaderMap) -> bool {
+    let Ok(Some(key)) = super::idempotency::key_of(headers) else {
+        return false;
+    };
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    let Ok(super::auth::UserAuth(user)) =
+        <super::auth::UserAuth as axum::extract::FromRequestParts<_>>::from_request_parts(
+            &mut parts, state,
+        )
+        .await
+    else {
+        return false;
+    };
+    let state = state.clone();
+    let stored = tokio::task::spawn_blocking(move || state.store.stored_response(&user.id, &key));
+    matches!(stored.await, Ok(Ok(None)))
 }
 
 fn failover(retry_after_secs: u64) -> Response {

@@ -397,7 +397,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Cluster mode: serves the same API on the node's forwarding address (other nodes send the
 /// calls for this node's devices there, signed), until the gateway begins to stop.
-pub fn serve_rpc(listener: TcpListener, state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+fn serve_rpc(listener: TcpListener, state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     let mut stop = state.shutdown.subscribe();
     let app = router(state);
     tokio::spawn(async move {
@@ -421,14 +421,32 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_rpc(listener, None, state, shutdown).await
+}
+
+/// [`serve`], plus cluster mode's forwarding listener: at shutdown both stop accepting and
+/// both finish their in-flight requests (within the shutdown deadline) before any device is
+/// closed, so a request another node forwarded here gets its outcome too.
+pub async fn serve_with_rpc(
+    listener: TcpListener,
+    rpc: Option<TcpListener>,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn(idempotency::sweep_forever(state.clone()));
     state.events.start();
+    let rpc = rpc.map(|rpc| serve_rpc(rpc, state.clone()));
     let result = server::run(listener, state.clone(), router(state.clone()), shutdown).await;
     sweeper.abort();
     // An aborted task is dropped later unless awaited; it holds the state (and the store).
     let _ = sweeper.await;
-    // Devices close cleanly, within the same deadline: a dead link must not hold the exit.
     let deadline = state.config.limits.shutdown_deadline;
+    if let Some(rpc) = rpc
+        && tokio::time::timeout(deadline, rpc).await.is_err()
+    {
+        tracing::warn!("forwarded requests did not all finish within the shutdown deadline");
+    }
+    // Devices close cleanly, within the same deadline: a dead link must not hold the exit.
     if tokio::time::timeout(deadline, state.devices.shutdown())
         .await
         .is_err()

@@ -94,6 +94,10 @@ pub(crate) async fn issue_ticket(
     }))
 }
 
+/// How often a caught-up stream reads the shared outbox again in cluster mode, where the
+/// node running the device (not necessarily this one) appends its events.
+const CLUSTER_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Cursor {
     state: Arc<AppState>,
     user: UserId,
@@ -154,10 +158,19 @@ async fn next(mut c: Cursor) -> Option<(Event, Cursor)> {
             }
             Err(_) => return None,
         }
-        // Caught up: wait for a new event of this user (or a gap: read again).
+        // Caught up: wait for a new event of this user (or a gap: read again). In cluster
+        // mode another node may append it, unseen here: read again every second as well.
+        let poll = async {
+            match c.state.config.cluster_lease {
+                Some(_) => tokio::time::sleep(CLUSTER_POLL).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(poll);
         loop {
             tokio::select! {
                 _ = c.stop.wait_for(|stopping| *stopping) => return None,
+                () = &mut poll => break,
                 got = c.live.recv() => match got {
                     Ok(live) if live.user == c.user => break,
                     Ok(_) => {}

@@ -118,6 +118,10 @@ async fn follow(
 /// of with a storm of logins (each moved device logs in again on its new node).
 pub const MOVES_PER_PASS: usize = 16;
 
+/// How long a moving device may take to answer the requests it already sent to WhatsApp
+/// before its socket closes: a planned move should give every caller its outcome.
+pub const HANDOVER_GRACE: Duration = Duration::from_secs(2);
+
 /// Hands devices whose rendezvous place is another active node over to it: close the
 /// socket here first, then move the epoch in one compare-and-set, so two logins of one
 /// device never overlap. The new owner starts it on its next pass. Returns the fences moved.
@@ -152,7 +156,7 @@ async fn rebalance_pass(
     let mut gone = Vec::new();
     for (fence, target) in moves {
         let target = NodeId::new(target)?;
-        registry.release(fence.device).await;
+        registry.hand_over(fence.device, HANDOVER_GRACE).await;
         fences.revoke(fence.device);
         match pg::hand_off(&mut conn, fence, Some(&target)).await {
             Ok(Some(epoch)) => {

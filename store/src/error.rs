@@ -173,6 +173,16 @@ pub enum Error {
         #[source]
         source: BackendError,
     },
+    /// The store's database could not be reached in time while performing `operation`
+    /// (cluster mode: a partition, an overloaded server); a retry may succeed.
+    #[error("the store's database did not answer during {operation}")]
+    Unavailable {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: BackendError,
+    },
     /// No device with this id exists (never created, or removed).
     #[error("{0} does not exist")]
     UnknownDevice(DeviceId),

@@ -18,11 +18,12 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Answers a client retries with the same key: nothing happened, or the gateway says to
 /// come back.
-pub const RETRYABLE: [&str; 4] = [
+pub const RETRYABLE: [&str; 5] = [
     "DEVICE_FAILOVER",
     "DEVICE_OFFLINE",
     "SHUTTING_DOWN",
     "IDEMPOTENCY_KEY_IN_USE",
+    "STORE_UNAVAILABLE",
 ];
 
 /// Which nodes the workers may call, and which were faulted while a request was out.

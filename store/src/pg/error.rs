@@ -69,6 +69,25 @@ pub enum PgError {
     },
 }
 
+impl PgError {
+    /// PostgreSQL could not be reached or did not answer in time (as opposed to refusing a
+    /// statement): a retry, or another node, may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            PgError::TimedOut { .. } | PgError::Stopped => true,
+            PgError::Backend { source, .. } => matches!(
+                source,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Tls(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// Wraps a sqlx error with what was being done.
 pub(crate) fn backend(op: &'static str) -> impl FnOnce(sqlx::Error) -> PgError {
     move |source| PgError::Backend { op, source }
@@ -80,6 +99,10 @@ impl From<PgError> for crate::Error {
     fn from(error: PgError) -> Self {
         match error {
             PgError::Fenced { device, .. } => crate::Error::Fenced(device),
+            error if error.is_unavailable() => crate::Error::Unavailable {
+                operation: "a PostgreSQL store call",
+                source: crate::error::BackendError::new(error),
+            },
             error => crate::Error::Backend {
                 operation: "a PostgreSQL store call",
                 source: crate::error::BackendError::new(error),
