@@ -96,14 +96,28 @@ async fn three_nodes_keep_the_contract_through_kills_pauses_cuts_restarts_and_st
 
     // 4. A rolling restart: each node in turn drains (SIGTERM hands its devices over) and
     //    comes back under its own id.
+    // The last one comes back with weight 0: it takes no devices, so its own move away.
+    let last = c.nodes.len() - 1;
     for i in 0..c.nodes.len() {
         gates.fault(i);
         c.nodes[i].terminate();
+        if i == last {
+            c.nodes[i].spec.weight = Some(0);
+        }
         c.nodes[i].restart(&c.sim);
         gates.restore(i, &c.nodes[i].base);
         c.wait_settled("after a restart", Duration::from_secs(60))
             .await;
     }
+
+    let emptied = c.nodes[last].spec.name.clone();
+    let owners = c.owners().await;
+    assert!(
+        owners
+            .values()
+            .all(|o| o.as_deref() != Some(emptied.as_str())),
+        "a node of weight 0 owns devices: {owners:?}"
+    );
 
     // 5. A stranger logs in as a device: WhatsApp replaces our socket. No node fights back
     //    (no login for the device until the operator says so), then `connect` brings it back.

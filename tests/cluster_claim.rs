@@ -40,6 +40,7 @@ async fn node(url: &str, name: &'static str) -> Node {
         node: NodeId::new(name).unwrap(),
         incarnation: Incarnation(uuid::Uuid::new_v4()),
         rpc_addr: format!("127.0.0.1:{}", 7100 + name.len()),
+        weight: 100,
     };
     let lease = start_lease(pool.clone(), me.clone(), TIMINGS, Default::default())
         .await

@@ -71,6 +71,7 @@ async fn a_cut_node_stops_serving_before_its_devices_can_move() {
         node: n1.clone(),
         incarnation: Incarnation(uuid::Uuid::new_v4()),
         rpc_addr: "127.0.0.2:7101".into(),
+        weight: 100,
     };
     let fences = Arc::new(Fences::default());
     let lease = start_lease(pool.clone(), me.clone(), TIMINGS, fences.clone())

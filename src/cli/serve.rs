@@ -72,7 +72,7 @@ async fn open_stores(
     let node = NodeId::new(cluster.node_id.as_str())
         .map_err(|e| ServeError::Config(format!("node_id: {e}")))?;
     let rpc_addr = rpc_addr.unwrap_or(cluster.rpc_listen).to_string();
-    let stores = wuts::node::open(&cluster.database_url, node, rpc_addr)
+    let stores = wuts::node::open(&cluster.database_url, node, rpc_addr, cluster.weight)
         .await
         .map_err(ServeError::Cluster)?;
     tracing::info!(node = %cluster.node_id, "cluster database ready");

@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// [default: 15].
     #[arg(long, value_name = "SECONDS", env = "WUTS_LEASE_TTL")]
     lease_ttl: Option<String>,
+    /// Cluster mode: this node's share of devices relative to the others, 0 to 10000; 0 takes
+    /// none and hands its devices away (empty a node before maintenance) [default: 100].
+    #[arg(long, value_name = "N", env = "WUTS_NODE_WEIGHT")]
+    node_weight: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -150,6 +154,7 @@ struct FileConfig {
     node_id: Option<String>,
     rpc_listen: Option<String>,
     lease_ttl: Option<u64>,
+    node_weight: Option<u32>,
 }
 
 /// How logs are written.
@@ -216,6 +221,8 @@ pub struct ClusterConfig {
     pub rpc_listen: SocketAddr,
     /// How long the node's lease lasts without renewal.
     pub lease_ttl: Duration,
+    /// Its share of devices relative to the others.
+    pub weight: u32,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -226,6 +233,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("node_id", &self.node_id)
             .field("rpc_listen", &self.rpc_listen)
             .field("lease_ttl", &self.lease_ttl)
+            .field("weight", &self.weight)
             .finish()
     }
 }
@@ -458,6 +466,11 @@ impl ServeConfig {
             "WUTS_LEASE_TTL",
             file.lease_ttl,
         )?;
+        let weight = number(
+            "node_weight",
+            args.node_weight.or_else(|| env("WUTS_NODE_WEIGHT")),
+            file.node_weight,
+        )?;
         let cluster = cluster(
             pick(
                 args.database_url,
@@ -467,6 +480,7 @@ impl ServeConfig {
             pick(args.node_id, env("WUTS_NODE_ID"), file.node_id),
             pick(args.rpc_listen, env("WUTS_RPC_LISTEN"), file.rpc_listen),
             lease_ttl,
+            weight,
         )?;
         Ok(Self {
             cluster,
@@ -497,16 +511,24 @@ fn cluster(
     node: Option<String>,
     rpc: Option<String>,
     lease_ttl: Option<Duration>,
+    weight: Option<u32>,
 ) -> Result<Option<ClusterConfig>, ServeError> {
     let Some(database_url) = url else {
-        if node.is_some() || rpc.is_some() || lease_ttl.is_some() {
+        if node.is_some() || rpc.is_some() || lease_ttl.is_some() || weight.is_some() {
             return Err(ServeError::Config(
-                "node_id, rpc_listen and lease_ttl only apply with database_url (cluster mode)"
+                "node_id, rpc_listen, lease_ttl and node_weight only apply with database_url \
+                 (cluster mode)"
                     .to_owned(),
             ));
         }
         return Ok(None);
     };
+    let weight = weight.unwrap_or(100);
+    if weight > 10_000 {
+        return Err(ServeError::Config(format!(
+            "node_weight must be 0 to 10000, got {weight}"
+        )));
+    }
     let lease_ttl = lease_ttl.unwrap_or(Duration::from_secs(15));
     if lease_ttl < Duration::from_secs(3) {
         return Err(ServeError::Config(
@@ -538,6 +560,7 @@ fn cluster(
         node_id,
         rpc_listen,
         lease_ttl,
+        weight,
     }))
 }
 

@@ -138,3 +138,36 @@ fn source_address_is_an_ip() {
         Err(ServeError::Config(m)) if m.contains("wa_source_address")
     ));
 }
+
+#[test]
+fn node_weight_is_for_cluster_mode_and_bounded() {
+    let db = [
+        "--database-url",
+        "postgres:///w",
+        "--node-id",
+        "n1",
+        "--rpc-listen",
+        "127.0.0.1:7101",
+    ];
+    let cluster = |extra: &[&str]| {
+        let flags: Vec<&str> = db.iter().chain(extra).copied().collect();
+        resolve(&flags, &[])
+    };
+    assert_eq!(cluster(&[]).unwrap().cluster.unwrap().weight, 100);
+    assert_eq!(
+        cluster(&["--node-weight", "0"])
+            .unwrap()
+            .cluster
+            .unwrap()
+            .weight,
+        0
+    );
+    assert!(matches!(
+        cluster(&["--node-weight", "10001"]),
+        Err(ServeError::Config(m)) if m.contains("node_weight")
+    ));
+    assert!(matches!(
+        resolve(&["--node-weight", "5"], &[]),
+        Err(ServeError::Config(m)) if m.contains("database_url")
+    ));
+}

@@ -39,6 +39,9 @@ pub struct NodeIdentity {
     pub incarnation: Incarnation,
     /// Where other nodes forward requests to it.
     pub rpc_addr: String,
+    /// Its share of devices relative to the others (100 by default; 0 takes none, so its
+    /// devices move away: how a node is emptied before maintenance).
+    pub weight: u32,
 }
 
 /// What the lease task publishes.
@@ -97,6 +100,7 @@ pub async fn start_lease(
             timings.grace,
         )
         .await?;
+        pg::set_weight(&mut conn, &me.node, me.incarnation, me.weight).await?;
         keeper.renewed(origin.elapsed());
     }
     let (tx, status) = watch::channel(LeaseStatus::default());

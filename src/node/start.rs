@@ -51,7 +51,12 @@ pub enum NodeError {
 
 /// Connects to the cluster database (migrating it) as `node`, whose forwarding address is
 /// `rpc_addr`. Nothing is claimed or served yet.
-pub async fn open(url: &str, node: NodeId, rpc_addr: String) -> Result<ClusterStores, NodeError> {
+pub async fn open(
+    url: &str,
+    node: NodeId,
+    rpc_addr: String,
+    weight: u32,
+) -> Result<ClusterStores, NodeError> {
     let owned_url = url.to_owned();
     // The bridge blocks while it connects and migrates: off the async workers.
     let bridge = tokio::task::spawn_blocking(move || {
@@ -73,6 +78,7 @@ pub async fn open(url: &str, node: NodeId, rpc_addr: String) -> Result<ClusterSt
         node,
         incarnation: Incarnation(uuid::Uuid::new_v4()),
         rpc_addr,
+        weight,
     };
     let fences = Arc::new(Fences::default());
     let devices = Arc::new(PgStore::new(

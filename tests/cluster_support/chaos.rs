@@ -72,6 +72,7 @@ impl Cluster {
                 db: format!("postgres://wuts@{}/chaos", proxy.addr()),
                 lease_ttl: LEASE_TTL,
                 dir: dir.path().to_owned(),
+                weight: None,
             };
             proxies.push(proxy);
             nodes.push(tokio::task::block_in_place(|| Node::start(spec, &sim)));

@@ -64,6 +64,8 @@ pub struct NodeSpec {
     pub lease_ttl: u64,
     /// Where its data directory and log go.
     pub dir: PathBuf,
+    /// `--node-weight`, when not the default.
+    pub weight: Option<u32>,
 }
 
 /// A running (or stopped) node, killed on drop.
@@ -120,6 +122,7 @@ impl Node {
             .args(["--wa-request-timeout", "10", "--shutdown-timeout", "5"])
             .args(["--lease-ttl", &s.lease_ttl.to_string()])
             .args(["--webhook-allow-private"])
+            .args(s.weight.map(|w| format!("--node-weight={w}")))
             .env("WUTS_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "wuts=info")
             .env_remove("WUTS_CONFIG")

@@ -38,7 +38,7 @@ pub(crate) use import::import;
 pub use outbox::PgEventStore;
 pub use ownership::{
     Claimed, Location, NodeInfo, NodeState, claim, hand_off, join, leave, locate, mark, nodes,
-    orphans, owned, register_device, renew,
+    orphans, owned, register_device, renew, set_weight,
 };
 pub use schema::{SCHEMA_VERSION, migrate};
 pub use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};

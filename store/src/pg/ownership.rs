@@ -189,6 +189,25 @@ pub async fn mark(
     Ok(done.rows_affected() == 1)
 }
 
+/// Sets the node's weight: its share of devices relative to the others (0 takes none).
+pub async fn set_weight(
+    conn: &mut PgConnection,
+    node: &NodeId,
+    incarnation: Incarnation,
+    weight: u32,
+) -> Result<bool, PgError> {
+    let done = sqlx::query(
+        "UPDATE wuts_node SET weight = $3::int WHERE node_id = $1 AND incarnation = $2",
+    )
+    .bind(node.as_str())
+    .bind(incarnation.0)
+    .bind(i64::from(weight))
+    .execute(conn)
+    .await
+    .map_err(backend("set the node weight"))?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Deletes the node's row (after a drain): its devices are orphans at once.
 pub async fn leave(
     conn: &mut PgConnection,
