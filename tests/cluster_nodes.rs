@@ -7,76 +7,38 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "cluster_support/node.rs"]
+mod node;
 #[path = "../store/tests/pg_support/mod.rs"]
 mod pg_support;
+#[path = "cluster_support/serve.rs"]
+mod serve;
 mod webhook_receiver;
 
-use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use node::{Node, NodeSpec, Sim};
 use serde_json::{Value, json};
+use serve::ADMIN;
 use sqlx::Connection;
 
-const ADMIN: &str = "cluster-admin-token";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn sim() -> (Killed, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wuts"))
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    (Killed(child), serde_json::from_str(&line).unwrap())
-}
-
-#[allow(clippy::zombie_processes)] // a child that exits before listening has ended already
-fn node(data: &Path, db: &str, name: &str, sim: &Value) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wuts"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--database-url", db, "--node-id", name, "--rpc-listen"])
-        .arg(format!("127.0.0.1:{}", free_port()))
-        .args(["--wa-url", sim["ws_url"].as_str().unwrap()])
-        .args(["--wa-root-key", sim["root_public_key"].as_str().unwrap()])
-        .args(["--webhook-allow-private", "--webhook-retry-base-ms", "100"])
-        // A short lease: the killed owner's device moves after about 4 s, not 20.
-        .args(["--lease-ttl", "3"])
-        .env("WUTS_ADMIN_TOKEN", ADMIN)
-        .env_remove("WUTS_CONFIG")
-        .stdout(Stdio::piped())
-        // The node's log beside its data directory, for reading when the test fails.
-        .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        if let Some(url) = line.unwrap().strip_prefix("listening on ") {
-            return (Killed(child), url.to_owned());
-        }
-    }
-    panic!("node {name} exited before listening");
+/// A node on 127.0.0.1 with a short lease (the killed owner's device moves after about 4 s,
+/// not 20) and quick webhook retries.
+fn node(dir: &Path, db: &str, name: &str, sim: &Sim) -> (Node, String) {
+    let spec = NodeSpec {
+        name: name.to_owned(),
+        ip: Ipv4Addr::LOCALHOST,
+        db: db.to_owned(),
+        lease_ttl: 3,
+        dir: dir.to_owned(),
+        weight: None,
+        extra: vec!["--webhook-retry-base-ms".into(), "100".into()],
+    };
+    let node = Node::start(spec, sim);
+    let base = node.base.clone();
+    (node, base)
 }
 
 async fn call(req: reqwest::RequestBuilder) -> (u16, Value, Option<String>) {
@@ -113,12 +75,12 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     };
     let db = pg.database("two_nodes");
     let dir = tempfile::tempdir().unwrap();
-    let (_sim, sandbox) = sim();
+    let sim = Sim::start();
     // Node ids chosen so that the rendezvous place of device 1 is the node that creates it
     // ("n2", reached at `one`) and that of device 2 the other one ("n1", at `two`): nothing
     // moves before the faults, and the end can check both a rebalancing and a drain.
-    let (n1, one) = node(&dir.path().join("a"), &db, "n2", &sandbox);
-    let (mut n2, two) = node(&dir.path().join("b"), &db, "n1", &sandbox);
+    let (mut n1, one) = node(dir.path(), &db, "n2", &sim);
+    let (mut n2, two) = node(dir.path(), &db, "n1", &sim);
     let http = reqwest::Client::new();
 
     // The user (and its device) is created on n1, which therefore owns the device.
@@ -191,7 +153,8 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         (status == 200).then(|| body["code"].clone())
     })
     .await;
-    let control = sandbox["control_url"].as_str().unwrap();
+    let control = sim.control();
+    let control = control.as_str();
     let (status, scanned, _) = call(
         http.post(format!("{control}/scan"))
             .json(&json!({"qr": qr, "phone": "5511999990902"})),
@@ -320,7 +283,7 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
 
     // The owner dies. Until the survivor has taken over, calls answer DEVICE_FAILOVER with a
     // Retry-After; then the device is back on n2, without a QR, and creates groups again.
-    drop(n1);
+    n1.kill();
     let (status, body, retry) = call(create(&two, "k-2")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error_code"], "DEVICE_FAILOVER", "{body}");
@@ -381,7 +344,8 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     assert_ne!(again["group"]["jid"], created["group"]["jid"]);
 
     // The creator comes back: device 1 moves to its place again (rebalancing) ...
-    let (_n1, one) = node(&dir.path().join("a2"), &db, "n2", &sandbox);
+    n1.restart(&sim);
+    let one = n1.base.clone();
     let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
     let owner = |device: i64| {
         sqlx::query_as::<_, (Option<String>,)>(
@@ -410,12 +374,7 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         owner(2).fetch_one(&mut conn).await.unwrap().0.as_deref(),
         Some("n1")
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &n2.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(n2.0.wait().unwrap().success(), "the survivor stops cleanly");
+    n2.terminate();
     assert_eq!(
         owner(2).fetch_one(&mut conn).await.unwrap().0.as_deref(),
         Some("n2"),

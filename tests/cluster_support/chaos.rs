@@ -73,6 +73,7 @@ impl Cluster {
                 lease_ttl: LEASE_TTL,
                 dir: dir.path().to_owned(),
                 weight: None,
+                extra: Vec::new(),
             };
             proxies.push(proxy);
             nodes.push(tokio::task::block_in_place(|| Node::start(spec, &sim)));

@@ -66,6 +66,8 @@ pub struct NodeSpec {
     pub dir: PathBuf,
     /// `--node-weight`, when not the default.
     pub weight: Option<u32>,
+    /// More flags.
+    pub extra: Vec<String>,
 }
 
 /// A running (or stopped) node, killed on drop.
@@ -123,6 +125,7 @@ impl Node {
             .args(["--lease-ttl", &s.lease_ttl.to_string()])
             .args(["--webhook-allow-private"])
             .args(s.weight.map(|w| format!("--node-weight={w}")))
+            .args(&s.extra)
             .env("WUTS_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "wuts=info")
             .env_remove("WUTS_CONFIG")
