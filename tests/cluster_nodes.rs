@@ -361,6 +361,26 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The survivor's metrics show the moves: it took device 1 over and handed it back.
+    let metrics = http
+        .get(format!("{two}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(counter("wuts_cluster_devices_adopted_total") >= 1.0);
+    assert!(counter("wuts_cluster_devices_handed_off_total") >= 1.0);
+    assert!(counter("wuts_cluster_lease_renew_seconds_count") >= 1.0);
+    assert!(counter("wuts_cluster_lease_renew_seconds_sum") > 0.0);
+
     // ... and a device created on the survivor, whose place it is, is handed to the creator
     // when the survivor stops (SIGTERM), before it exits.
     let (status, other, _) = call(

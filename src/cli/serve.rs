@@ -338,6 +338,7 @@ async fn serve(mut config: ServeConfig, admin_token: Option<String>) -> Result<(
             ..http::WebhookSettings::default()
         },
         cluster_lease: node.as_ref().map(ClusterNode::status),
+        cluster_moves: node.as_ref().map(ClusterNode::moves),
         forward: node.as_ref().map(|node| http::ForwardSettings {
             secret: node.secret(),
             deadline: config.wa_request_timeout + Duration::from_secs(5),

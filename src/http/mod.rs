@@ -138,6 +138,8 @@ pub struct GatewayConfig {
     /// Cluster mode: the node's lease. `/readyz` answers 503 while the node does not hold it
     /// (it then serves no device), and `/metrics` reports it.
     pub cluster_lease: Option<watch::Receiver<crate::node::LeaseStatus>>,
+    /// Cluster mode: devices started here and handed away, for `/metrics`.
+    pub cluster_moves: Option<Arc<crate::node::follow::Moves>>,
     /// Cluster mode: forward calls for devices other nodes run.
     pub forward: Option<ForwardSettings>,
 }
@@ -155,6 +157,7 @@ impl Default for GatewayConfig {
             idempotency_sweep_every: Duration::from_secs(10 * 60),
             webhooks: WebhookSettings::default(),
             cluster_lease: None,
+            cluster_moves: None,
             forward: None,
         }
     }

@@ -68,6 +68,21 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     if let Some(lease) = &state.config.cluster_lease {
         render_lease(&mut text, &lease.borrow());
     }
+    if let Some(moves) = &state.config.cluster_moves {
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = write!(
+            text,
+            "# HELP wuts_cluster_devices_adopted_total Devices this node started running (claimed, moved in, restarted in place).\n\
+             # TYPE wuts_cluster_devices_adopted_total counter\n\
+             wuts_cluster_devices_adopted_total {}\n\
+             # HELP wuts_cluster_devices_handed_off_total Devices this node handed to their place on another node.\n\
+             # TYPE wuts_cluster_devices_handed_off_total counter\n\
+             wuts_cluster_devices_handed_off_total {}\n",
+            moves.adopted.load(Relaxed),
+            moves.handed_off.load(Relaxed),
+        );
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
@@ -88,10 +103,20 @@ fn render_lease(text: &mut String, lease: &crate::node::LeaseStatus) {
          wuts_cluster_self_fences_total {}\n\
          # HELP wuts_cluster_failed_renewals_total Lease renewals that failed or timed out.\n\
          # TYPE wuts_cluster_failed_renewals_total counter\n\
-         wuts_cluster_failed_renewals_total {}\n",
+         wuts_cluster_failed_renewals_total {}\n\
+         # HELP wuts_cluster_lease_renew_seconds Time of successful lease renewals (a round trip to the database).\n\
+         # TYPE wuts_cluster_lease_renew_seconds summary\n\
+         wuts_cluster_lease_renew_seconds_sum {}\n\
+         wuts_cluster_lease_renew_seconds_count {}\n\
+         # HELP wuts_cluster_lease_renew_last_seconds Time of the last successful lease renewal.\n\
+         # TYPE wuts_cluster_lease_renew_last_seconds gauge\n\
+         wuts_cluster_lease_renew_last_seconds {}\n",
         u8::from(lease.serving),
         lease.self_fences,
         lease.failed_renewals,
+        lease.renew_micros_total as f64 / 1e6,
+        lease.renewals,
+        lease.renew_micros_last as f64 / 1e6,
     );
 }
 

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -20,6 +21,16 @@ use super::lease::{LeaseStatus, NodeIdentity};
 use crate::client::Registry;
 use crate::cluster::{Candidate, place};
 
+/// How many devices this node started running (claims, moves in, restarts in place) and
+/// handed to other nodes (rebalancing), for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Moves {
+    /// Devices started here.
+    pub adopted: std::sync::atomic::AtomicU64,
+    /// Devices handed to their place on another node.
+    pub handed_off: std::sync::atomic::AtomicU64,
+}
+
 /// Starts following `owned` while `lease` serves, and every `rebalance_every` hands devices
 /// whose rendezvous place is another node over to it (at most [`MOVES_PER_PASS`] at a time).
 pub fn start_follower(
@@ -30,6 +41,7 @@ pub fn start_follower(
     fences: Arc<Fences>,
     registry: Registry,
     rebalance_every: Duration,
+    moves: Arc<Moves>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut rebalance = tokio::time::interval(rebalance_every);
@@ -44,7 +56,7 @@ pub fn start_follower(
                 let mut published = owned.borrow_and_update().clone();
                 moved.retain(|id, epoch| published.get(id).is_some_and(|f| f.epoch == *epoch));
                 published.retain(|id, _| !moved.contains_key(id));
-                let work = follow(&pool, &me, &published, &fences, &registry);
+                let work = follow(&pool, &me, &published, &fences, &registry, &moves);
                 if unless_fenced(&mut lease, work).await.is_none() {
                     continue;
                 }
@@ -63,7 +75,10 @@ pub fn start_follower(
                         published.retain(|id, _| !moved.contains_key(id));
                         let work = rebalance_pass(&pool, &me, &published, &fences, &registry);
                         match unless_fenced(&mut lease, work).await {
-                            Some(Ok(gone)) => moved.extend(gone.into_iter().map(|f| (f.device, f.epoch))),
+                            Some(Ok(gone)) => {
+                                moves.handed_off.fetch_add(gone.len() as u64, Ordering::Relaxed);
+                                moved.extend(gone.into_iter().map(|f| (f.device, f.epoch)));
+                            }
                             Some(Err(error)) => tracing::warn!(%error, "rebalancing failed"),
                             None => {}
                         }
@@ -97,11 +112,19 @@ async fn follow(
     published: &Owned,
     fences: &Fences,
     registry: &Registry,
+    moves: &Moves,
 ) {
+    let before: BTreeSet<DeviceId> = registry.ids().into_iter().collect();
     for fence in published.values() {
         fences.grant(fence.clone());
-        if let Err(error) = registry.adopt(fence.device).await {
-            tracing::error!(device = %fence.device, %error, "an owned device could not start");
+        match registry.adopt(fence.device).await {
+            Ok(()) if !before.contains(&fence.device) => {
+                moves.adopted.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(error) => {
+                tracing::error!(device = %fence.device, %error, "an owned device could not start");
+            }
         }
     }
     let running: BTreeSet<DeviceId> = registry.ids().into_iter().collect();

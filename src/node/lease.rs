@@ -55,6 +55,13 @@ pub struct LeaseStatus {
     pub self_fences: u64,
     /// Renewals that failed (timeouts, connection errors) so far.
     pub failed_renewals: u64,
+    /// Renewals that succeeded so far, their total and their last round-trip time in
+    /// microseconds (updated without waking watchers: only metrics read them).
+    pub renewals: u64,
+    /// Sum of the successful renewals' times, µs.
+    pub renew_micros_total: u64,
+    /// The last successful renewal's time, µs.
+    pub renew_micros_last: u64,
 }
 
 /// The running lease task.
@@ -144,7 +151,7 @@ impl Runner {
         loop {
             while let Some(action) = self.keeper.poll(self.now()) {
                 match action {
-                    LeaseAction::Renew => match self.renew().await {
+                    LeaseAction::Renew => match self.timed_renew().await {
                         Renewal::Ok => self.keeper.renewed(self.now()),
                         Renewal::Lost => self.keeper.lost(self.now()),
                         Renewal::Failed => {
@@ -192,6 +199,22 @@ impl Runner {
             s.serving = serving;
             changed
         });
+    }
+
+    /// [`Runner::renew`], keeping its time for the metrics.
+    async fn timed_renew(&self) -> Renewal {
+        let started = Instant::now();
+        let outcome = self.renew().await;
+        if matches!(outcome, Renewal::Ok) {
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.status.send_if_modified(|s| {
+                s.renewals += 1;
+                s.renew_micros_total = s.renew_micros_total.saturating_add(micros);
+                s.renew_micros_last = micros;
+                false
+            });
+        }
+        outcome
     }
 
     async fn renew(&self) -> Renewal {

@@ -10,7 +10,7 @@ use wuts_store::pg::{
 };
 
 use super::claimer::{ClaimerHandle, start_claimer};
-use super::follow::start_follower;
+use super::follow::{Moves, start_follower};
 use super::lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
 use super::locate::{PgLocator, start_publisher};
 use crate::client::Registry;
@@ -106,6 +106,7 @@ pub struct ClusterNode {
     follower: tokio::task::JoinHandle<()>,
     publisher: tokio::task::JoinHandle<()>,
     secret: Arc<ClusterSecret>,
+    moves: Arc<Moves>,
 }
 
 impl ClusterStores {
@@ -157,6 +158,7 @@ impl ClusterStores {
             timings,
             CLAIM_PACE,
         );
+        let moves = Arc::new(Moves::default());
         let follower = start_follower(
             self.pool.clone(),
             self.me.clone(),
@@ -165,6 +167,7 @@ impl ClusterStores {
             self.fences.clone(),
             registry.clone(),
             timings.renew,
+            moves.clone(),
         );
         let publisher = start_publisher(self.pool.clone(), self.fences, registry);
         Ok(ClusterNode {
@@ -175,6 +178,7 @@ impl ClusterStores {
             follower,
             publisher,
             secret,
+            moves,
         })
     }
 }
@@ -183,6 +187,11 @@ impl ClusterNode {
     /// The lease's status (for `/readyz` and metrics).
     pub fn status(&self) -> tokio::sync::watch::Receiver<LeaseStatus> {
         self.lease.status()
+    }
+
+    /// Devices started here and handed away, for `/metrics`.
+    pub fn moves(&self) -> Arc<Moves> {
+        self.moves.clone()
     }
 
     /// The secret forwarded calls are signed with.

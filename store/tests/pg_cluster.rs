@@ -162,6 +162,10 @@ async fn a_node_id_belongs_to_one_live_process() {
         .unwrap();
     assert!(!pg::renew(&mut db, &n1, first, TTL).await.unwrap());
     assert!(pg::renew(&mut db, &n1, second, TTL).await.unwrap());
+    // The weight is set by the live incarnation only (0: it takes no devices).
+    assert!(pg::set_weight(&mut db, &n1, second, 0).await.unwrap());
+    assert!(!pg::set_weight(&mut db, &n1, first, 7).await.unwrap());
+    assert_eq!(pg::nodes(&mut db).await.unwrap()[0].weight, 0);
 
     // Restart in place: the leaving process marks its row; the next one joins at once, and
     // the old incarnation cannot renew any more.
