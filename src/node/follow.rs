@@ -31,18 +31,37 @@ pub struct Moves {
     pub handed_off: std::sync::atomic::AtomicU64,
 }
 
+/// What the follower works with.
+pub struct FollowerParts {
+    /// The node's task pool.
+    pub pool: PgPool,
+    /// This node.
+    pub me: NodeIdentity,
+    /// The fences its store writes and logins carry.
+    pub fences: Arc<Fences>,
+    /// The running devices.
+    pub registry: Registry,
+    /// How often devices whose place is elsewhere are handed over.
+    pub rebalance_every: Duration,
+    /// Counts of moves, for `/metrics`.
+    pub moves: Arc<Moves>,
+}
+
 /// Starts following `owned` while `lease` serves, and every `rebalance_every` hands devices
 /// whose rendezvous place is another node over to it (at most [`MOVES_PER_PASS`] at a time).
 pub fn start_follower(
-    pool: PgPool,
-    me: NodeIdentity,
+    parts: FollowerParts,
     mut lease: watch::Receiver<LeaseStatus>,
     mut owned: watch::Receiver<Owned>,
-    fences: Arc<Fences>,
-    registry: Registry,
-    rebalance_every: Duration,
-    moves: Arc<Moves>,
 ) -> tokio::task::JoinHandle<()> {
+    let FollowerParts {
+        pool,
+        me,
+        fences,
+        registry,
+        rebalance_every,
+        moves,
+    } = parts;
     tokio::spawn(async move {
         let mut rebalance = tokio::time::interval(rebalance_every);
         rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -10,7 +10,7 @@ use wuts_store::pg::{
 };
 
 use super::claimer::{ClaimerHandle, start_claimer};
-use super::follow::{Moves, start_follower};
+use super::follow::{FollowerParts, Moves, start_follower};
 use super::lease::{LeaseError, LeaseHandle, LeaseStatus, NodeIdentity, start_lease};
 use super::locate::{PgLocator, start_publisher};
 use crate::client::Registry;
@@ -160,14 +160,16 @@ impl ClusterStores {
         );
         let moves = Arc::new(Moves::default());
         let follower = start_follower(
-            self.pool.clone(),
-            self.me.clone(),
+            FollowerParts {
+                pool: self.pool.clone(),
+                me: self.me.clone(),
+                fences: self.fences.clone(),
+                registry: registry.clone(),
+                rebalance_every: timings.renew,
+                moves: moves.clone(),
+            },
             lease.status(),
             claimer.owned(),
-            self.fences.clone(),
-            registry.clone(),
-            timings.renew,
-            moves.clone(),
         );
         let publisher = start_publisher(self.pool.clone(), self.fences, registry);
         Ok(ClusterNode {
