@@ -41,6 +41,20 @@ fn node(dir: &Path, db: &str, name: &str, sim: &Sim) -> (Node, String) {
     (node, base)
 }
 
+/// Reads an event stream until `needle` shows; returns what was read.
+async fn read_until(stream: &mut reqwest::Response, needle: &str, what: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.chunk())
+            .await
+            .expect(what)
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
 async fn call(req: reqwest::RequestBuilder) -> (u16, Value, Option<String>) {
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
@@ -181,29 +195,18 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         connected(two.clone()),
     )
     .await;
-    let mut seen = String::new();
-    while !seen.contains("connected") {
-        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.chunk())
-            .await
-            .expect("the forwarded stream flows")
-            .unwrap()
-            .expect("the stream stays open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = read_until(&mut stream, "connected", "the forwarded stream flows").await;
     assert!(
         seen.contains("qr"),
         "the QR events came through too: {seen}"
     );
     drop(stream);
-    let mut seen = String::new();
-    while !seen.contains("device.connected") {
-        let chunk = tokio::time::timeout(Duration::from_secs(30), outbox.chunk())
-            .await
-            .expect("the outbox stream on n2 shows n1's events")
-            .unwrap()
-            .expect("the stream stays open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_until(
+        &mut outbox,
+        "device.connected",
+        "the outbox stream on n2 shows n1's events",
+    )
+    .await;
     drop(outbox);
 
     // Both nodes rescan the owed deliveries every 5 s; only the owner may deliver them.

@@ -177,32 +177,9 @@ impl Cluster {
             .join("\n")
     }
 
-    /// A node that answers: running and not paused (the first one up).
-    fn any_base(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .filter(|n| n.is_up())
-            .map(|n| n.base.clone())
-            .collect()
-    }
-
     /// The user's view, asked of any running node (the first that answers).
     pub async fn user_view(&self, id: &str) -> Option<Value> {
-        for base in self.any_base() {
-            let r = self
-                .http
-                .get(format!("{base}/admin/users/{id}"))
-                .bearer_auth(ADMIN)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if let Ok(r) = r
-                && r.status() == 200
-            {
-                return r.json().await.ok();
-            }
-        }
-        None
+        self.other_view(usize::MAX, id).await
     }
 
     pub async fn wait_user_state(&self, id: &str, want: &str) -> Value {
@@ -216,7 +193,7 @@ impl Cluster {
 
     /// `POST /admin/users/{id}/connect` through some node.
     pub async fn connect(&self, id: &str) {
-        let base = &self.any_base()[0];
+        let base = &self.nodes.iter().find(|n| n.is_up()).unwrap().base;
         let (status, body) = call(
             self.http
                 .post(format!("{base}/admin/users/{id}/connect"))
