@@ -23,8 +23,10 @@ const STORE_CONNECTIONS: u32 = 16;
 const TASK_CONNECTIONS: u32 = 4;
 /// How long a node stopping alone keeps its devices for a restart in place.
 pub const RESTART_KEEP: Duration = Duration::from_secs(60);
-/// Claims per second after a failover: devices log in again at this pace, not as a storm.
-const CLAIM_PACE: u32 = 50;
+/// Claims per second after a failover: devices log in again at this pace, not as a storm
+/// (and at most `DEFAULT_CONNECT_CONCURRENCY` connect at once). 200 a second moves the 1,000
+/// devices of a dead node onto two survivors in 2.5 s.
+const CLAIM_PACE: u32 = 200;
 
 /// The stores of a node, opened but not yet serving.
 pub struct ClusterStores {
