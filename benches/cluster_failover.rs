@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use wuts::client::api::DeviceEvent;
 use wuts::client::{ClientConfig, Registry};
+use wuts::cluster::{Candidate, place};
 use wuts::engine::EngineConfig;
 use wuts::noise::PublicKey;
 use wuts_store::gateway::{GatewayStore, Tenant, TenantId, TokenHash, User, UserId};
@@ -154,15 +155,22 @@ async fn run(opts: Options, pg: pg_support::TempPostgres) {
     let db3 = pg.database("three");
     let mut nodes = cluster(&opts, &sim, &db3, &data, &accounts, work.path(), 3).await;
     let spread = owners(&db3).await;
-    println!("devices per node: {spread:?}");
-    let three = load(&http, &nodes, &accounts[..opts.users], &opts).await;
+    println!(
+        "devices per node: {spread:?}; not at their rendezvous place: {}",
+        off_place(&db3).await
+    );
+    let users = &accounts[..opts.users];
+    let three = load(&http, &nodes, users, &opts, None).await;
+    let at_owner = owner_index(&db3, &nodes).await;
+    println!("the same load, each request sent to its device's owner (no forwarding hop):");
+    load(&http, &nodes, users, &opts, Some(&at_owner)).await;
     failover(&opts, &sim, &db3, &mut nodes, &accounts).await;
     drop(nodes);
 
     println!("== 1 node");
     let db1 = pg.database("one");
     let nodes = cluster(&opts, &sim, &db1, &data, &accounts, work.path(), 1).await;
-    let one = load(&http, &nodes, &accounts[..opts.users], &opts).await;
+    let one = load(&http, &nodes, &accounts[..opts.users], &opts, None).await;
     drop(nodes);
     println!(
         "POST /groups, 3 nodes / 1 node: {:.2}x the creates per second",
@@ -294,7 +302,10 @@ async fn cluster(
         if live as usize == size {
             break;
         }
-        assert!(Instant::now() < deadline, "only {live} of {size} nodes live");
+        assert!(
+            Instant::now() < deadline,
+            "only {live} of {size} nodes live"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let since = unix_ms();
@@ -429,13 +440,65 @@ async fn owners(db: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// Devices whose owner is not their rendezvous place among the live nodes (claimed by a
+/// fallback node, to be moved by rebalancing).
+async fn off_place(db: &str) -> usize {
+    let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+    let nodes: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT node_id, weight FROM wuts_node WHERE state = 'active' AND expires_at > now()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let candidates: Vec<Candidate<'_>> = nodes
+        .iter()
+        .map(|(node, weight)| Candidate {
+            node,
+            weight: u32::try_from(*weight).unwrap(),
+        })
+        .collect();
+    let rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT device_id, owner_node FROM wuts_device_owner")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    rows.iter()
+        .filter(|(d, owner)| place(&d.to_string(), &candidates) != owner.as_deref())
+        .count()
+}
+
+/// Each device's owner, as an index into `nodes`.
+async fn owner_index(db: &str, nodes: &[Node]) -> HashMap<i64, usize> {
+    let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+    let rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT device_id, owner_node FROM wuts_device_owner")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .filter_map(|(d, owner)| {
+            Some((
+                d,
+                nodes.iter().position(|n| Some(&n.name) == owner.as_ref())?,
+            ))
+        })
+        .collect()
+}
+
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q) as usize]
 }
 
 /// `opts.requests` keyed creates for random users among `accounts`, each on a random node,
-/// `opts.concurrency` at a time (after a warm-up of a tenth as many); returns creates/s.
-async fn load(http: &reqwest::Client, nodes: &[Node], accounts: &[Account], opts: &Options) -> f64 {
+/// `opts.concurrency` at a time (after a warm-up of a tenth as many); returns creates/s. With
+/// `route`, each request goes to its device's owner instead.
+async fn load(
+    http: &reqwest::Client,
+    nodes: &[Node],
+    accounts: &[Account],
+    opts: &Options,
+    route: Option<&HashMap<i64, usize>>,
+) -> f64 {
     let one = |k: usize| {
         let (i, n) = {
             let mut rng = rand::thread_rng();
@@ -444,6 +507,9 @@ async fn load(http: &reqwest::Client, nodes: &[Node], accounts: &[Account], opts
                 rng.gen_range(0..nodes.len()),
             )
         };
+        let n = route
+            .and_then(|r| r.get(&accounts[i].device).copied())
+            .unwrap_or(n);
         let req = http
             .post(format!("{}/groups", nodes[n].base))
             .bearer_auth(&accounts[i].token)
@@ -537,7 +603,8 @@ async fn failover(
     node.proc.0.kill().unwrap();
     let _ = node.proc.0.wait();
     let http = reqwest::Client::new();
-    let (first, last) = logged_in(&http, &sim.control, &jids, killed, Duration::from_secs(300)).await;
+    let (first, last) =
+        logged_in(&http, &sim.control, &jids, killed, Duration::from_secs(300)).await;
     let ids: Vec<i64> = owned.iter().copied().collect();
     let (claim_lo, claim_hi): (i64, i64) = sqlx::query_as(
         "SELECT (extract(epoch FROM min(changed_at)) * 1000)::bigint,
@@ -563,10 +630,11 @@ async fn failover(
     );
     println!(
         "  detection (kill -> first claim) {:.1} s, claims {:.1} s, logins after the last \
-         claim {:.1} s; devices now per node: {:?}",
+         claim {:.1} s; devices now per node: {:?} ({} not at their place)",
         s(claim_lo - k),
         s(claim_hi - claim_lo),
         s(last as i64 - claim_hi),
-        owners(db).await
+        owners(db).await,
+        off_place(db).await
     );
 }
