@@ -615,8 +615,36 @@ async fn failover(
     .fetch_one(&mut conn)
     .await
     .unwrap();
+    // Claims per second after the kill, per claiming node: the shape of the claim phase.
+    let timeline: Vec<(i64, Option<String>, i64)> = sqlx::query_as(
+        "SELECT floor((extract(epoch FROM changed_at) * 1000 - $2) / 1000)::bigint AS s,
+                owner_node, count(*)
+         FROM wuts_device_owner WHERE device_id = ANY($1) GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind(&ids)
+    .bind(killed as f64)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let timeline: Vec<String> = timeline
+        .into_iter()
+        .map(|(s, n, c)| format!("{s}s:{}={c}", n.unwrap_or_default()))
+        .collect();
+    println!("  claims by second after the kill: {}", timeline.join(" "));
     let s = |ms: i64| ms as f64 / 1000.0;
     let k = killed as i64;
+    let lease = opts.lease_ttl.unwrap_or(15) as f64;
+    // Grace is a third of the lease (`--lease-ttl`).
+    let goal = lease + lease / 3.0 + 10.0;
+    println!(
+        "  goal (lease + grace + 10 s) {goal:.0} s: {}",
+        if s(last as i64 - k) < goal {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+
     println!(
         "failover: SIGKILL of {victim} ({} devices; lease {}): first claim {:.1} s, last claim \
          {:.1} s, first login {:.1} s, last login {:.1} s after the kill",
