@@ -353,12 +353,13 @@ fn start_node(i: usize, sim: &Sandbox, db: &str, work: &Path, lease: Option<u64>
     }
     let mut child = c.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
+    let proc = Proc(child);
     for line in BufReader::new(stdout).lines() {
         if let Some(url) = line.unwrap().strip_prefix("listening on ") {
             return Node {
                 name,
                 base: url.to_owned(),
-                proc: Proc(child),
+                proc,
             };
         }
     }
