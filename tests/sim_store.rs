@@ -67,7 +67,10 @@ async fn a_group_writes_one_record_whether_it_is_the_tenth_or_the_thousandth() {
     let (tenth, thousandth) = (costs[9], costs[999]);
     assert_eq!(tenth.records, 1, "the 10th group wrote {tenth:?}");
     // The same record; only its request id (the create IQ's id) grows by a few digits.
-    assert_eq!(thousandth.records, 1, "the 1000th group wrote {thousandth:?}");
+    assert_eq!(
+        thousandth.records, 1,
+        "the 1000th group wrote {thousandth:?}"
+    );
     assert!(
         thousandth.bytes <= tenth.bytes + 4,
         "the 1000th group wrote {thousandth:?}, the 10th {tenth:?}"
