@@ -60,6 +60,7 @@ pub fn start_claimer(
         planner: ClaimPlanner::new(),
         origin: Instant::now(),
         owned: tx,
+        wake: None,
     };
     ClaimerHandle {
         owned,
@@ -76,6 +77,9 @@ struct Runner {
     planner: ClaimPlanner,
     origin: Instant,
     owned: watch::Sender<Owned>,
+    /// When some node's devices become orphans, if before the next tick: the next pass runs
+    /// then, so failover does not wait up to a renew interval more.
+    wake: Option<Instant>,
 }
 
 impl Runner {
@@ -83,8 +87,16 @@ impl Runner {
         let mut tick = tokio::time::interval(self.timings.renew);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let wake = self.wake.take();
+            let orphaning = async move {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tick.tick() => {}
+                () = orphaning => {}
                 changed = self.lease.changed() => {
                     if changed.is_err() {
                         return; // the lease task is gone: nothing may be served
@@ -174,6 +186,14 @@ impl Runner {
                 claims = claims.saturating_add(1);
                 tokio::time::sleep_until(started + gap * claims).await;
             }
+        }
+        // A node whose devices become orphans before the next tick: wake just after. (Zero:
+        // some are orphans already, ranked to others; the ticks pace the fallback.)
+        if let Some(left) = pg::next_orphaning(&mut conn, self.timings.grace).await?
+            && !left.is_zero()
+            && left < self.timings.renew
+        {
+            self.wake = Some(Instant::now() + left + Duration::from_millis(20));
         }
         Ok(())
     }

@@ -228,8 +228,13 @@ async fn claims_are_compare_and_set_and_respect_the_grace() {
             .unwrap()
             .is_none()
     );
-    // Expired within the grace (lock-delay): still no claim.
+    // Expired within the grace (lock-delay): still no claim, and orphans in about 3 s.
     expire(&mut db, &won.node, 2.0).await;
+    let left = pg::next_orphaning(&mut db, GRACE).await.unwrap().unwrap();
+    assert!(
+        left > Duration::from_secs(2) && left <= Duration::from_secs(3),
+        "{left:?}"
+    );
     assert!(
         pg::claim(&mut db, DEVICE, loser, loser_inc, Epoch(1), GRACE)
             .await

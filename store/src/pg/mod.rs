@@ -37,8 +37,8 @@ pub use gateway::PgGatewayStore;
 pub(crate) use import::import;
 pub use outbox::PgEventStore;
 pub use ownership::{
-    Claimed, Location, NodeInfo, NodeState, claim, hand_off, join, leave, locate, mark, nodes,
-    orphans, owned, register_device, renew, set_weight,
+    Claimed, Location, NodeInfo, NodeState, claim, hand_off, join, leave, locate, mark,
+    next_orphaning, nodes, orphans, owned, register_device, renew, set_weight,
 };
 pub use schema::{SCHEMA_VERSION, migrate};
 pub use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};

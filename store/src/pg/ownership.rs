@@ -282,6 +282,27 @@ pub async fn orphans(
     pairs(rows)
 }
 
+/// How long until the devices of some node that owns any become orphans (its expiry plus
+/// `grace`, on the database clock), zero if some already are; `None` when no node owns a
+/// device. A claimer wakes then instead of at its next tick, so a dead node's devices are
+/// claimed the moment they may be.
+pub async fn next_orphaning(
+    conn: &mut PgConnection,
+    grace: Duration,
+) -> Result<Option<Duration>, PgError> {
+    let secs_left: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM (min(n.expires_at) + make_interval(secs => $1) - now()))::float8
+         FROM wuts_node n
+         WHERE EXISTS (SELECT 1 FROM wuts_device_owner d
+                       WHERE d.owner_node = n.node_id AND d.owner_inc = n.incarnation)",
+    )
+    .bind(secs(grace))
+    .fetch_one(conn)
+    .await
+    .map_err(backend("find the next orphaning"))?;
+    Ok(secs_left.map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO)))
+}
+
 /// Claims an orphan seen at `seen`: one compare-and-set that bumps the epoch. `None` when
 /// another node claimed it first or its owner turned out to be live.
 pub async fn claim(
