@@ -436,6 +436,22 @@ impl fmt::Display for Text {
 mod tests {
     use super::*;
 
+    /// The decoder skips the empty-tag check for tokens (`Reader::node_head`).
+    #[test]
+    fn no_token_the_wire_can_name_is_empty() {
+        for byte in 1..=235u8 {
+            assert!(!Token::single(byte).text().is_empty(), "single {byte}");
+        }
+        for dict in 0..4u8 {
+            for index in 0..=255u8 {
+                assert!(
+                    !Token::double(dict, index).text().is_empty(),
+                    "{dict}/{index}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn tokens_by_code_match_the_tables() {
         for code in 0..=u16::MAX {
