@@ -41,6 +41,12 @@ fn node(dir: &Path, db: &str, name: &str, sim: &Sim) -> (Node, String) {
     (node, base)
 }
 
+/// A node's `/metrics` text.
+async fn metrics_of(http: &reqwest::Client, base: &str) -> String {
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
 /// Reads an event stream until `needle` shows; returns what was read.
 async fn read_until(stream: &mut reqwest::Response, needle: &str, what: &str) -> String {
     let mut seen = String::new();
@@ -239,14 +245,7 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         );
     }
     // n2 does not run the device: it made no attempt at all, failed or not.
-    let metrics = http
-        .get(format!("{two}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&http, &two).await;
     for counter in ["wuts_webhook_delivered_total", "wuts_webhook_failed_total"] {
         assert!(
             metrics.contains(&format!("{counter} 0")),
@@ -271,14 +270,7 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
     );
     let (status, replayed, _) = call(create(&two, "k-1")).await;
     assert_eq!((status, &replayed), (201, &created), "replayed through n2");
-    let metrics = http
-        .get(format!("{two}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&http, &two).await;
     assert!(
         !metrics.contains("wuts_cluster_forwarded_requests_total 0"),
         "n2 forwarded: {metrics}"
@@ -365,14 +357,7 @@ async fn any_node_answers_and_a_survivor_takes_over_a_killed_owners_device() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The survivor's metrics show the moves: it took device 1 over and handed it back.
-    let metrics = http
-        .get(format!("{two}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&http, &two).await;
     let counter = |name: &str| -> f64 {
         metrics
             .lines()
