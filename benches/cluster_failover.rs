@@ -21,6 +21,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pairing.rs"]
+mod pairing;
 #[path = "../store/tests/pg_support/mod.rs"]
 mod pg_support;
 #[path = "cluster_failover/setup.rs"]

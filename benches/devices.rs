@@ -7,15 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pairing.rs"]
+mod pairing;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use wuts::client::api::{DeviceEvent, DeviceState};
-use wuts::client::{ClientConfig, Registry};
-use wuts::engine::EngineConfig;
+use pairing::{client_config, pair_many};
+use wuts::client::Registry;
+use wuts::client::api::DeviceState;
 use wuts::noise::PublicKey;
 use wuts_store::{SledStore, Store};
 
@@ -49,20 +51,6 @@ fn main() {
         // Second phase, in a fresh process so nothing from pairing is on the heap.
         Ok(dir) => rt.block_on(restore(n, dir.into())),
         Err(_) => rt.block_on(run(n)),
-    }
-}
-
-fn client_config(ws_url: String, root: PublicKey) -> ClientConfig {
-    ClientConfig {
-        ws_url,
-        engine: Arc::new(EngineConfig {
-            trusted_root: root,
-            // Smaller first upload than WA Web's 812 so that pairing thousands of devices
-            // takes seconds, not minutes; pre-keys live in sled, not in a device's memory.
-            pre_key_batch: (30, 30),
-            ..EngineConfig::default()
-        }),
-        ..ClientConfig::default()
     }
 }
 
@@ -129,37 +117,11 @@ async fn run(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
     let config = client_config(ws_url.clone(), root);
-    let http = reqwest::Client::new();
+    let _http = reqwest::Client::new();
 
     let reg = Registry::new(store.clone(), config.clone());
     let start = Instant::now();
-    futures_util::stream::iter(0..n)
-        .for_each_concurrent(64, |i| {
-            let (reg, http, control) = (reg.clone(), http.clone(), control.clone());
-            async move {
-                let client = reg.create_device().await.unwrap();
-                let mut rx = client.subscribe();
-                client.pair().await.unwrap();
-                loop {
-                    match rx.recv().await.unwrap() {
-                        DeviceEvent::Qr(qr) => {
-                            let body =
-                                serde_json::json!({"qr": qr.code, "phone": format!("55{i:011}")});
-                            let r = http
-                                .post(format!("{control}/scan"))
-                                .json(&body)
-                                .send()
-                                .await
-                                .unwrap();
-                            assert!(r.status().is_success(), "scan: {}", r.status());
-                        }
-                        DeviceEvent::Connected => break,
-                        _ => {}
-                    }
-                }
-            }
-        })
-        .await;
+    pair_many(&reg, &control, n, "55").await;
     println!(
         "paired {n} devices in {:.1} s",
         start.elapsed().as_secs_f64()

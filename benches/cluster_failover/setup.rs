@@ -2,16 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use wuts::client::api::DeviceEvent;
-use wuts::client::{ClientConfig, Registry};
-use wuts::engine::EngineConfig;
+use wuts::client::Registry;
 use wuts::noise::PublicKey;
 use wuts_store::gateway::{GatewayStore, Tenant, TenantId, TokenHash, User, UserId};
 use wuts_store::{SledStore, Store};
@@ -75,45 +72,9 @@ pub(crate) async fn pair_all(n: usize, sim: &Sandbox, dir: &Path) -> Vec<Account
     let root = PublicKey::from_slice(&wuts::binary::json::decode_hex(&sim.root).unwrap()).unwrap();
     let sled = Arc::new(SledStore::open(dir).unwrap());
     let store: Arc<dyn Store> = sled.clone();
-    let config = ClientConfig {
-        ws_url: sim.ws_url.clone(),
-        engine: Arc::new(EngineConfig {
-            trusted_root: root,
-            // Pre-keys live in the store, not in a device's memory; a smaller first upload
-            // makes pairing a thousand devices take seconds.
-            pre_key_batch: (30, 30),
-            ..EngineConfig::default()
-        }),
-        ..ClientConfig::default()
-    };
+    let config = super::pairing::client_config(sim.ws_url.clone(), root);
     let reg = Registry::new(store.clone(), config);
-    let http = reqwest::Client::new();
-    futures_util::stream::iter(0..n)
-        .for_each_concurrent(64, |i| {
-            let (reg, http, control) = (reg.clone(), http.clone(), sim.control.clone());
-            async move {
-                let client = reg.create_device().await.unwrap();
-                let mut rx = client.subscribe();
-                client.pair().await.unwrap();
-                loop {
-                    match rx.recv().await.unwrap() {
-                        DeviceEvent::Qr(qr) => {
-                            let body = json!({"qr": qr.code, "phone": format!("56{i:011}")});
-                            let r = http
-                                .post(format!("{control}/scan"))
-                                .json(&body)
-                                .send()
-                                .await
-                                .unwrap();
-                            assert!(r.status().is_success(), "scan: {}", r.status());
-                        }
-                        DeviceEvent::Connected => break,
-                        _ => {}
-                    }
-                }
-            }
-        })
-        .await;
+    super::pairing::pair_many(&reg, &sim.control, n, "56").await;
     reg.shutdown_all().await;
     drop(reg);
 
