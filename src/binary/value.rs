@@ -180,12 +180,8 @@ impl fmt::Display for Value<'_> {
 /// even for a token.
 #[inline(never)]
 fn with_packed<R>(packing: Packing, data: &[u8], odd: bool, f: impl FnOnce(&str) -> R) -> R {
-    // Most packed strings (numbers, ids, JID users) fit 16 or 32 characters: small buffers
-    // spare zeroing the largest one, and `from_utf8` checks them in one or two steps.
-    let mut tiny = packed::UnpackBuf::<16>::new();
-    if let Some(s) = packed::unpack_validated(packing, data, odd, &mut tiny) {
-        return f(s);
-    }
+    // Most packed strings (numbers, ids, JID users) fit 32 characters: a small buffer spares
+    // filling the largest one.
     let mut small = packed::UnpackBuf::<32>::new();
     if let Some(s) = packed::unpack_validated(packing, data, odd, &mut small) {
         return f(s);
