@@ -58,12 +58,12 @@ impl<'a> Str<'a> {
 
     /// Calls `f` with the text, unpacking a packed string on the stack: no allocation.
     pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        match *self {
-            Str::Token(t) => f(t.text()),
-            Str::Static(s) => f(s),
-            Str::Raw(s) => f(s),
-            Str::Packed { packing, data, odd } => with_packed(packing, data, odd, f),
-        }
+        let text = match *self {
+            Str::Static(s) | Str::Raw(s) => s,
+            Str::Token(t) => t.text(),
+            Str::Packed { packing, data, odd } => return with_packed(packing, data, odd, f),
+        };
+        f(text)
     }
 
     /// Appends the text to `out`.
