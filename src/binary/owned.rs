@@ -25,9 +25,13 @@ impl Node {
     }
 }
 
-/// Decodes node bytes; payloads become slices of `shared`, which is a copy of `data` made at
-/// the first payload if the caller has none.
-fn decode_shared(data: &[u8], shared: &mut Option<Bytes>) -> Result<Node, Error> {
+/// A buffer payloads are slices of, and the offset in the decoded bytes where it starts.
+type Shared = Option<(Bytes, usize)>;
+
+/// Decodes node bytes; payloads become slices of `shared`. If the caller has none, it is a
+/// copy of `data` from the first payload on (what comes before, the headers of the enclosing
+/// nodes, no payload needs).
+fn decode_shared(data: &[u8], shared: &mut Shared) -> Result<Node, Error> {
     let mut r = Reader { data, pos: 0 };
     let mut node = Node::new(Text::EMPTY);
     r.fill_node(&mut node, 0, shared)?;
@@ -47,7 +51,7 @@ pub fn decode_owned(frame: &[u8]) -> Result<Node, Error> {
         // An inflated body is already ours: payloads share it without another copy.
         Cow::Owned(body) => {
             let body = Bytes::from(body);
-            decode_shared(&body, &mut Some(body.clone()))
+            decode_shared(&body, &mut Some((body.clone(), 0)))
         }
     }
 }
@@ -69,7 +73,7 @@ impl Reader<'_> {
         &mut self,
         node: &mut Node,
         depth: usize,
-        shared: &mut Option<Bytes>,
+        shared: &mut Shared,
     ) -> Result<(), Error> {
         let head = self.node_head(depth)?;
         node.tag.set_from_frame(head.tag);
@@ -111,8 +115,14 @@ impl Reader<'_> {
             ContentHead::Bytes(b) => {
                 // `b` ends where the reader stands.
                 let end = self.pos;
-                let buf = shared.get_or_insert_with(|| Bytes::copy_from_slice(self.data));
-                node.content = Content::Bytes(Payload::shared(buf, end - b.len()..end));
+                let start = end - b.len();
+                let (buf, base) = shared.get_or_insert_with(|| {
+                    let from = self.data.get(start..).unwrap_or_default();
+                    (Bytes::copy_from_slice(from), start)
+                });
+                // Payloads come in frame order, so none starts before the first one.
+                let range = start.saturating_sub(*base)..end.saturating_sub(*base);
+                node.content = Content::Bytes(Payload::shared(buf, range));
             }
             ContentHead::Value(Some(Value::Str(s))) => {
                 node.content = Content::Str(Text::EMPTY);
