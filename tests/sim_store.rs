@@ -1,7 +1,7 @@
 //! The sandbox's data directory: each change writes its own record and nothing else (so the
-//! cost of a change does not grow with the directory), a restart gets everything back, a
-//! `sandbox.json` of an earlier build is taken over, and one sandbox at a time has the
-//! directory.
+//! cost of a change does not grow with the directory), a restart gets everything back (the
+//! offline queue included), a `sandbox.json` of an earlier build is taken over, and one
+//! sandbox at a time has the directory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -255,5 +255,82 @@ async fn a_group_change_rewrites_that_group_only_and_survives_a_restart() {
     assert_eq!(sb.groups(), groups);
     assert_eq!(sb.groups()[0].subject, "renamed");
     assert_eq!(sb.groups()[1].subject, "group 000001");
+    sb.shutdown().await.unwrap();
+}
+
+/// Goes active and returns the `<ib>` that follows: the preview of the offline queue, or its
+/// end when nothing is queued.
+async fn go_active(client: &mut RawClient) -> Node {
+    let active = client.iq("passive", "set", vec![Node::new("active")]);
+    let reply = client.request(active).await;
+    assert_eq!(attr(&reply, "type").as_deref(), Some("result"), "{reply}");
+    client.recv().await
+}
+
+#[tokio::test]
+async fn what_an_absent_device_missed_survives_a_restart_and_is_handed_over_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(config(dir.path())).await.unwrap();
+    let (companion, paired, mut client) = online(&sb, PHONE).await;
+    create(&sb, &mut client, 0).await;
+    let group = sb.groups()[0].jid.clone();
+    // Away once the server saw the connection end.
+    let mut events = sb.subscribe();
+    drop(client);
+    let closed = async {
+        loop {
+            if let Ok(wuts::sim::SimEvent::Closed { jid: Some(j) }) = events.recv().await {
+                if j == paired.jid {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), closed)
+        .await
+        .expect("the server sees the device leave");
+    // A member renames the group while the device is away.
+    let body = serde_json::json!({
+        "group": group, "actor_phone": "5511000000001", "action": "subject", "value": "while away",
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{}/group-action", sb.control_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sb.shutdown().await.unwrap();
+
+    let sb = Sandbox::start(config(dir.path())).await.unwrap();
+    let (mut client, success) = login(&sb, &companion, &paired.jid).await;
+    assert_eq!(success.tag, "success", "{success}");
+    let preview = go_active(&mut client).await;
+    let count = preview
+        .child("offline_preview")
+        .and_then(|p| attr(p, "count"));
+    assert_eq!(count.as_deref(), Some("1"), "{preview}");
+    let batch =
+        Node::new("ib").with_children(vec![Node::new("offline_batch").with_attr("count", "10")]);
+    client.send(&batch).await;
+    let kept = client.recv().await;
+    assert_eq!(kept.tag, "notification", "{kept}");
+    assert_eq!(attr(&kept, "offline").as_deref(), Some("1"), "{kept}");
+    assert!(kept.to_string().contains("while away"), "{kept}");
+    let end = client.recv().await;
+    let count = end.child("offline").and_then(|o| attr(o, "count"));
+    assert_eq!(count.as_deref(), Some("1"), "{end}");
+    drop(client);
+    sb.shutdown().await.unwrap();
+
+    // Handed over: a second restart has nothing left for the device.
+    let sb = Sandbox::start(config(dir.path())).await.unwrap();
+    let (mut client, _) = login(&sb, &companion, &paired.jid).await;
+    let end = go_active(&mut client).await;
+    assert_eq!(
+        end.to_string(),
+        r#"<ib from="@s.whatsapp.net"><offline count="0"/></ib>"#
+    );
+    drop(client);
     sb.shutdown().await.unwrap();
 }

@@ -72,6 +72,6 @@ fn apply(
     let id = st.next_iq_id();
     let change = community::change(&g, linked);
     let node = super::groups::notify::notification(&id, to, actor.pn, now, vec![change]);
-    notify(st, &recipients, &node, now);
+    notify(shared, st, &recipients, &node, now);
     Ok(vec![community::reply(&g, linked)])
 }

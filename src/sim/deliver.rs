@@ -2,13 +2,14 @@
 //! connected device of the accounts concerned, logged for `GET /control/notifications`. Below
 //! the request handlers (`group_ops`, `community_ops`, `picture_ops`), which all use it.
 
+use super::shared::Shared;
 use super::state::{Command, State};
 use crate::binary::jid::SERVER_LID;
 use crate::binary::{Jid, Node};
 
 /// Sends `node` to every connected device of the accounts `members` (JID text, phone number
 /// or LID), logging each send.
-pub(crate) fn notify(st: &mut State, members: &[String], node: &Node, now: u64) {
+pub(crate) fn notify(shared: &Shared, st: &mut State, members: &[String], node: &Node, now: u64) {
     let mut phones: Vec<String> = Vec::new();
     for m in members {
         let Ok(j) = m.parse::<Jid>() else { continue };
@@ -27,7 +28,7 @@ pub(crate) fn notify(st: &mut State, members: &[String], node: &Node, now: u64) 
             st.log_sent(&device, now, node);
             sends.push(tx);
         }
-        super::offline::queue_for_absent(st, phone, node);
+        super::offline::queue_for_absent(shared, st, phone, node);
     }
     if sends.is_empty() {
         return;

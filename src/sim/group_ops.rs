@@ -124,7 +124,7 @@ fn commit(
     }
     let id = st.next_iq_id();
     let node = groups::notify::notification(&id, &jid, actor.pn, now, changes);
-    notify(st, &recipients, &node, now);
+    notify(shared, st, &recipients, &node, now);
 }
 
 fn participating(st: &State, actor: &Actor<'_>) -> Vec<Node> {

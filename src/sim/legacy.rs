@@ -127,6 +127,8 @@ pub(crate) fn load(path: &Path) -> Result<Option<Loaded>, PersistError> {
         group_seqs: (0..next_group).collect(),
         groups: snap.groups,
         next_group,
+        // Earlier builds kept no offline queue.
+        offline: Vec::new(),
     }))
 }
 

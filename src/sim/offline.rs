@@ -7,8 +7,10 @@
 //!    batch is up to K stanzas, marked `offline="1"`;
 //! 3. `<ib><offline count=N/>` ends it (at once when nothing was queued).
 //!
-//! The queue is live only (a sandbox restart empties it) and holds at most [`MAX_QUEUED`]
-//! stanzas per device, dropping the oldest.
+//! The queue holds at most [`MAX_QUEUED`] stanzas per device, dropping the oldest, and is kept
+//! in the data directory when there is one (`persist/offline.rs`): a restarted sandbox still
+//! hands a device what it missed. A stanza leaves the queue when it is handed over in a batch
+//! (the real server waits for the device's ack; a device that drops mid-batch loses it here).
 
 use super::shared::Shared;
 use super::stanzas;
@@ -18,8 +20,9 @@ use crate::binary::Node;
 /// Most stanzas kept for one offline device.
 pub const MAX_QUEUED: usize = 1000;
 
-/// Keeps `node` for every linked device of `phone` that is not connected now.
-pub(crate) fn queue_for_absent(st: &mut State, phone: &str, node: &Node) {
+/// Keeps `node` for every linked device of `phone` that is not connected now. Called with the
+/// state lock held, so the store sees each queue's writes and removals in order.
+pub(crate) fn queue_for_absent(shared: &Shared, st: &mut State, phone: &str, node: &Node) {
     let absent: Vec<String> = st
         .devices
         .values()
@@ -28,11 +31,16 @@ pub(crate) fn queue_for_absent(st: &mut State, phone: &str, node: &Node) {
         .filter(|jid| !st.online.contains_key(jid))
         .collect();
     for jid in absent {
-        let queue = st.offline.entry(jid).or_default();
+        let seq = st.next_offline;
+        st.next_offline += 1;
+        let queue = st.offline.entry(jid.clone()).or_default();
         if queue.len() >= MAX_QUEUED {
-            queue.pop_front();
+            if let Some((old, _)) = queue.pop_front() {
+                shared.persist(|s| s.delete_offline(&jid, old));
+            }
         }
-        queue.push_back(node.clone());
+        queue.push_back((seq, node.clone()));
+        shared.persist(|s| s.put_offline(&jid, seq, node));
     }
 }
 
@@ -75,11 +83,15 @@ pub(crate) fn on_ib(shared: &Shared, jid: &str, ib: &Node) -> Vec<Node> {
         return Vec::new();
     };
     let queue = st.offline.entry(jid.to_owned()).or_default();
-    let batch: Vec<Node> = (0..want)
-        .map_while(|_| queue.pop_front())
-        .map(|n| n.with_attr("offline", "1"))
-        .collect();
+    let taken: Vec<(u64, Node)> = (0..want).map_while(|_| queue.pop_front()).collect();
     let empty = queue.is_empty();
+    let batch: Vec<Node> = taken
+        .into_iter()
+        .map(|(seq, n)| {
+            shared.persist(|s| s.delete_offline(jid, seq));
+            n.with_attr("offline", "1")
+        })
+        .collect();
     let total = sent.saturating_add(u32::try_from(batch.len()).unwrap_or(u32::MAX));
     let now = super::shared::unix_now();
     for node in &batch {

@@ -14,6 +14,7 @@
 //! | `devices`  | device JID (`phone:n@s.whatsapp.net`) | device record          |
 //! | `phones`   | phone number                          | phone behaviour record |
 //! | `groups`   | creation sequence number (8 B BE)     | group record           |
+//! | `offline`  | device JID, `00`, sequence (8 B BE)   | a queued stanza (`offline`) |
 //!
 //! # Writes
 //!
@@ -51,6 +52,8 @@ use super::records::{self, AccountRecord, Damage, DeviceRecord, Loaded, PersistE
 use super::state::{Account, Device, State};
 use crate::noise::KeyPair;
 
+mod offline;
+
 /// The store's layout; bump it, with a migration in `check_schema`, when trees or keys change
 /// (record layouts carry their own version byte).
 const SCHEMA: u64 = 1;
@@ -73,6 +76,7 @@ pub(crate) struct Store {
     devices: Tree,
     phones: Tree,
     groups: Tree,
+    offline: Tree,
     /// [`StoreWrites`] so far, as two counters.
     records: AtomicU64,
     bytes: AtomicU64,
@@ -125,6 +129,7 @@ impl Store {
             devices: tree("devices")?,
             phones: tree("phones")?,
             groups: tree("groups")?,
+            offline: tree("offline")?,
             db,
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -248,9 +253,15 @@ impl Store {
     /// Everything in the store; `None` if no sandbox ever started here (no root key).
     pub fn load(&self) -> Result<Option<Loaded>, PersistError> {
         let Some(root) = self.root()? else {
-            let orphans = [&self.accounts, &self.devices, &self.phones, &self.groups]
-                .iter()
-                .any(|t| !t.is_empty());
+            let orphans = [
+                &self.accounts,
+                &self.devices,
+                &self.phones,
+                &self.groups,
+                &self.offline,
+            ]
+            .iter()
+            .any(|t| !t.is_empty());
             if orphans {
                 return Err(self.damaged(RecordKind::Root, ROOT_KEY, Damage::Missing));
             }
@@ -267,6 +278,7 @@ impl Store {
             next_group: groups.last().map_or(0, |(seq, _)| seq.saturating_add(1)),
             group_seqs: groups.iter().map(|(seq, _)| *seq).collect(),
             groups: groups.into_iter().map(|(_, g)| g).collect(),
+            offline: self.entries(&self.offline, RecordKind::Offline, offline::entry)?,
         }))
     }
 
@@ -337,6 +349,10 @@ pub(crate) fn restore(state: &mut State, loaded: Loaded) {
         .collect();
     state.groups = loaded.groups;
     state.next_group = loaded.next_group;
+    for (jid, seq, node) in loaded.offline {
+        state.next_offline = state.next_offline.max(seq.saturating_add(1));
+        state.offline.entry(jid).or_default().push_back((seq, node));
+    }
 }
 
 #[cfg(test)]

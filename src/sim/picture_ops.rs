@@ -97,6 +97,6 @@ fn set(
                 .with_attr("id", picture_id.as_str())
                 .with_attr("author", author),
         ]);
-    notify(&mut st, &members, &note, now);
+    notify(shared, &mut st, &members, &note, now);
     Ok(vec![Node::new("picture").with_attr("id", picture_id)])
 }

@@ -37,6 +37,8 @@ pub enum RecordKind {
     Phone,
     /// A created group.
     Group,
+    /// A stanza kept for an absent device.
+    Offline,
 }
 
 impl fmt::Display for RecordKind {
@@ -48,6 +50,7 @@ impl fmt::Display for RecordKind {
             Self::Device => "device",
             Self::Phone => "phone behaviour",
             Self::Group => "group",
+            Self::Offline => "offline stanza",
         })
     }
 }
@@ -146,6 +149,9 @@ pub(crate) struct Loaded {
     pub group_seqs: Vec<u64>,
     /// The sequence number the next group is filed under.
     pub next_group: u64,
+    /// Stanzas kept for absent devices: device JID, sequence number, stanza; in key order
+    /// (by device, then in the order they were queued).
+    pub offline: Vec<(String, u64, crate::binary::Node)>,
 }
 
 /// An account as stored.

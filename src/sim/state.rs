@@ -232,8 +232,11 @@ pub(crate) struct State {
     /// Pairing codes companions asked for, by phone number (the latest hello wins).
     pub codes: HashMap<String, LinkCode>,
     pub online: HashMap<String, ConnId>,
-    /// Stanzas kept for devices that were away, by device JID (live only; `offline`).
-    pub offline: HashMap<String, std::collections::VecDeque<Node>>,
+    /// Stanzas kept for devices that were away, by device JID, each with the sequence number
+    /// it is stored under (`offline`, `persist/offline`).
+    pub offline: HashMap<String, std::collections::VecDeque<(u64, Node)>>,
+    /// The sequence number of the next stanza queued for an absent device.
+    pub next_offline: u64,
     /// Offline stanzas delivered so far in each device's current hand-over (live only).
     pub offline_sent: HashMap<String, u32>,
     pub faults: Faults,
@@ -263,6 +266,7 @@ impl State {
             login_counts: HashMap::new(),
             online: HashMap::new(),
             offline: HashMap::new(),
+            next_offline: 0,
             offline_sent: HashMap::new(),
             faults: Faults::default(),
             next_iq: 1,
