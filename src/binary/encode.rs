@@ -298,7 +298,13 @@ fn write_owned_jid(j: &Jid, out: &mut Vec<u8>) -> Result<(), Error> {
     parts.write(
         out,
         |o| write_text(&j.user, false, o),
-        |o| write_str(&j.server, false, o),
+        |o| match jid::server_token(&j.server) {
+            Some(code) => {
+                write_token(code, o);
+                Ok(())
+            }
+            None => write_str(&j.server, false, o),
+        },
     )
 }
 

@@ -74,6 +74,20 @@ pub fn known_server(s: &str) -> Option<&'static str> {
     })
 }
 
+/// The dictionary token of a known server that is one (a test checks each against the
+/// dictionary): a typed JID's server is written without the hash lookup.
+pub(crate) fn server_token(server: &str) -> Option<u16> {
+    Some(match server {
+        SERVER_PN => 3,
+        SERVER_BROADCAST => 13,
+        SERVER_GROUP => 28,
+        SERVER_CALL => 100,
+        SERVER_LID => 118,
+        SERVER_MSGR => 204,
+        _ => return None,
+    })
+}
+
 /// The `AD_JID` domain byte for the servers that have one.
 pub(crate) fn ad_domain(server: &str) -> Option<u8> {
     match server {
@@ -373,6 +387,13 @@ impl FromStr for Jid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_tokens_are_the_dictionarys() {
+        for server in KNOWN_SERVERS {
+            assert_eq!(server_token(server), crate::binary::encode::token(server), "{server}");
+        }
+    }
 
     #[test]
     fn parses_and_prints_every_form() {
