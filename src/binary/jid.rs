@@ -391,7 +391,11 @@ mod tests {
     #[test]
     fn the_server_tokens_are_the_dictionarys() {
         for server in KNOWN_SERVERS {
-            assert_eq!(server_token(server), crate::binary::encode::token(server), "{server}");
+            assert_eq!(
+                server_token(server),
+                crate::binary::encode::token(server),
+                "{server}"
+            );
         }
     }
 
