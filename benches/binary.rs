@@ -11,6 +11,9 @@
 // A panic in a bench is a failed bench: unwrap and expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
+
 use std::borrow::Cow;
 use std::hint::black_box;
 use std::time::Duration;
@@ -291,11 +294,20 @@ fn table(corpora: &[Corpus], runs: usize) {
 }
 
 fn main() {
-    let corpora = [
+    let smoke = mode::smoke("binary");
+    let mut corpora = [
         Corpus::load("mixed", "traffic-mixed.jsonl"),
         Corpus::load("group-create", "group-create.jsonl"),
         Corpus::load("vectors", "nodes.jsonl"),
     ];
+    if smoke {
+        // A few stanzas of each corpus take every path once.
+        for c in &mut corpora {
+            c.ours.truncate(8);
+            c.theirs.truncate(8);
+            c.frames.truncate(8);
+        }
+    }
     for c in &corpora {
         let same = c
             .theirs
@@ -310,11 +322,15 @@ fn main() {
             c.bytes()
         );
     }
-    let runs = std::env::var("WUTS_BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15usize)
-        .max(1);
+    let runs = if smoke {
+        1
+    } else {
+        std::env::var("WUTS_BENCH_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(15usize)
+            .max(1)
+    };
     table(&corpora, runs);
     if std::env::var_os("WUTS_BENCH_PAIRED_ONLY").is_some() {
         return;

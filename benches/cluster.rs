@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
 #[path = "../store/tests/pg_support/mod.rs"]
 mod pg_support;
 
@@ -82,8 +84,9 @@ async fn owner(
 }
 
 fn main() {
-    let writes_n = arg("--writes", 2000);
-    let forwards_n = arg("--forwards", 2000);
+    let smoke = mode::smoke("cluster");
+    let writes_n = if smoke { 10 } else { arg("--writes", 2000) };
+    let forwards_n = if smoke { 10 } else { arg("--forwards", 2000) };
     let Some(pg) = pg_support::TempPostgres::start("cluster bench") else {
         return;
     };

@@ -21,6 +21,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
 #[path = "support/pairing.rs"]
 mod pairing;
 #[path = "../store/tests/pg_support/mod.rs"]
@@ -60,9 +62,8 @@ fn options() -> Options {
             .and_then(|i| args.get(i + 1))
             .and_then(|v| v.parse::<u64>().ok())
     };
-    // `cargo bench` passes `--bench`; anything else (`cargo test --benches` passes no flag, or
-    // `--test`) only smoke-tests, so the test suite never waits for a thousand pairings.
-    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test") {
+    // Only `cargo bench` measures, so the test suite never waits for a thousand pairings.
+    if mode::smoke("cluster_failover") {
         return Options {
             devices: 5,
             requests: 20,

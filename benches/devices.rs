@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
 #[path = "support/pairing.rs"]
 mod pairing;
 
@@ -37,20 +39,15 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    // `cargo bench` passes `--bench`; a `cargo test --benches` run (`--test`) only smoke-tests.
-    let n = if std::env::args().any(|a| a == "--test") {
-        5
-    } else {
-        n
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     match std::env::var("WUTS_BENCH_RESTORE_DIR") {
-        // Second phase, in a fresh process so nothing from pairing is on the heap.
+        // Second phase, in a fresh process so nothing from pairing is on the heap. It gets no
+        // arguments: the first phase hands it its `n`, smoke or not.
         Ok(dir) => rt.block_on(restore(n, dir.into())),
-        Err(_) => rt.block_on(run(n)),
+        Err(_) => rt.block_on(run(if mode::smoke("devices") { 5 } else { n })),
     }
 }
 

@@ -10,6 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,7 +85,7 @@ fn event(n: usize) -> DeviceEvent {
 
 #[tokio::main]
 async fn main() {
-    let smoke = std::env::args().any(|a| a == "--test");
+    let smoke = mode::smoke("events");
     let total = if smoke { 50 } else { arg("--events", 5000) };
     let lanes = arg("--devices", 8).max(1);
     let single = if smoke { 10 } else { arg("--single", 300) };

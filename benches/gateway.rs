@@ -16,6 +16,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -226,8 +229,7 @@ fn arg(name: &str, default: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --benches` passes `--test`: a short smoke run.
-    let smoke = std::env::args().any(|a| a == "--test");
+    let smoke = mode::smoke("gateway");
     let seconds = if smoke { 0.2 } else { arg("--seconds", 3.0) };
     let concurrency = arg("--concurrency", 16.0) as usize;
     instant_registry(seconds, concurrency).await;

@@ -13,6 +13,9 @@
 // A panic in a bench is a failed bench: unwrap and expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,9 +185,12 @@ fn against_the_sandbox(runs: usize) {
 }
 
 fn main() {
+    let smoke = mode::smoke("groups_1024");
     let mut c = Criterion::default().configure_from_args();
     stanzas(&mut c);
-    let runs = if std::env::args().any(|a| a == "--test" || a == "--quick") {
+    let runs = if smoke {
+        1
+    } else if std::env::args().any(|a| a == "--quick") {
         3
     } else {
         30

@@ -6,12 +6,15 @@
 // A panic in a test is a failed test: unwrap and expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use rand_core::OsRng;
 use wuts::noise::{
     CertChainBuilder, Initiator, InitiatorConfig, KeyPair, RecvCipher, Responder, SecretKey,
@@ -230,4 +233,11 @@ fn transport(c: &mut Criterion) {
 }
 
 criterion_group!(benches, handshake, transport);
-criterion_main!(benches);
+
+/// `criterion_main!`'s body, after saying whether this is a smoke run (without `--bench`,
+/// Criterion runs each benchmark once as a test).
+fn main() {
+    mode::smoke("noise");
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mode.rs"]
+mod mode;
 #[path = "../tests/sim_support/mod.rs"]
 mod sim_support;
 
@@ -160,8 +162,7 @@ async fn run(data: Option<&Path>, clients: usize, seconds: f64, windows: usize) 
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --benches` passes `--test`: a short smoke run.
-    let smoke = std::env::args().any(|a| a == "--test");
+    let smoke = mode::smoke("sim_store");
     let seconds = if smoke { 0.2 } else { arg("--seconds", 10.0) };
     let clients = arg("--clients", 4.0) as usize;
     let windows = arg("--windows", 5.0) as usize;
