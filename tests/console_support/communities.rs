@@ -8,7 +8,7 @@ use super::{XSS_COMMUNITY, scroll_to};
 
 /// Communities of the device (from the groups page, where the device is in no group any more):
 /// create a group to link, create a community with a description, open it (its announcement
-/// group is listed and marked), add a participant, link the group, see it listed, unlink it.
+/// group is listed and marked), add a participant and remove it, link the group, see it listed, unlink it.
 pub async fn community_page(browser: &Browser) {
     browser.fill("#group-name", "Street team").await;
     browser
@@ -95,6 +95,17 @@ pub async fn community_page(browser: &Browser) {
         .await;
     browser
         .visible("#community-participant-rows tr[data-jid^='5511988880003@'] .remove")
+        .await;
+    // Removed again (after a confirmation).
+    browser
+        .click("#community-participant-rows tr[data-jid^='5511988880003@'] .remove")
+        .await;
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .until(
+            "return !document.querySelector(\
+             \"#community-participant-rows tr[data-jid^='5511988880003@']\");",
+        )
         .await;
     browser
         .click("#community-link-form button[type=submit]")
