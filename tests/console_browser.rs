@@ -3,7 +3,8 @@
 //! like an XSS payload: it must show as text), pair by the QR code the page draws (the sandbox's
 //! phone scans the code the page shows), see the device connected, create a group, sign out,
 //! and sign in as the user, who sees only their own device. On the way: a group's page (promote
-//! a member, read the invite link, rename it), the webhooks page (configure a webhook to a
+//! a member, read the invite link, rename it), a community's page (create one, link a group of
+//! the device, see it listed beside the announcement group, unlink it), the webhooks page (configure a webhook to a
 //! loopback receiver, see an event delivered in the log, redeliver it) and pairing a second
 //! user's device by phone code. Screenshots of each page, at desktop and phone width, go to
 //! `target/console-screenshots/`.
@@ -18,6 +19,9 @@ mod webhook_receiver;
 #[path = "console_support/mod.rs"]
 mod console_support;
 
+#[path = "console_support/communities.rs"]
+mod communities_page;
+
 use console_support::{Browser, Skip};
 use fantoccini::Locator;
 use gateway_e2e_support::{ADMIN_TOKEN, E2eGateway, Options, sandbox, start};
@@ -29,6 +33,7 @@ use wuts::sim::SandboxHandle;
 const XSS_TENANT: &str = "<img src=x onerror=alert(1)>";
 const XSS_USER: &str = "<script>alert(2)</script>Ana";
 const XSS_GROUP: &str = "Launch <b onmouseover=alert(3)>team</b>";
+const XSS_COMMUNITY: &str = "Bairro <b onclick=alert(4)>novo</b>";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_pairs_a_device_creates_a_group_and_signs_out() {
@@ -144,6 +149,7 @@ async fn console_pairs_a_device_creates_a_group_and_signs_out() {
     browser.shot("06-groups").await;
     browser.at_phone_width("06b-groups-phone").await;
     group_page(&browser, &sim).await;
+    communities_page::community_page(&browser).await;
     webhooks_page(&browser, &gw).await;
     pair_by_code(&browser, &gw, &sim).await;
 

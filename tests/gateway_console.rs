@@ -73,6 +73,7 @@ async fn console_pages_carry_a_strict_policy() {
         "/console/app.js",
         "/console/devices.js",
         "/console/groups.js",
+        "/console/communities.js",
         "/console/webhooks.js",
         "/console/app.css",
     ] {

@@ -31,6 +31,7 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const DEVICES_JS: &str = include_str!("assets/devices.js");
 const GROUPS_JS: &str = include_str!("assets/groups.js");
+const COMMUNITIES_JS: &str = include_str!("assets/communities.js");
 const WEBHOOKS_JS: &str = include_str!("assets/webhooks.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 
@@ -59,6 +60,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/console/groups.js",
             get(|| async { page(GROUPS_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/communities.js",
+            get(|| async { page(COMMUNITIES_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/console/webhooks.js",

@@ -186,7 +186,7 @@ function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   for (const link of document.querySelectorAll("#nav a")) link.removeAttribute("aria-current");
   const current = { users: "nav-users", devices: "nav-devices", device: "nav-devices", groups: "nav-devices",
-    group: "nav-devices", webhooks: "nav-devices" }[parts[0]];
+    group: "nav-devices", communities: "nav-devices", community: "nav-devices", webhooks: "nav-devices" }[parts[0]];
   if (current) $(current).setAttribute("aria-current", "page");
   const page = {
     users: () => (S.role === "admin" ? usersPage(view) : devicesPage(view)),
@@ -194,6 +194,8 @@ function route() {
     device: () => devicePage(view, parts[1]),
     groups: () => groupsPage(view, parts[1]),
     group: () => groupPage(view, parts[1], parts[2]),
+    communities: () => communitiesPage(view, parts[1]),
+    community: () => communityPage(view, parts[1], parts[2]),
     webhooks: () => webhooksPage(view, parts[1]),
   }[parts[0]];
   (page || (() => devicesPage(view)))();

@@ -205,6 +205,7 @@ async function devicePage(view, key) {
       act("Disconnect", dev.disconnect),
       act("Log out", dev.logout, "Log this device out of WhatsApp? It must be paired again."),
       h("a", { href: "#/groups/" + encodeURIComponent(key), id: "groups-link", class: "go", text: "Groups →" }),
+      h("a", { href: "#/communities/" + encodeURIComponent(key), id: "communities-link", class: "go", text: "Communities →" }),
       h("a", { href: "#/webhooks/" + encodeURIComponent(key), id: "webhooks-link", class: "go", text: "Webhooks →" })),
     line, qrBox, phoneBox, phoneCode, phoneExpiry));
 
