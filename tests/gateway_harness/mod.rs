@@ -230,12 +230,23 @@ impl Events {
     }
 
     /// Skips events until one named `name`; returns its data.
+    /// Bounded as a whole, not only per chunk (keep-alive comments would otherwise keep a
+    /// missing event waited for forever); the panic lists what came instead.
     pub async fn wait_for(&mut self, name: &str) -> Value {
-        loop {
-            let (got, data) = self.next().await;
-            if got == name {
-                return data;
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let (got, data) = self.next().await;
+                if got == name {
+                    return data;
+                }
+                seen.push(format!("{got}: {data}"));
             }
+        })
+        .await;
+        match found {
+            Ok(data) => data,
+            Err(_) => panic!("no `{name}` event in time; came instead: {seen:#?}"),
         }
     }
 }
